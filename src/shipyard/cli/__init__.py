@@ -1,0 +1,52 @@
+"""The ``shipyard`` command line; ``main`` maps errors to exit codes in one place.
+
+Exit codes: 0 success, 1 a user error (bad project file, bad data, bad arguments, unknown
+model), 2 an internal error (a bug: please report it with ``--debug`` output).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+from rich.console import Console
+
+from shipyard.cli._app import build_app
+from shipyard.errors import ShipyardError
+
+__all__ = ["build_app", "main"]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the CLI and exit with 0 (ok), 1 (user error) or 2 (internal error)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    err = Console(stderr=True, highlight=False)
+    try:
+        build_app()(args=args, prog_name="shipyard", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err.print("[red]Aborted.[/]")
+        sys.exit(1)
+    except click.ClickException as exc:  # usage errors: bad option, missing argument
+        exc.show()
+        sys.exit(1)
+    except ShipyardError as exc:
+        if debug:
+            err.print_exception()
+        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("[red]Interrupted.[/]")
+        sys.exit(1)
+    except Exception as exc:
+        if debug:
+            err.print_exception()
+        err.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+            "This is a bug in Shipyard. Re-run with --debug for the traceback and report it."
+        )
+        sys.exit(2)
+    sys.exit(0)

@@ -1,0 +1,56 @@
+"""The ``shipyard`` command: a typer app with one module per command group."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+from rich.logging import RichHandler
+
+from shipyard import __version__
+from shipyard.cli._context import CliState
+from shipyard.cli._models import models_app
+from shipyard.cli._project import init, quickstart, run
+from shipyard.cli._runs import runs_app
+from shipyard.cli._serve import predict, serve
+
+__all__ = ["build_app"]
+
+
+def build_app() -> typer.Typer:
+    """Build the CLI (a fresh app each call; nothing is registered at import time)."""
+    app = typer.Typer(
+        name="shipyard",
+        help="Shipyard: from a dataset to a validated, tracked, registered, served model.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    app.callback()(_root)
+    for command in (init, quickstart, run, serve, predict):
+        app.command()(command)
+    app.add_typer(runs_app, name="runs")
+    app.add_typer(models_app, name="models")
+    return app
+
+
+def _root(
+    ctx: typer.Context,
+    store: Annotated[
+        str | None,
+        typer.Option(help="Metadata store URL (default: SHIPYARD_STORE_URL, else .shipyard/shipyard.db)."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks for errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        typer.echo(f"shipyard {__version__}")
+        raise typer.Exit(0)
+    state = CliState(store_url=store, debug=debug)
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(
+        level=level, format="%(message)s", handlers=[RichHandler(console=state.out, show_path=False)], force=True
+    )
+    ctx.obj = state

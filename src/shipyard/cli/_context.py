@@ -1,0 +1,50 @@
+"""What every command needs: the console, the store location, who the user is."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from shipyard.store import Store
+
+__all__ = ["CliState", "current_user", "open_store"]
+
+
+@dataclass
+class CliState:
+    """Options given before the command (``shipyard --store URL run``)."""
+
+    store_url: str | None = None
+    root: str = ".shipyard"
+    debug: bool = False
+    console: Console | None = None
+
+    @property
+    def out(self) -> Console:
+        """The console results are printed to."""
+        if self.console is None:
+            self.console = Console(highlight=False)
+        return self.console
+
+
+def open_store(state: CliState) -> Store:
+    """Open the store: ``--store`` beats ``SHIPYARD_STORE_URL`` beats ``<root>/shipyard.db``."""
+    url = state.store_url or os.environ.get("SHIPYARD_STORE_URL") or None
+    root = os.environ.get("SHIPYARD_HOME", state.root)
+    artifacts = os.environ.get("SHIPYARD_ARTIFACT_ROOT") or None
+    return Store.open(url, root=Path(root), artifact_root=artifacts)
+
+
+def current_user() -> str:
+    """Who moves aliases: ``SHIPYARD_USER`` or the login name."""
+    name = os.environ.get("SHIPYARD_USER")
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

@@ -1,0 +1,137 @@
+"""``shipyard models``: list, show, promote and roll back registered models."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from shipyard.cli._context import CliState, current_user, open_store
+from shipyard.cli._render import fmt_float, fmt_time, kv_table, table
+from shipyard.registry import Registry, parse_model_uri
+
+__all__ = ["models_app"]
+
+models_app = typer.Typer(help="List, show, promote and roll back registered models.", no_args_is_help=True)
+
+
+@models_app.command("list")
+def list_models(ctx: typer.Context) -> None:
+    """List registered models with their latest version and aliases."""
+    state: CliState = ctx.obj
+    store = open_store(state)
+    try:
+        models = Registry(store).list_models()
+    finally:
+        store.close()
+    rows = [
+        (m.name, m.latest_version, ", ".join(f"{a}=v{v}" for a, v in sorted(m.aliases.items())) or "-", fmt_time(m.created_at))
+        for m in models
+    ]
+    state.out.print(table(f"{len(models)} model(s)", ["name", "latest", "aliases", "created"], rows))
+
+
+@models_app.command("show")
+def show_model(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="A model name or URI (models:/NAME@ALIAS, models:/NAME/VERSION).")],
+) -> None:
+    """Show a model's versions and alias history, or one version in detail."""
+    state: CliState = ctx.obj
+    store = open_store(state)
+    try:
+        registry = Registry(store)
+        if target.startswith(("models:/", "runs:/")) and ("@" in target or target.count("/") > 1 or target.startswith("runs:/")):
+            _show_version(state, registry, target)
+            return
+        name = parse_model_uri(target).name if target.startswith("models:/") else target
+        assert name is not None
+        versions = registry.list_versions(name)
+        history = registry.alias_history(name)
+    finally:
+        store.close()
+    rows = [
+        (f"v{v.version}", ", ".join(v.aliases) or "-", v.task, _primary(v.metrics, v.lineage), fmt_time(v.created_at), v.created_by, (v.run_id or "-")[:8])
+        for v in versions
+    ]
+    state.out.print(table(f"Model {name}", ["version", "aliases", "task", "metric", "created", "by", "run"], rows))
+    moves = [
+        (fmt_time(h.moved_at), h.alias, _move(h.previous_version, h.version), h.moved_by, h.reason or "")
+        for h in history
+    ]
+    state.out.print(table("Alias history", ["when", "alias", "move", "by", "reason"], moves))
+
+
+def _show_version(state: CliState, registry: Registry, uri: str) -> None:
+    v = registry.resolve(uri)
+    info = [
+        ("name", v.name),
+        ("version", v.version),
+        ("aliases", ", ".join(v.aliases) or "-"),
+        ("task", v.task),
+        ("run", v.run_id or "-"),
+        ("created", f"{fmt_time(v.created_at)} by {v.created_by}"),
+        ("package", v.package_path),
+    ]
+    state.out.print(kv_table(f"models:/{v.name}/{v.version}", info))
+    state.out.print(kv_table("Holdout metrics", [(k, fmt_float(x)) for k, x in sorted(v.metrics.items())]))
+    inputs = v.signature.get("inputs", [])
+    rows = [(c["name"], c["kind"], "yes" if c["nullable"] else "no", _domain(c)) for c in inputs]
+    state.out.print(table("Signature", ["input", "kind", "nullable", "domain"], rows))
+    state.out.print(kv_table("Lineage", [(k, json.dumps(x) if isinstance(x, dict) else str(x)) for k, x in sorted(v.lineage.items())]))
+
+
+@models_app.command("promote")
+def promote(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The model name.")],
+    version: Annotated[int, typer.Argument(help="The version to promote.")],
+    alias: Annotated[str, typer.Option(help="The alias to move.")] = "production",
+    reason: Annotated[str | None, typer.Option(help="Why (kept in the alias history).")] = None,
+) -> None:
+    """Point an alias (production by default) at a version."""
+    state: CliState = ctx.obj
+    store = open_store(state)
+    try:
+        move = Registry(store).promote(name, version, alias, moved_by=current_user(), reason=reason)
+    finally:
+        store.close()
+    state.out.print(f"{name}@{alias}: {_move(move.previous_version, move.version)}")
+
+
+@models_app.command("rollback")
+def rollback(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The model name.")],
+    alias: Annotated[str, typer.Option(help="The alias to move back.")] = "production",
+    reason: Annotated[str | None, typer.Option(help="Why (kept in the alias history).")] = None,
+) -> None:
+    """Point an alias back at the version it held before its latest move."""
+    state: CliState = ctx.obj
+    store = open_store(state)
+    try:
+        move = Registry(store).rollback(name, alias, moved_by=current_user(), reason=reason)
+    finally:
+        store.close()
+    state.out.print(f"{name}@{alias}: {_move(move.previous_version, move.version)}")
+
+
+def _move(before: int | None, after: int | None) -> str:
+    return f"{'v' + str(before) if before else 'none'} -> {'v' + str(after) if after else 'none'}"
+
+
+def _primary(metrics: dict[str, float], lineage: dict[str, object]) -> str:
+    for key in ("f1_macro", "f1", "rmse"):
+        if key in metrics:
+            return f"{key}={fmt_float(metrics[key])}"
+    return "-"
+
+
+def _domain(col: dict[str, object]) -> str:
+    if col.get("categories"):
+        cats = list(col["categories"])  # type: ignore[call-overload]
+        return ", ".join(map(str, cats[:6])) + (" ..." if len(cats) > 6 else "")
+    if col.get("minimum") is not None:
+        return f"[{fmt_float(col['minimum'], 2)}, {fmt_float(col['maximum'], 2)}]"
+    return ""

@@ -1,0 +1,133 @@
+"""Commands that build things: ``init``, ``quickstart``, ``run``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from shipyard.cli._context import CliState, current_user, open_store
+from shipyard.cli._render import fmt_float, table
+from shipyard.errors import SpecError
+from shipyard.pipeline import Event, RunResult, create_quickstart_project, run_project
+from shipyard.spec import load_spec, starter_spec
+
+__all__ = ["init", "quickstart", "run"]
+
+
+def init(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="Where to write the project file.")] = Path("shipyard.yaml"),
+    name: Annotated[str, typer.Option(help="Project (and model) name.")] = "my-project",
+    data: Annotated[str, typer.Option(help="CSV or Parquet file, relative to the project file.")] = "data.csv",
+    target: Annotated[str, typer.Option(help="The column to predict.")] = "target",
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter shipyard.yaml."""
+    state: CliState = ctx.obj
+    if path.is_dir():
+        path = path / "shipyard.yaml"
+    if path.exists() and not force:
+        msg = f"{path} already exists; pass --force to overwrite it"
+        raise SpecError(msg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(starter_spec(name=name, path=data, target=target), encoding="utf-8")
+    state.out.print(f"Wrote [bold]{path}[/]. Edit it, then run [bold]shipyard run {path}[/].")
+
+
+def quickstart(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(help="Folder for the project.")] = Path(),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing shipyard.yaml.")] = False,
+) -> None:
+    """Create a project from the penguins dataset, train it and register the best model."""
+    state: CliState = ctx.obj
+    spec_path = create_quickstart_project(directory, overwrite=force)
+    state.out.print(f"Created [bold]{spec_path}[/] with data/penguins.csv (344 penguins).")
+    result = _run(state, spec_path)
+    state.out.print()
+    state.out.print(f"Model URI: [bold green]{result.model_uri}[/]")
+    state.out.print(f"Serve it:  [bold]shipyard serve {result.model_uri}[/]")
+    state.out.print(f"Predict:   [bold]shipyard predict {result.model_uri} data/penguins.csv -o predictions.parquet[/]")
+
+
+def run(
+    ctx: typer.Context,
+    spec: Annotated[Path, typer.Argument(help="The project file or its folder.")] = Path("shipyard.yaml"),
+) -> None:
+    """Validate the data, train and compare the candidates, register the best model."""
+    _run(ctx.obj, spec)
+
+
+def _run(state: CliState, spec_path: Path) -> RunResult:
+    spec = load_spec(spec_path)
+    store = open_store(state)
+    try:
+        with _progress(state) as handler:
+            result = run_project(spec, store=store, user=current_user(), on_event=handler)
+    finally:
+        store.close()
+    _print_result(state, result)
+    return result
+
+
+class _ProgressHandler:
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._task = progress.add_task("starting", total=None)
+
+    def __call__(self, event: Event) -> None:
+        if event.kind == "warning":
+            self._progress.console.print(f"[yellow]warning:[/] {event.message}")
+        elif event.kind == "fold":
+            self._progress.update(self._task, completed=event.current, total=event.total, description=event.message)
+        else:
+            self._progress.update(self._task, description=event.message, completed=0, total=None)
+
+
+@contextmanager
+def _progress(state: CliState) -> Iterator[_ProgressHandler]:
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=state.out,
+        transient=True,
+    )
+    with bar:
+        yield _ProgressHandler(bar)
+
+
+def _print_result(state: CliState, result: RunResult) -> None:
+    out = state.out
+    metric = result.metric
+    rows = [
+        (
+            ("* " if c.label == result.best else "  ") + c.label,
+            c.model,
+            f"{fmt_float(c.cv_mean[metric])} ± {fmt_float(c.cv_std[metric])}",
+            f"{c.fit_seconds:.1f}s",
+            c.run_id[:8],
+        )
+        for c in result.candidates
+    ]
+    title = f"Candidates ({result.task}, {result.n_rows} rows, CV {metric})"
+    out.print(table(title, ["candidate", "model", f"cv {metric}", "fit time", "run"], rows))
+    keys = [k for k in _HOLDOUT_KEYS[result.task] if k in result.holdout]
+    out.print(table(f"Holdout metrics of {result.best}", keys, [[fmt_float(result.holdout[k]) for k in keys]]))
+    verb = "[green]promoted[/]" if result.promoted else "[yellow]not promoted[/]"
+    out.print(f"Registered [bold]{result.model_name}[/] version [bold]{result.model_version}[/] ({verb}: {result.gate})")
+    out.print(f"Run: {result.run_id}  data: {result.dataset_fingerprint[:12]}")
+
+
+_HOLDOUT_KEYS = {
+    "binary": ["accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss"],
+    "multiclass": ["accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "roc_auc", "pr_auc", "log_loss"],
+    "regression": ["mae", "rmse", "r2", "mape"],
+}

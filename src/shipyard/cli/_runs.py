@@ -1,0 +1,115 @@
+"""``shipyard runs``: list, show and compare tracked runs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from shipyard.cli._context import CliState, open_store
+from shipyard.cli._render import fmt_float, fmt_time, kv_table, table
+from shipyard.tracking import RunRecord, Tracker
+
+__all__ = ["runs_app"]
+
+runs_app = typer.Typer(help="List, show and compare tracked runs.", no_args_is_help=True)
+
+
+@runs_app.command("list")
+def list_runs(
+    ctx: typer.Context,
+    project: Annotated[str | None, typer.Option(help="Only runs of this project.")] = None,
+    status: Annotated[str | None, typer.Option(help="running, finished, failed or killed.")] = None,
+    children: Annotated[bool, typer.Option("--all", help="Include candidate (child) runs.")] = False,
+    limit: Annotated[int, typer.Option(help="At most this many runs.")] = 20,
+) -> None:
+    """List runs, newest first."""
+    state: CliState = ctx.obj
+    store = open_store(state)
+    try:
+        kwargs = {} if children else {"parent_id": None}
+        runs = Tracker(store).search_runs(
+            project=project, status=status, order_by="start_time DESC", limit=limit, **kwargs
+        )
+    finally:
+        store.close()
+    rows = [
+        (r.id[:8], r.project or "-", r.name, _status(r.status), fmt_time(r.start_time), _duration(r), _headline(r))
+        for r in runs
+    ]
+    state.out.print(table(f"{len(runs)} run(s)", ["run", "project", "name", "status", "started", "took", "metrics"], rows))
+
+
+@runs_app.command("show")
+def show_run(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="A run id or a unique prefix.")]) -> None:
+    """Show one run: lineage, params, metrics, tags."""
+    state: CliState = ctx.obj
+    store = open_store(state)
+    try:
+        run = Tracker(store).get_run(run_id)
+    finally:
+        store.close()
+    info = [
+        ("id", run.id),
+        ("name", run.name),
+        ("project", run.project or "-"),
+        ("parent", run.parent_id or "-"),
+        ("status", _status(run.status)),
+        ("started", fmt_time(run.start_time)),
+        ("took", _duration(run)),
+        ("dataset", run.dataset_fingerprint or "-"),
+        ("spec hash", run.spec_hash or "-"),
+        ("git commit", run.git_commit or "-"),
+    ]
+    if run.error:
+        info.append(("error", f"[red]{run.error}[/]"))
+    state.out.print(kv_table("Run", info))
+    state.out.print(kv_table("Params", sorted(run.params.items())))
+    state.out.print(kv_table("Metrics", [(k, fmt_float(v)) for k, v in sorted(run.metrics.items())]))
+    if run.tags:
+        state.out.print(kv_table("Tags", sorted(run.tags.items())))
+
+
+@runs_app.command("compare")
+def compare_runs(
+    ctx: typer.Context,
+    run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids (or unique prefixes).")],
+) -> None:
+    """Compare runs side by side: params and metrics, differences highlighted."""
+    state: CliState = ctx.obj
+    if len(run_ids) < 2:
+        raise typer.BadParameter("give at least two run ids")
+    store = open_store(state)
+    try:
+        tracker = Tracker(store)
+        runs = [tracker.get_run(r) for r in run_ids]
+    finally:
+        store.close()
+    header = ["", *[f"{r.name} ({r.id[:8]})" for r in runs]]
+    params = sorted({k for r in runs for k in r.params})
+    metrics = sorted({k for r in runs for k in r.metrics})
+    rows = [_row(f"param {k}", [r.params.get(k, "-") for r in runs]) for k in params]
+    rows += [_row(k, [fmt_float(r.metrics.get(k)) for r in runs]) for k in metrics]
+    state.out.print(table("Runs compared", header, rows))
+
+
+def _row(label: str, values: list[str]) -> list[str]:
+    differs = len(set(values)) > 1
+    return [f"[bold]{label}[/]" if differs else label, *(f"[yellow]{v}[/]" if differs else v for v in values)]
+
+
+def _status(status: str) -> str:
+    colour = {"finished": "green", "failed": "red", "running": "cyan", "killed": "magenta"}.get(status, "white")
+    return f"[{colour}]{status}[/]"
+
+
+def _duration(run: RunRecord) -> str:
+    return "-" if run.duration is None else f"{run.duration:.1f}s"
+
+
+def _headline(run: RunRecord) -> str:
+    metric = run.params.get("metric")
+    if metric and metric in run.metrics:
+        return f"{metric}={fmt_float(run.metrics[metric])}"
+    shown = [f"{k}={fmt_float(v)}" for k, v in sorted(run.metrics.items())[:2]]
+    return ", ".join(shown) or "-"

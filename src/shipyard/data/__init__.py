@@ -1,0 +1,32 @@
+"""Pure data logic: sources, fingerprints, schema inference (Signature), validation, splits.
+
+Nothing here knows about the metadata store: DataFrames in, result objects out.
+"""
+
+from shipyard.data._build import build_signature
+from shipyard.data._coerce import coerce_frame
+from shipyard.data._fingerprint import fingerprint
+from shipyard.data._report import CheckResult, ValidationReport
+from shipyard.data._schema import infer_schema
+from shipyard.data._signature import ColumnKind, ColumnSchema, Signature
+from shipyard.data._sources import load_source
+from shipyard.data._split import cv_splitter, holdout_split
+from shipyard.data._task import infer_task
+from shipyard.data._validate import validate
+
+__all__ = [
+    "CheckResult",
+    "ColumnKind",
+    "ColumnSchema",
+    "Signature",
+    "ValidationReport",
+    "build_signature",
+    "coerce_frame",
+    "cv_splitter",
+    "fingerprint",
+    "holdout_split",
+    "infer_schema",
+    "infer_task",
+    "load_source",
+    "validate",
+]

@@ -1,0 +1,100 @@
+"""Build a model's Signature from a dataset and the project spec."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from shipyard.data._schema import close_matches, infer_schema, text_labels
+from shipyard.data._signature import Signature
+from shipyard.errors import DataError
+from shipyard.spec._models import ProjectSpec
+
+__all__ = ["build_signature"]
+
+logger = logging.getLogger(__name__)
+
+
+def build_signature(df: pd.DataFrame, spec: ProjectSpec, task: str) -> Signature:
+    """Infer the Signature of the model the project trains on ``df``.
+
+    Inputs are ``features.include`` (or every column but the target) minus
+    ``features.exclude``, in the data's column order, with ``features.types`` overriding the
+    inferred kinds. Free-text (``string``) inputs are kept but logged as a warning.
+
+    Args:
+        df: the dataset snapshot.
+        spec: the project spec.
+        task: ``"binary"``, ``"multiclass"`` or ``"regression"``.
+
+    Returns:
+        The Signature; ``classes`` are the sorted target labels for classification.
+
+    Raises:
+        DataError: when the target or a column named in ``features`` is not in the data
+            (naming the project file line and close matches), or when no input is left.
+    """
+    target = spec.data.target
+    columns = [str(c) for c in df.columns]
+    if target not in columns:
+        msg = (
+            f"the target column {target!r} ({spec.locate('data', 'target')}) is not in the "
+            f"data; {close_matches(target, columns)}"
+        )
+        raise DataError(msg)
+    _check_feature_names(spec, columns)
+    inputs = _input_names(spec, columns)
+    types = dict(spec.features.types)
+    schema = infer_schema(df[[*inputs, target]], overrides=types)
+    text = [name for name in inputs if schema[name].kind == "string"]
+    if text:
+        logger.warning("free-text column(s) %s are kept in the signature as 'string'", text)
+    classes = _classes(df[target], spec, task)
+    return Signature(
+        inputs=tuple(schema[name] for name in inputs), target=schema[target], classes=classes
+    )
+
+
+def _check_feature_names(spec: ProjectSpec, columns: list[str]) -> None:
+    features = spec.features
+    named: list[tuple[str, tuple[str | int, ...]]] = []
+    named += [(n, ("features", "include", i)) for i, n in enumerate(features.include)]
+    named += [(n, ("features", "exclude", i)) for i, n in enumerate(features.exclude)]
+    named += [(n, ("features", "types", n)) for n in features.types]
+    for name, path in named:
+        if name not in columns:
+            msg = (
+                f"column {name!r} ({spec.locate(*path)}) is not in the data; "
+                f"{close_matches(name, columns)}"
+            )
+            raise DataError(msg)
+
+
+def _input_names(spec: ProjectSpec, columns: list[str]) -> list[str]:
+    target = spec.data.target
+    include = set(spec.features.include) or set(columns)
+    exclude = {*spec.features.exclude, target}
+    inputs = [c for c in columns if c in include and c not in exclude]
+    if not inputs:
+        msg = (
+            f"no input columns are left after features.include/exclude "
+            f"({spec.locate('features')}); the data has {columns} and the target is {target!r}"
+        )
+        raise DataError(msg)
+    return inputs
+
+
+def _classes(y: pd.Series, spec: ProjectSpec, task: str) -> tuple[str, ...] | None:
+    if task not in ("binary", "multiclass"):
+        return None
+    labels = tuple(text_labels(y))
+    if (task == "binary") != (len(labels) == 2) or len(labels) < 2:
+        shown = list(labels[:10]) + (["..."] if len(labels) > 10 else [])
+        msg = (
+            f"task {task!r} ({spec.locate('task')}) does not fit the target {y.name!r}, which "
+            f"has {len(labels)} class(es) {shown}; set task to "
+            f"{'binary' if len(labels) == 2 else 'multiclass or regression'} or check the target"
+        )
+        raise DataError(msg)
+    return labels

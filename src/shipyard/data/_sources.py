@@ -1,0 +1,134 @@
+"""Read a project's data source (CSV, Parquet, SQL) into a DataFrame, with precise errors."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from shipyard.errors import DataError
+from shipyard.spec._models import CsvSource, ParquetSource, SqlSource
+
+__all__ = ["load_source", "redact_url"]
+
+logger = logging.getLogger(__name__)
+
+_PASSWORD = re.compile(r"(?P<head>://[^/:@]*:)(?P<password>[^@/]*)(?P<tail>@)")
+
+
+def load_source(source: CsvSource | ParquetSource | SqlSource, base_dir: Path) -> pd.DataFrame:
+    """Load a data source.
+
+    Args:
+        source: the ``data.source`` of the project spec.
+        base_dir: the directory relative file paths resolve against (the project's folder).
+
+    Returns:
+        The data, with at least one row.
+
+    Raises:
+        DataError: naming the file or URL (password redacted) and the reason: a missing file,
+            a parse error (with the line when the parser gives one), an empty file or result,
+            an unknown table or a failed query.
+    """
+    if isinstance(source, SqlSource):
+        df = _read_sql(source)
+        where = redact_url(source.url)
+    else:
+        path = Path(source.path)
+        path = path if path.is_absolute() else base_dir / path
+        df = _read_csv(source, path) if isinstance(source, CsvSource) else _read_parquet(path)
+        where = str(path)
+    if df.empty:
+        msg = f"the data source {where} holds no rows (columns: {list(df.columns)}); add data"
+        raise DataError(msg)
+    logger.info("loaded %d rows x %d columns from %s", len(df), df.shape[1], where)
+    return df
+
+
+def _check_file(path: Path, kind: str) -> None:
+    if not path.is_file():
+        what = "is a directory, not a file" if path.is_dir() else "does not exist"
+        msg = f"the {kind} file {path} {what}; check data.source.path in the project file"
+        raise DataError(msg)
+
+
+def _read_csv(source: CsvSource, path: Path) -> pd.DataFrame:
+    _check_file(path, "CSV")
+    try:
+        return pd.read_csv(path, sep=source.delimiter, encoding=source.encoding)
+    except pd.errors.EmptyDataError as exc:
+        msg = f"the CSV file {path} is empty (no header row); add a header and data rows"
+        raise DataError(msg) from exc
+    except pd.errors.ParserError as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        where = f"{path}:{line.group(1)}" if line else str(path)
+        msg = (
+            f"cannot parse the CSV file {where}: {exc}; check the delimiter "
+            f"({source.delimiter!r}) and quoting on that line"
+        )
+        raise DataError(msg) from exc
+    except UnicodeDecodeError as exc:
+        msg = (
+            f"cannot decode the CSV file {path} as {source.encoding!r} (byte {exc.start}); "
+            "set data.source.encoding (e.g. 'latin-1')"
+        )
+        raise DataError(msg) from exc
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    _check_file(path, "Parquet")
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        msg = f"cannot read the Parquet file {path}: {exc}; is it a Parquet file?"
+        raise DataError(msg) from exc
+
+
+def _read_sql(source: SqlSource) -> pd.DataFrame:
+    # The pure data layer must not depend on the DB toolkit at import time (import-linter
+    # forbids it); SQL sources are the one place it is needed, so it is imported here.
+    sa = _import_sqlalchemy()
+    where = redact_url(source.url)
+    try:
+        engine = sa.create_engine(source.url)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        msg = f"cannot connect to {where}: {exc}; check data.source.url (and its driver)"
+        raise DataError(msg) from exc
+    try:
+        return _query(sa, engine, source)
+    except (sa.exc.SQLAlchemyError, ValueError) as exc:
+        what = f"table {source.table!r}" if source.table else "the query"
+        reason = str(exc).splitlines()[0]
+        msg = f"cannot read {what} from {where}: {reason}; check data.source in the project file"
+        raise DataError(msg) from exc
+    finally:
+        engine.dispose()
+
+
+def _query(sa: Any, engine: Any, source: SqlSource) -> pd.DataFrame:
+    with engine.connect() as conn:
+        if source.table is not None:
+            if not sa.inspect(conn).has_table(source.table):
+                tables = sa.inspect(conn).get_table_names()
+                msg = f"no such table {source.table!r}; the database has {tables}"
+                raise ValueError(msg)
+            return pd.read_sql_table(source.table, conn)
+        return pd.read_sql_query(sa.text(source.query), conn)
+
+
+def _import_sqlalchemy() -> Any:
+    try:
+        return importlib.import_module("sqlalchemy")
+    except ImportError as exc:  # pragma: no cover - sqlalchemy is a core dependency
+        msg = "reading a SQL source needs SQLAlchemy: pip install sqlalchemy"
+        raise DataError(msg) from exc
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (if any) replaced by ``***``."""
+    return _PASSWORD.sub(r"\g<head>***\g<tail>", url)

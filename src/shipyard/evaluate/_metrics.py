@@ -1,0 +1,156 @@
+"""Classification and regression metrics, and CV scorers for the primary metric."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn import metrics as skm
+from sklearn.preprocessing import label_binarize
+
+__all__ = [
+    "LOWER_IS_BETTER",
+    "Evaluation",
+    "default_metric",
+    "evaluate_predictions",
+    "aligned_proba",
+    "greater_is_better",
+]
+
+LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse", "mape"})
+
+
+def greater_is_better(metric: str) -> bool:
+    """Whether a higher value of ``metric`` is better."""
+    return metric not in LOWER_IS_BETTER
+
+
+def default_metric(task: str) -> str:
+    """The primary metric used when the project names none."""
+    return "rmse" if task == "regression" else "f1_macro"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Holdout metrics of one model.
+
+    Attributes:
+        metrics: every scalar metric for the task, by name.
+        confusion_matrix: rows are true classes, columns predicted (classifiers only).
+        labels: class labels in the confusion matrix's order.
+    """
+
+    metrics: dict[str, float]
+    confusion_matrix: list[list[int]] | None = None
+    labels: list[str] | None = field(default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "metrics": self.metrics,
+            "confusion_matrix": self.confusion_matrix,
+            "labels": self.labels,
+        }
+
+
+def evaluate_predictions(
+    task: str,
+    y_true: Sequence[Any] | np.ndarray,
+    y_pred: Sequence[Any] | np.ndarray,
+    proba: np.ndarray | None = None,
+    classes: Sequence[str] | None = None,
+) -> Evaluation:
+    """Compute every metric for the task.
+
+    Args:
+        task: ``binary``, ``multiclass`` or ``regression``.
+        y_true: true labels (strings for classifiers) or values.
+        y_pred: predicted labels or values.
+        proba: ``(n, n_classes)`` probabilities in ``classes`` order (classifiers).
+        classes: the class labels; for binary tasks the last one is the positive class.
+    """
+    if task == "regression":
+        return Evaluation(metrics=_regression(np.asarray(y_true, float), np.asarray(y_pred, float)))
+    labels = list(classes) if classes is not None else sorted({str(v) for v in y_true})
+    yt = np.asarray([str(v) for v in y_true], dtype=object)
+    yp = np.asarray([str(v) for v in y_pred], dtype=object)
+    out = _classification(task, yt, yp, labels)
+    if proba is not None:
+        out.update(_probabilistic(task, yt, np.asarray(proba, float), labels))
+    cm = skm.confusion_matrix(yt, yp, labels=labels).tolist()
+    return Evaluation(metrics=out, confusion_matrix=cm, labels=labels)
+
+
+def aligned_proba(estimator: Any, x: Any, labels: Sequence[str]) -> np.ndarray:
+    """``predict_proba`` in ``labels`` order; classes a model never saw get zeros.
+
+    A CV fold may miss a rare class; its model's columns then differ from the full label set.
+    """
+    raw = np.asarray(estimator.predict_proba(x), float)
+    fitted = [str(c) for c in estimator.classes_]
+    if fitted == list(labels):
+        return raw
+    out = np.zeros((raw.shape[0], len(labels)))
+    for j, cls in enumerate(fitted):
+        out[:, list(labels).index(cls)] = raw[:, j]
+    return out
+
+
+def _regression(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    return {
+        "mae": float(skm.mean_absolute_error(y, p)),
+        "rmse": float(np.sqrt(skm.mean_squared_error(y, p))),
+        "r2": float(skm.r2_score(y, p)) if len(y) > 1 else float("nan"),
+        "mape": float(skm.mean_absolute_percentage_error(y, p)),
+    }
+
+
+def _classification(task: str, yt: np.ndarray, yp: np.ndarray, labels: list[str]) -> dict[str, float]:
+    out = {
+        "accuracy": float(skm.accuracy_score(yt, yp)),
+        "balanced_accuracy": _quiet(skm.balanced_accuracy_score, yt, yp),
+    }
+    for avg in ("macro", "weighted"):
+        p, r, f, _ = skm.precision_recall_fscore_support(
+            yt, yp, labels=labels, average=avg, zero_division=0
+        )
+        out.update({f"precision_{avg}": float(p), f"recall_{avg}": float(r), f"f1_{avg}": float(f)})
+    if task == "binary":
+        p, r, f, _ = skm.precision_recall_fscore_support(
+            yt, yp, labels=labels, pos_label=labels[-1], average="binary", zero_division=0
+        )
+        out.update({"precision": float(p), "recall": float(r), "f1": float(f)})
+    else:
+        out.update(
+            {"precision": out["precision_macro"], "recall": out["recall_macro"], "f1": out["f1_macro"]}
+        )
+    return out
+
+
+def _probabilistic(task: str, yt: np.ndarray, proba: np.ndarray, labels: list[str]) -> dict[str, float]:
+    present = set(yt)
+    out = {"log_loss": float(skm.log_loss(yt, np.clip(proba, 1e-15, 1.0), labels=labels))}
+    if len(present) < 2:
+        out.update({"roc_auc": float("nan"), "pr_auc": float("nan")})
+        return out
+    if task == "binary":
+        pos = (yt == labels[-1]).astype(int)
+        out["roc_auc"] = float(skm.roc_auc_score(pos, proba[:, -1]))
+        out["pr_auc"] = float(skm.average_precision_score(pos, proba[:, -1]))
+        return out
+    onehot = label_binarize(yt, classes=labels)
+    keep = [j for j, c in enumerate(labels) if c in present]
+    out["roc_auc"] = float(skm.roc_auc_score(onehot[:, keep], proba[:, keep], average="macro"))
+    out["pr_auc"] = float(
+        skm.average_precision_score(onehot[:, keep], proba[:, keep], average="macro")
+    )
+    return out
+
+
+def _quiet(fn: Callable[..., Any], *args: Any) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(fn(*args))

@@ -1,0 +1,21 @@
+"""The pipeline service: runs a project, batch predictions, the quickstart project."""
+
+from shipyard.pipeline._events import Event, EventHandler, ignore_events
+from shipyard.pipeline._predict import predict_file, read_table, write_table
+from shipyard.pipeline._quickstart import QUICKSTART_SPEC, create_quickstart_project
+from shipyard.pipeline._result import CandidateResult, RunResult
+from shipyard.pipeline._run import run_project
+
+__all__ = [
+    "QUICKSTART_SPEC",
+    "CandidateResult",
+    "Event",
+    "EventHandler",
+    "RunResult",
+    "create_quickstart_project",
+    "ignore_events",
+    "predict_file",
+    "read_table",
+    "write_table",
+    "run_project",
+]

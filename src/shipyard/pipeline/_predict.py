@@ -1,0 +1,80 @@
+"""Batch prediction: a CSV or Parquet file in, predictions out (written atomically)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from shipyard import data as sd
+from shipyard.errors import DataError
+from shipyard.registry import ModelPackage
+from shipyard.spec import CsvSource, ParquetSource
+
+__all__ = ["predict_file", "read_table", "write_table"]
+
+logger = logging.getLogger(__name__)
+
+_PARQUET = (".parquet", ".pq")
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file, chosen by its extension.
+
+    Raises:
+        DataError: unknown extension, missing file or unreadable content.
+    """
+    p = Path(path)
+    if p.suffix.lower() in _PARQUET:
+        return sd.load_source(ParquetSource(type="parquet", path=str(p)), Path.cwd())
+    if p.suffix.lower() in (".csv", ".txt", ".tsv"):
+        delimiter = "\t" if p.suffix.lower() == ".tsv" else ","
+        return sd.load_source(CsvSource(type="csv", path=str(p), delimiter=delimiter), Path.cwd())
+    msg = f"{p}: cannot tell the format from the extension; expected .csv, .tsv or .parquet"
+    raise DataError(msg)
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write CSV or Parquet to a temporary name in the same folder, then rename it."""
+    p = Path(path)
+    if p.suffix.lower() not in (*_PARQUET, ".csv"):
+        msg = f"{p}: cannot tell the output format; expected a .parquet or .csv name"
+        raise DataError(msg)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    os.close(fd)
+    try:
+        if p.suffix.lower() == ".csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+        Path(tmp).replace(p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def predict_file(package: ModelPackage, input_path: str | Path, output_path: str | Path) -> int:
+    """Predict every row of ``input_path`` and write the input plus predictions.
+
+    The output keeps the input's columns and adds ``prediction`` and, for classifiers, one
+    ``proba_<class>`` column per class.
+
+    Returns:
+        The number of rows predicted.
+
+    Raises:
+        DataError: the input cannot be read or the output written.
+        PredictionError: the rows do not match the model's Signature.
+    """
+    frame = read_table(input_path)
+    predictions = package.predict(frame).to_frame()
+    clash = [c for c in predictions.columns if c in frame.columns]
+    out = frame.drop(columns=clash).reset_index(drop=True)
+    out = pd.concat([out, predictions], axis=1)
+    write_table(out, output_path)
+    logger.info("wrote %d predictions to %s", len(out), output_path)
+    return len(out)

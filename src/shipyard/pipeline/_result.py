@@ -1,0 +1,67 @@
+"""What a pipeline run returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["CandidateResult", "RunResult"]
+
+
+@dataclass(frozen=True)
+class CandidateResult:
+    """One cross-validated candidate.
+
+    Attributes:
+        label: the candidate's name in the project file.
+        model: the catalogue key.
+        run_id: the child run that recorded it.
+        cv_mean: mean CV metrics; ``cv_std`` their standard deviations.
+        fit_seconds: total fitting time over the folds.
+    """
+
+    label: str
+    model: str
+    run_id: str
+    cv_mean: dict[str, float]
+    cv_std: dict[str, float]
+    fit_seconds: float
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The outcome of ``shipyard run``.
+
+    Attributes:
+        run_id: the parent run.
+        task, metric: the task and primary metric used.
+        candidates: every candidate, best first.
+        best: the winning candidate's label.
+        holdout: the refit winner's metrics on the holdout set.
+        model_name, model_version: the registered version.
+        promoted: whether the version took ``alias``; ``gate`` says why or why not.
+        dataset_fingerprint: the content hash of the data used.
+    """
+
+    run_id: str
+    task: str
+    metric: str
+    candidates: list[CandidateResult]
+    best: str
+    holdout: dict[str, float]
+    model_name: str
+    model_version: int
+    alias: str | None
+    promoted: bool
+    gate: str
+    dataset_fingerprint: str
+    n_rows: int
+    warnings: list[str] = field(default_factory=list)
+    confusion_matrix: dict[str, Any] | None = None
+
+    @property
+    def model_uri(self) -> str:
+        """The URI of the registered version (by alias when it was promoted)."""
+        if self.promoted and self.alias:
+            return f"models:/{self.model_name}@{self.alias}"
+        return f"models:/{self.model_name}/{self.model_version}"

@@ -1,0 +1,346 @@
+"""``shipyard run``: ingest, validate, split, train candidates, evaluate, register, gate."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from shipyard import data as sd
+from shipyard.data._coerce import to_text  # TODO: public export
+from shipyard.errors import SpecError
+from shipyard.evaluate import Evaluation, default_metric, greater_is_better
+from shipyard.pipeline._events import Event, EventHandler, ignore_events
+from shipyard.pipeline._result import CandidateResult, RunResult
+from shipyard.registry import ModelPackage, Registry
+from shipyard.spec import CLASSIFICATION_METRICS, REGRESSION_METRICS, ProjectSpec, spec_hash
+from shipyard.store import Store, tables
+from shipyard.tracking import Run, Tracker, collect_lineage
+from shipyard.train import (
+    Catalogue,
+    cross_validate,
+    default_catalogue,
+    make_pipeline,
+    predict_evaluate,
+    refit,
+)
+
+__all__ = ["run_project"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Prepared:
+    frame: pd.DataFrame
+    x: pd.DataFrame
+    y: pd.Series
+    task: str
+    metric: str
+    signature: sd.Signature
+    fingerprint: str
+    warnings: list[str]
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+
+
+def run_project(
+    spec: ProjectSpec,
+    *,
+    store: Store,
+    user: str = "shipyard",
+    catalogue: Catalogue | None = None,
+    on_event: EventHandler = ignore_events,
+) -> RunResult:
+    """Run a project end to end and register the winning model.
+
+    Args:
+        spec: the validated project file.
+        store: where runs, artifacts and model versions are recorded.
+        user: who is running it (recorded on alias moves).
+        catalogue: model families; the built-in catalogue by default.
+        on_event: receives progress events.
+
+    Raises:
+        DataError: the source cannot be read or lacks a declared column.
+        DataValidationError: an error-level check failed; nothing was trained.
+        TrainingError: a candidate failed to train.
+    """
+    catalogue = catalogue or default_catalogue()
+    tracker = Tracker(store)
+    on_event(Event("step", f"loading {spec.data.source.type} data"))
+    frame = sd.load_source(spec.data.source, spec.base_dir)
+    fingerprint = sd.fingerprint(frame)
+    lineage = collect_lineage(
+        spec_hash=spec_hash(spec), dataset_fingerprint=fingerprint, cwd=spec.base_dir
+    )
+    with tracker.start_run("run", project=spec.name, lineage=lineage) as run:
+        prepared = _prepare(spec, frame, fingerprint, run, on_event)
+        _record_dataset(store, spec, prepared)
+        candidates = _cross_validate_all(spec, prepared, tracker, run, catalogue, on_event)
+        best = candidates[0]
+        run.set_tags({"best_candidate": best.label, "task": prepared.task})
+        on_event(Event("step", f"refitting {best.label} and evaluating on the holdout"))
+        model, holdout = _refit_best(spec, prepared, best, catalogue)
+        run.log_metrics(holdout.metrics)
+        run.log_artifact("evaluation.json", json.dumps(holdout.to_dict(), indent=2).encode())
+        on_event(Event("step", "registering the model"))
+        return _register(
+            spec, store, run, prepared, candidates, model, holdout, dataclasses.asdict(lineage), user
+        )
+
+
+def _prepare(
+    spec: ProjectSpec, frame: pd.DataFrame, fingerprint: str, run: Run, on_event: EventHandler
+) -> _Prepared:
+    target = spec.data.target
+    if target not in frame.columns:
+        msg = (
+            f"{spec.locate('data', 'target')}: target column {target!r} is not in the data; "
+            f"columns are {list(frame.columns)}"
+        )
+        raise SpecError(msg)
+    task = spec.task or sd.infer_task(frame[target])
+    metric = _check_metric(spec, task)
+    on_event(Event("step", f"validating {len(frame):,} rows x {frame.shape[1]} columns"))
+    report = sd.validate(
+        frame,
+        expectations=spec.validation.expectations,
+        target=target,
+        max_missing_fraction=spec.validation.max_missing_fraction,
+    )
+    run.log_artifact("validation.json", json.dumps(report.to_dict(), indent=2, default=str).encode())
+    run.log_metrics({"validation.errors": len(report.errors), "validation.warnings": len(report.warnings)})
+    warnings = [r.message for r in report.warnings]
+    for message in warnings:
+        on_event(Event("warning", message))
+    report.raise_for_errors()
+    frame = frame[frame[target].notna()].reset_index(drop=True)
+    signature = sd.build_signature(frame, spec, task)
+    x = sd.coerce_frame(frame, signature)
+    y = _target(frame[target], task)
+    run.log_params(_run_params(spec, task, metric, signature, len(frame)))
+    run.log_artifact("signature.json", signature.to_json().encode())
+    train_idx, test_idx = sd.holdout_split(frame, target=target, split=spec.split, task=task)
+    return _Prepared(
+        frame, x, y, task, metric, signature, fingerprint, warnings, train_idx, test_idx
+    )
+
+
+def _check_metric(spec: ProjectSpec, task: str) -> str:
+    metric = spec.metric or default_metric(task)
+    allowed = REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
+    if metric not in allowed:
+        msg = (
+            f"{spec.locate('metric')}: metric {metric!r} does not fit the {task} task; "
+            f"expected one of {sorted(allowed)}"
+        )
+        raise SpecError(msg)
+    return metric
+
+
+def _target(y: pd.Series, task: str) -> pd.Series:
+    if task == "regression":
+        return pd.to_numeric(y, errors="raise").astype(float)
+    return pd.Series(to_text(y), index=y.index, dtype=object, name=y.name)
+
+
+def _run_params(
+    spec: ProjectSpec, task: str, metric: str, signature: sd.Signature, n_rows: int
+) -> dict[str, Any]:
+    return {
+        "task": task,
+        "metric": metric,
+        "target": spec.data.target,
+        "n_rows": n_rows,
+        "n_features": len(signature.inputs),
+        "split.strategy": spec.split.strategy or ("random" if task == "regression" else "stratified"),
+        "split.test_size": spec.split.test_size,
+        "split.cv_folds": spec.split.cv_folds,
+        "seed": spec.seed,
+        "candidates": ",".join(c.label for c in spec.models),
+    }
+
+
+def _cross_validate_all(
+    spec: ProjectSpec,
+    prepared: _Prepared,
+    tracker: Tracker,
+    parent: Run,
+    catalogue: Catalogue,
+    on_event: EventHandler,
+) -> list[CandidateResult]:
+    x, y = prepared.x.iloc[prepared.train_idx], prepared.y.iloc[prepared.train_idx]
+    cv = sd.cv_splitter(split=spec.split, task=prepared.task)
+    results = []
+    n = len(spec.models)
+    for i, cand in enumerate(spec.models):
+        where = spec.locate("models", i, "model")
+        estimator = catalogue.create(
+            cand.model, prepared.task, seed=spec.seed, params=cand.params, where=where
+        )
+        on_event(Event("candidate", f"cross-validating {cand.label}", i, n))
+        with tracker.start_run(cand.label, project=spec.name, parent_id=parent.id) as child:
+            child.log_params({"model": cand.model, **{f"param.{k}": v for k, v in cand.params.items()}})
+
+            def on_fold(fold: int, scores: dict[str, float], run: Run = child) -> None:
+                run.log_metrics({f"fold.{k}": v for k, v in scores.items()}, step=fold)
+                on_event(Event("fold", f"{cand.label}: fold {fold + 1}", fold + 1, spec.split.cv_folds))
+
+            cv_result = cross_validate(
+                make_pipeline(prepared.signature, estimator),
+                x,
+                y,
+                cv=cv,
+                task=prepared.task,
+                classes=prepared.signature.classes,
+                on_fold=on_fold,
+            )
+            child.log_metrics({f"cv.{k}": v for k, v in cv_result.mean.items()})
+            child.log_metrics({f"cv.{k}.std": v for k, v in cv_result.std.items()})
+            child.log_metrics({"fit_seconds": cv_result.fit_seconds})
+        results.append(
+            CandidateResult(
+                label=cand.label,
+                model=cand.model,
+                run_id=child.id,
+                cv_mean=cv_result.mean,
+                cv_std=cv_result.std,
+                fit_seconds=cv_result.fit_seconds,
+            )
+        )
+    sign = 1.0 if greater_is_better(prepared.metric) else -1.0
+    # stable sort: ties keep the project file's order
+    return sorted(results, key=lambda r: -sign * _finite(r.cv_mean[prepared.metric]))
+
+
+def _finite(value: float) -> float:
+    return value if np.isfinite(value) else -np.inf
+
+
+def _refit_best(
+    spec: ProjectSpec, prepared: _Prepared, best: CandidateResult, catalogue: Catalogue
+) -> tuple[Any, Evaluation]:
+    cand = next(c for c in spec.models if c.label == best.label)
+    estimator = catalogue.create(cand.model, prepared.task, seed=spec.seed, params=cand.params)
+    train_idx, test_idx = prepared.train_idx, prepared.test_idx
+    model = refit(
+        make_pipeline(prepared.signature, estimator),
+        prepared.x.iloc[train_idx],
+        prepared.y.iloc[train_idx],
+    )
+    holdout = predict_evaluate(
+        model,
+        prepared.x.iloc[test_idx],
+        prepared.y.iloc[test_idx],
+        task=prepared.task,
+        classes=prepared.signature.classes,
+    )
+    return model, holdout
+
+
+def _register(
+    spec: ProjectSpec,
+    store: Store,
+    run: Run,
+    prepared: _Prepared,
+    candidates: list[CandidateResult],
+    model: Any,
+    holdout: Evaluation,
+    lineage: dict[str, Any],
+    user: str,
+) -> RunResult:
+    registry = Registry(store)
+    name = spec.model_name
+    best = candidates[0]
+    metadata = {
+        "metrics": holdout.metrics,
+        "primary_metric": prepared.metric,
+        "candidate": best.label,
+        "model": best.model,
+        "cv": {"mean": best.cv_mean, "std": best.cv_std},
+        "lineage": {**lineage, "run_id": run.id, "n_rows": len(prepared.frame)},
+        "created_at": time.time(),
+        "project": spec.name,
+    }
+    package = ModelPackage(model, prepared.signature, prepared.task, metadata)
+    record = registry.register(name, package, run_id=run.id, created_by=user)
+    promoted, gate = _gate(spec, registry, name, prepared.metric, holdout.metrics, record.version, user)
+    run.set_tags({"model_version": f"{name}/{record.version}", "gate": gate})
+    return RunResult(
+        run_id=run.id,
+        task=prepared.task,
+        metric=prepared.metric,
+        candidates=candidates,
+        best=best.label,
+        holdout=holdout.metrics,
+        model_name=name,
+        model_version=record.version,
+        alias=spec.registry.alias,
+        promoted=promoted,
+        gate=gate,
+        dataset_fingerprint=prepared.fingerprint,
+        n_rows=len(prepared.frame),
+        warnings=prepared.warnings,
+        confusion_matrix=(
+            {"labels": holdout.labels, "matrix": holdout.confusion_matrix}
+            if holdout.confusion_matrix is not None
+            else None
+        ),
+    )
+
+
+def _gate(
+    spec: ProjectSpec,
+    registry: Registry,
+    name: str,
+    metric: str,
+    metrics: dict[str, float],
+    version: int,
+    user: str,
+) -> tuple[bool, str]:
+    """The champion/challenger gate: does the new version take the alias?"""
+    alias = spec.registry.alias
+    if alias is None:
+        return False, "no alias configured"
+    champion = registry.champion(name, alias)
+    new = metrics[metric]
+    if champion is not None:
+        old = champion.metrics.get(metric)
+        if old is not None and np.isfinite(old):
+            gain = (new - old) if greater_is_better(metric) else (old - new)
+            if gain < spec.registry.min_improvement:
+                return False, (
+                    f"kept version {champion.version} as {alias}: {metric} {new:.4f} vs "
+                    f"{old:.4f} (needs an improvement of at least {spec.registry.min_improvement})"
+                )
+        reason = f"{metric} {new:.4f} vs champion version {champion.version} at {old}"
+    else:
+        reason = f"first version for {alias} ({metric} {new:.4f})"
+    registry.promote(name, version, alias, moved_by=user, reason=reason)
+    return True, f"promoted to {alias}: {reason}"
+
+
+def _record_dataset(store: Store, spec: ProjectSpec, prepared: _Prepared) -> None:
+    table = tables.datasets
+    row = {
+        "fingerprint": prepared.fingerprint,
+        "source": json.dumps(spec.data.source.model_dump(), default=str),
+        "n_rows": int(prepared.frame.shape[0]),
+        "n_columns": int(prepared.frame.shape[1]),
+        "schema": prepared.signature.model_dump(mode="json"),
+        "created_at": time.time(),
+    }
+    with store.begin() as conn:
+        exists = conn.execute(
+            sa.select(table.c.fingerprint).where(table.c.fingerprint == prepared.fingerprint)
+        ).first()
+        if exists is None:
+            conn.execute(sa.insert(table).values(**row))

@@ -1,0 +1,21 @@
+"""The prediction server: an ASGI app generated from a model package's Signature.
+
+Example:
+    >>> from shipyard.serve import create_app, run_server  # doctest: +SKIP
+    >>> run_server(create_app(package), port=8000)  # doctest: +SKIP
+"""
+
+from shipyard.serve._app import create_app
+from shipyard.serve._config import ServeConfig
+from shipyard.serve._runner import ModelRunner
+from shipyard.serve._schema import build_record_model, example_record
+from shipyard.serve._server import run_server
+
+__all__ = [
+    "ModelRunner",
+    "ServeConfig",
+    "build_record_model",
+    "create_app",
+    "example_record",
+    "run_server",
+]

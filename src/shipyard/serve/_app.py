@@ -1,0 +1,288 @@
+"""The prediction server's ASGI app: routes, error mapping and middleware, wired together.
+
+Request models come from :mod:`shipyard.serve._schema`, model execution from
+:mod:`shipyard.serve._runner`; this module only connects them to HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from shipyard.errors import PredictionError
+from shipyard.serve._config import ServeConfig
+from shipyard.serve._limits import BodySizeLimitMiddleware, error_body
+from shipyard.serve._metrics import METRICS_CONTENT_TYPE, MetricsMiddleware, ServeMetrics
+from shipyard.serve._runner import ModelRunner
+from shipyard.serve._schema import (
+    ErrorResponse,
+    InvalidRequestError,
+    RecordParser,
+    build_record_model,
+    build_response_models,
+    example_record,
+    model_class_name,
+)
+
+if TYPE_CHECKING:
+    from shipyard.registry._package import ModelPackage
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+_JSON_TYPES = ("application/json",)
+_THREADPOOL_PARSE_BYTES = 64 * 1024  # parse larger bodies off the event loop
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": text}
+    for code, text in (
+        (413, "the body or the list of records is too large"),
+        (415, "the body is not application/json"),
+        (422, "a record does not match the model's inputs"),
+        (500, "the model failed; see the server log"),
+    )
+}
+
+
+@dataclass
+class ServerState:
+    """Everything the routes share, built once per app.
+
+    Attributes:
+        package: the model package served.
+        config: the server's settings.
+    """
+
+    package: ModelPackage
+    config: ServeConfig
+    runner: ModelRunner = field(init=False)
+    record_model: type[BaseModel] = field(init=False)
+    parser: RecordParser = field(init=False)
+    metrics: ServeMetrics = field(init=False)
+    model_info: dict[str, str | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        meta = self.package.metadata
+        version = meta.get("version")
+        self.model_info = {
+            "name": meta.get("name"),
+            "version": None if version is None else str(version),
+        }
+        prefix = model_class_name(self.model_info["name"])
+        self.record_model = build_record_model(
+            self.package.signature, name=f"{prefix}Record", extra=self.config.extra_fields
+        )
+        self.parser = RecordParser(self.record_model, max_records=self.config.max_records)
+        self.runner = ModelRunner(self.package)
+        self.metrics = ServeMetrics(**self.model_info)
+
+    def example(self) -> dict[str, Any]:
+        """The Signature's example record, validated as a request record would be."""
+        record = self.record_model.model_validate(example_record(self.package.signature))
+        return record.model_dump(by_alias=True)
+
+    def metadata(self) -> dict[str, Any]:
+        """The model's description served at ``GET /metadata``."""
+        meta = self.package.metadata
+        signature = self.package.signature
+        return {
+            **self.model_info,
+            "task": self.package.task,
+            "classes": list(signature.classes) if signature.classes else None,
+            "signature": signature.model_dump(mode="json"),
+            "metrics": meta.get("metrics", {}),
+            "lineage": meta.get("lineage", {}),
+        }
+
+
+class _ServeApp(FastAPI):
+    """FastAPI with the generated record schema added to the OpenAPI components."""
+
+    shipyard: ServerState
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            schema = super().openapi()
+            model = self.shipyard.record_model
+            ref = "#/components/schemas/{model}"
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components[model.__name__] = model.model_json_schema(ref_template=ref)
+        return self.openapi_schema or {}
+
+
+def create_app(package: ModelPackage, *, config: ServeConfig | None = None) -> FastAPI:
+    """Build the prediction server's ASGI app for one model package.
+
+    Args:
+        package: the fitted model package to serve.
+        config: server settings; defaults to :class:`ServeConfig`'s defaults.
+
+    Returns:
+        A FastAPI app with ``POST /predict``, ``GET /health``, ``/ready``, ``/metadata`` and
+        ``/metrics``; it warms the model up on startup.
+
+    Example:
+        >>> app = create_app(package)  # doctest: +SKIP
+        >>> run_server(app, port=8000)  # doctest: +SKIP
+    """
+    state = ServerState(package, config or ServeConfig())
+    name, version = state.model_info["name"], state.model_info["version"]
+    app = _ServeApp(
+        title=state.config.title or f"{name or 'Shipyard model'} prediction server",
+        version=version or "unversioned",
+        description=f"Predictions from the {package.task} model {name!r}, version {version}.",
+        lifespan=_lifespan(state),
+    )
+    app.shipyard = state
+    _add_predict_route(app, state)
+    _add_info_routes(app, state)
+    _add_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=state.config.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    return app
+
+
+def _lifespan(state: ServerState) -> Any:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(state.runner.warm_up, state.example())
+        yield
+
+    return lifespan
+
+
+def _request_body_openapi(state: ServerState) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{state.record_model.__name__}"}
+    many = {"type": "array", "items": ref, "minItems": 1, "maxItems": state.config.max_records}
+    example = example_record(state.package.signature)
+    examples = {
+        "one record": {"value": example},
+        "a list of records": {"value": [example, example]},
+    }
+    content = {"schema": {"oneOf": [ref, many]}, "examples": examples}
+    return {"requestBody": {"required": True, "content": {"application/json": content}}}
+
+
+def _add_predict_route(app: FastAPI, state: ServerState) -> None:
+    single, batch = build_response_models(
+        state.package.signature,
+        prefix=model_class_name(state.model_info["name"]),
+        is_classifier=state.package.is_classifier,
+    )
+
+    @app.post(
+        "/predict",
+        response_model=single | batch,
+        responses=_ERROR_RESPONSES,
+        openapi_extra=_request_body_openapi(state),
+        summary="Predict for one record (an object) or a list of records (an array)",
+        tags=["predict"],
+    )
+    async def predict(request: Request) -> Response:
+        _check_content_type(request)
+        body = await request.body()
+        if len(body) > _THREADPOOL_PARSE_BYTES:
+            records, is_batch = await run_in_threadpool(state.parser.parse, body)
+        else:
+            records, is_batch = state.parser.parse(body)
+        results = await _run_model(state, records)
+        if is_batch:
+            return JSONResponse({"predictions": results, "model": state.model_info})
+        return JSONResponse({**results[0], "model": state.model_info})
+
+
+async def _run_model(state: ServerState, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    try:
+        results = await run_in_threadpool(state.runner.predict, records)
+    except PredictionError:
+        raise
+    except Exception as exc:
+        logger.exception("the model failed on a batch of %d records", len(records))
+        msg = "the model failed on this request; the server log has the details"
+        raise HTTPException(status_code=500, detail=msg) from exc
+    state.metrics.predictions.inc(len(records))
+    return results
+
+
+def _check_content_type(request: Request) -> None:
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media in _JSON_TYPES or (media.startswith("application/") and media.endswith("+json")):
+        return
+    msg = f"expected Content-Type application/json, found {content_type or 'none'!r}"
+    raise HTTPException(status_code=415, detail=msg)
+
+
+def _add_info_routes(app: FastAPI, state: ServerState) -> None:
+    metadata = state.metadata()
+
+    @app.get("/health", tags=["operations"], summary="Liveness: 200 while the process runs")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/ready",
+        tags=["operations"],
+        summary="Readiness: 200 once the model is loaded and warmed up, else 503",
+        responses={503: {"description": "the model is not ready"}},
+    )
+    async def ready() -> JSONResponse:
+        if state.runner.ready:
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "not ready"}, status_code=503)
+
+    @app.get("/metadata", tags=["operations"], summary="The model: name, version, signature")
+    async def get_metadata() -> dict[str, Any]:
+        return metadata
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(state.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(InvalidRequestError, _invalid_request)
+    app.add_exception_handler(PredictionError, _prediction_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _internal_error)
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, InvalidRequestError)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+
+async def _prediction_error(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(error_body(str(exc), type_="prediction_error"), status_code=422)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    body = error_body(str(exc.detail), type_=f"http_{exc.status_code}")
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    detail = [
+        {"field": None, "loc": list(e["loc"]), "msg": e["msg"], "input": None, "type": e["type"]}
+        for e in exc.errors()
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    body = error_body("internal server error; the server log has the details", type_="internal")
+    return JSONResponse(body, status_code=500)

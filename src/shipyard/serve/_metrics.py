@@ -1,0 +1,109 @@
+"""Prometheus metrics of one server app, kept in a per-app registry.
+
+Each app owns its :class:`~prometheus_client.CollectorRegistry`, so several apps (and tests)
+in one process never share or collide on metrics.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["METRICS_CONTENT_TYPE", "MetricsMiddleware", "ServeMetrics"]
+
+METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
+_UNMATCHED = "<unmatched>"
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class ServeMetrics:
+    """The server's metrics: requests, latency, predicted records and the model's identity.
+
+    Args:
+        name: the model's name (a label of ``shipyard_model_info``).
+        version: the model's version (a label of ``shipyard_model_info``).
+    """
+
+    def __init__(self, *, name: str | None, version: str | None) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "shipyard_http_requests",
+            "HTTP requests by route template, method and status code.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "shipyard_http_request_duration_seconds",
+            "HTTP request latency by route template.",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.predictions = Counter(
+            "shipyard_predictions",
+            "Records predicted.",
+            registry=self.registry,
+        )
+        self.model_info = Gauge(
+            "shipyard_model_info",
+            "The model this server runs (always 1).",
+            ["name", "version"],
+            registry=self.registry,
+        )
+        self.model_info.labels(name=name or "", version=version or "").set(1)
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Record one finished request."""
+        self.requests.labels(route=route, method=method, status=str(status)).inc()
+        self.latency.labels(route=route).observe(seconds)
+
+    def render(self) -> bytes:
+        """The metrics in Prometheus' text exposition format."""
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """ASGI middleware counting requests and timing them by route template.
+
+    The route label is the matched route's path template (``/predict``), never the raw path,
+    so unknown paths cannot blow up the label cardinality.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: ServeMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = _route_template(scope)
+            self.metrics.observe(route, scope["method"], status, time.perf_counter() - start)
+
+
+def _route_template(scope: Scope) -> str:
+    route: Any = scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else _UNMATCHED

@@ -1,0 +1,306 @@
+"""Request and response models generated from a model's Signature.
+
+Each input column becomes one required, nullable field typed by its kind (``number`` -> float,
+``integer`` -> int, ``boolean`` -> bool, ``category`` -> a Literal of the known categories,
+``string`` -> str, ``datetime`` -> datetime). Numbers, booleans and strings are strict, so a
+JSON string is never silently read as a number or ``"yes"`` as ``true``.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
+from pydantic_core import ErrorDetails
+
+from shipyard.data import ColumnSchema, Signature
+from shipyard.errors import PredictionError
+
+__all__ = [
+    "ErrorDetail",
+    "ErrorResponse",
+    "InvalidRequestError",
+    "ModelInfo",
+    "RecordParser",
+    "build_record_model",
+    "build_response_models",
+    "example_record",
+    "model_class_name",
+]
+
+_EXAMPLE_DATETIME = "2024-01-01T00:00:00"
+
+
+class ModelInfo(BaseModel):
+    """Which model answered a request."""
+
+    name: str | None
+    version: str | None
+
+
+class ErrorDetail(BaseModel):
+    """One problem with a request."""
+
+    field: str | None = Field(description="the record field at fault, if one is")
+    loc: list[str | int] = Field(description="where: body, record index, field")
+    msg: str = Field(description="what was found, what was expected and what to do")
+    input: Any = Field(default=None, description="the offending value")
+    type: str = Field(description="a machine-readable error code")
+    record: int | None = Field(default=None, description="the record's index in a list")
+
+
+class ErrorResponse(BaseModel):
+    """The body of every 4xx/5xx response."""
+
+    detail: list[ErrorDetail]
+
+
+def model_class_name(name: str | None) -> str:
+    """Turn a model name into a CamelCase prefix for generated classes (``Model`` if unnamed).
+
+    Example:
+        >>> model_class_name("penguin-species")
+        'PenguinSpecies'
+    """
+    parts = [p for p in re.split(r"[^0-9A-Za-z]+", name or "") if p]
+    prefix = "".join(p[:1].upper() + p[1:] for p in parts)
+    if not prefix or not prefix[0].isalpha():
+        prefix = f"Model{prefix}"
+    return prefix
+
+
+def example_value(col: ColumnSchema) -> Any:
+    """An example value for one column, drawn from its observed domain."""
+    if col.kind == "category":
+        return col.categories[0] if col.categories else "value"
+    if col.kind in ("number", "integer"):
+        lo, hi = col.minimum, col.maximum
+        mid = (lo + hi) / 2 if lo is not None and hi is not None else (lo or hi or 0.0)
+        return round(mid) if col.kind == "integer" else round(mid, 4)
+    if col.kind == "boolean":
+        return False
+    if col.kind == "datetime":
+        return _EXAMPLE_DATETIME
+    return "text"
+
+
+def example_record(signature: Signature) -> dict[str, Any]:
+    """One example record (JSON-ready) for the Signature's inputs, in column order."""
+    return {col.name: example_value(col) for col in signature.inputs}
+
+
+def _field_type(col: ColumnSchema) -> Any:
+    """The Python type a column's field validates against (null always allowed)."""
+    base: Any
+    if col.kind == "category" and col.categories:
+        base = Literal[col.categories]
+    elif col.kind == "number":
+        base = Annotated[float, Strict()]
+    elif col.kind == "integer":
+        base = Annotated[int, Strict()]
+    elif col.kind == "boolean":
+        base = Annotated[bool, Strict()]
+    elif col.kind == "datetime":
+        base = datetime
+    else:
+        base = Annotated[str, Strict()]
+    return base | None
+
+
+def _python_name(index: int, name: str) -> str:
+    """A safe attribute name for a column; the column name itself is the field's alias."""
+    safe = name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("_")
+    if safe and not hasattr(BaseModel, name):
+        return name
+    return f"field_{index}"
+
+
+def _description(col: ColumnSchema) -> str:
+    text = f"{col.kind} ({col.dtype})"
+    if col.minimum is not None and col.maximum is not None:
+        text += f", observed range [{col.minimum:g}, {col.maximum:g}]"
+    return text + "; null lets the model impute it"
+
+
+def build_record_model(
+    signature: Signature, *, name: str, extra: Literal["forbid", "ignore"] = "forbid"
+) -> type[BaseModel]:
+    """Build the pydantic model of one input record.
+
+    Args:
+        signature: the model's Signature; one field per input column, in order.
+        name: the generated class's name (shown in the OpenAPI schema).
+        extra: whether an unknown field is an error (``forbid``) or dropped (``ignore``).
+
+    Returns:
+        A model whose fields are aliased to the column names; dump it with ``by_alias=True``.
+    """
+    fields: dict[str, Any] = {}
+    for i, col in enumerate(signature.inputs):
+        info = Field(
+            alias=col.name,
+            title=col.name,
+            description=_description(col),
+            examples=[example_value(col)],
+        )
+        fields[_python_name(i, col.name)] = (_field_type(col), info)
+    config = ConfigDict(
+        extra=extra,
+        json_schema_extra={"example": example_record(signature)},
+    )
+    return create_model(name, __config__=config, **fields)
+
+
+def build_response_models(
+    signature: Signature, *, prefix: str, is_classifier: bool
+) -> tuple[type[BaseModel], type[BaseModel]]:
+    """Build the response models for one record and for a list of records.
+
+    Returns:
+        ``(single, batch)``: ``single`` holds ``prediction`` (plus ``probabilities`` for
+        classifiers) and ``model``; ``batch`` holds ``predictions`` and ``model``.
+    """
+    item_fields: dict[str, Any] = {}
+    if is_classifier:
+        label: Any = Literal[signature.classes] if signature.classes else str
+        item_fields["prediction"] = (label, Field(description="the most probable class"))
+        item_fields["probabilities"] = (
+            dict[str, float],
+            Field(description="the probability of each class"),
+        )
+    else:
+        item_fields["prediction"] = (float, Field(description="the predicted value"))
+    item = create_model(f"{prefix}PredictionItem", **item_fields)
+    single = create_model(f"{prefix}Prediction", __base__=item, model=(ModelInfo, ...))
+    batch = create_model(
+        f"{prefix}Predictions", predictions=(list[item], ...), model=(ModelInfo, ...)
+    )
+    return single, batch
+
+
+class InvalidRequestError(PredictionError):
+    """A prediction request the server refuses, with a JSON-ready list of what is wrong.
+
+    Attributes:
+        detail: one entry per problem: ``field``, ``loc``, ``msg``, ``input``, ``type`` and,
+            for a list of records, ``record`` (the record's index).
+        status_code: the HTTP status to answer with (422, or 413 for too many records).
+    """
+
+    def __init__(self, detail: list[dict[str, Any]], status_code: int = 422) -> None:
+        super().__init__("; ".join(str(d["msg"]) for d in detail))
+        self.detail = detail
+        self.status_code = status_code
+
+
+class RecordParser:
+    """Validate a ``POST /predict`` body: one record (an object) or a list of records.
+
+    Args:
+        record_model: the model from :func:`build_record_model`.
+        max_records: the most records one list may hold.
+    """
+
+    def __init__(self, record_model: type[BaseModel], *, max_records: int) -> None:
+        self._one = record_model
+        many: Any = Annotated[list[record_model], Field(min_length=1, max_length=max_records)]  # type: ignore[valid-type]
+        self._many: TypeAdapter[list[BaseModel]] = TypeAdapter(many)
+        self._names = [f.alias or k for k, f in record_model.model_fields.items()]
+
+    def parse(self, body: bytes) -> tuple[list[dict[str, Any]], bool]:
+        """Validate a JSON body.
+
+        Returns:
+            ``(records, is_batch)``: the records as dicts keyed by column name, and whether
+            the body was a list.
+
+        Raises:
+            InvalidRequestError: the body is empty, not JSON, not an object or array, or a
+                record breaks the schema.
+        """
+        start = body.lstrip()[:1]
+        if start not in (b"{", b"["):
+            raise InvalidRequestError([_shape_error(body)])
+        is_batch = start == b"["
+        try:
+            if is_batch:
+                models = self._many.validate_json(body)
+            else:
+                models = [self._one.model_validate_json(body)]
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            status = 413 if errors[0]["type"] == "too_long" else 422
+            raise InvalidRequestError(self._details(errors, is_batch), status) from None
+        return [m.model_dump(by_alias=True) for m in models], is_batch
+
+    def _details(self, errors: list[ErrorDetails], is_batch: bool) -> list[dict[str, Any]]:
+        return [_detail(e, is_batch, self._names) for e in errors]
+
+
+def _shape_error(body: bytes) -> dict[str, Any]:
+    head = body.lstrip()[:20]
+    found = f"a body starting with {head!r}" if head else "an empty body"
+    msg = (
+        f"expected one record as a JSON object or a list of records as a JSON array, found {found}"
+    )
+    return {"field": None, "loc": ["body"], "msg": msg, "input": None, "type": "body_shape"}
+
+
+def _detail(error: ErrorDetails, is_batch: bool, names: list[str]) -> dict[str, Any]:
+    """Turn one pydantic error into a JSON-ready entry naming the record and the field."""
+    loc = list(error["loc"])
+    first = loc[0] if loc else None
+    record = first if is_batch and isinstance(first, int) else None
+    if record is not None:
+        loc.pop(0)
+    field = str(loc[0]) if loc else None
+    entry: dict[str, Any] = {
+        "field": field,
+        "loc": ["body", *([record] if record is not None else []), *loc],
+        "msg": _message(error, field, record, names),
+        "input": _input(error, field),
+        "type": error["type"],
+    }
+    if is_batch:
+        entry["record"] = record
+    return entry
+
+
+def _message(error: ErrorDetails, field: str | None, record: int | None, names: list[str]) -> str:
+    where = f"record {record}: " if record is not None else ""
+    kind = error["type"]
+    ctx = error.get("ctx", {})
+    if kind == "missing":
+        return f"{where}field {field!r} is required; send null to let the model impute it"
+    if kind == "extra_forbidden":
+        return f"{where}unknown field {field!r}: remove it; the model takes only {names}"
+    if kind == "too_long":
+        return (
+            f"the request holds {ctx.get('actual_length')} records, more than the "
+            f"{ctx.get('max_length')} allowed: split it into smaller requests"
+        )
+    if kind == "too_short":
+        return "the list of records is empty: send at least one record"
+    if kind == "json_invalid":
+        return f"the body is not valid JSON ({ctx.get('error')}): fix the JSON syntax"
+    if field is None:
+        return f"{where}{error['msg']}"
+    return f"{where}field {field!r}: {error['msg']}, found {error['input']!r}"
+
+
+def _input(error: ErrorDetails, field: str | None) -> Any:
+    """The offending value, when it is one field's value (never a whole body or record)."""
+    if field is None or error["type"] == "missing":
+        return None
+    return error["input"]

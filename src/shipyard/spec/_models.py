@@ -1,0 +1,312 @@
+"""The project file's schema: pydantic models with ``extra="forbid"``.
+
+Every field here is documented in ``docs/project-file.md``; a contract test keeps the two in
+step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+__all__ = [
+    "AllowedValues",
+    "CandidateSpec",
+    "CsvSource",
+    "DataSpec",
+    "Expectation",
+    "FeaturesSpec",
+    "NotNull",
+    "ParquetSource",
+    "ProjectSpec",
+    "Range",
+    "Regex",
+    "RegistrySpec",
+    "RowCount",
+    "SourceSpec",
+    "SplitSpec",
+    "SqlSource",
+    "TaskType",
+    "Unique",
+    "ValidationSpec",
+]
+
+TaskType = Literal["binary", "multiclass", "regression"]
+FeatureKind = Literal["number", "integer", "boolean", "category", "string", "datetime"]
+Severity = Literal["error", "warning"]
+
+CLASSIFICATION_METRICS = frozenset(
+    {
+        "accuracy",
+        "balanced_accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "precision_macro",
+        "recall_macro",
+        "f1_macro",
+        "precision_weighted",
+        "recall_weighted",
+        "f1_weighted",
+        "roc_auc",
+        "pr_auc",
+        "log_loss",
+    }
+)
+REGRESSION_METRICS = frozenset({"mae", "rmse", "r2", "mape"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CsvSource(_Strict):
+    """A CSV file; ``path`` is relative to the project file."""
+
+    type: Literal["csv"]
+    path: str
+    delimiter: str = ","
+    encoding: str = "utf-8"
+
+
+class ParquetSource(_Strict):
+    """A Parquet file; ``path`` is relative to the project file."""
+
+    type: Literal["parquet"]
+    path: str
+
+
+class SqlSource(_Strict):
+    """A SQL table or query read through SQLAlchemy; exactly one of ``query`` and ``table``."""
+
+    type: Literal["sql"]
+    url: str
+    query: str | None = None
+    table: str | None = None
+
+    @model_validator(mode="after")
+    def _one_of_query_table(self) -> SqlSource:
+        if (self.query is None) == (self.table is None):
+            msg = "give exactly one of 'query' and 'table'"
+            raise ValueError(msg)
+        return self
+
+
+SourceSpec = Annotated[CsvSource | ParquetSource | SqlSource, Field(discriminator="type")]
+
+
+class DataSpec(_Strict):
+    """Where the data comes from and which column is the target."""
+
+    source: SourceSpec
+    target: str
+
+
+class FeaturesSpec(_Strict):
+    """Which columns are features and how to treat them.
+
+    ``include`` empty means every column but the target and ``exclude``.
+    ``types`` overrides the inferred kind of a column.
+    """
+
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    types: dict[str, FeatureKind] = Field(default_factory=dict)
+
+
+class SplitSpec(_Strict):
+    """Holdout split and cross-validation."""
+
+    strategy: Literal["random", "stratified", "time"] | None = None
+    test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
+    time_column: str | None = None
+    cv_folds: int = Field(default=5, ge=2, le=50)
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _time_needs_column(self) -> SplitSpec:
+        if self.strategy == "time" and not self.time_column:
+            msg = "strategy 'time' needs 'time_column'"
+            raise ValueError(msg)
+        return self
+
+
+class CandidateSpec(_Strict):
+    """One candidate model: a catalogue entry and its fixed parameters."""
+
+    model: str
+    name: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """The candidate's display name (``name`` or the catalogue key)."""
+        return self.name or self.model
+
+
+class _ExpectationBase(_Strict):
+    severity: Severity = "error"
+
+
+class NotNull(_ExpectationBase):
+    """The column has no missing values."""
+
+    check: Literal["not_null"]
+    column: str
+
+
+class Range(_ExpectationBase):
+    """Every non-missing value lies in ``[min, max]`` (either bound may be omitted)."""
+
+    check: Literal["range"]
+    column: str
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> Range:
+        if self.min is None and self.max is None:
+            msg = "give 'min', 'max' or both"
+            raise ValueError(msg)
+        if self.min is not None and self.max is not None and self.min > self.max:
+            msg = f"'min' ({self.min}) is greater than 'max' ({self.max})"
+            raise ValueError(msg)
+        return self
+
+
+class AllowedValues(_ExpectationBase):
+    """Every non-missing value is one of ``values``."""
+
+    check: Literal["allowed_values"]
+    column: str
+    values: list[str | int | float | bool] = Field(min_length=1)
+
+
+class Unique(_ExpectationBase):
+    """No non-missing value appears twice."""
+
+    check: Literal["unique"]
+    column: str
+
+
+class RowCount(_ExpectationBase):
+    """The dataset has between ``min`` and ``max`` rows."""
+
+    check: Literal["row_count"]
+    min: int | None = Field(default=None, ge=0)
+    max: int | None = Field(default=None, ge=0)
+
+
+class Regex(_ExpectationBase):
+    """Every non-missing value, as a string, fully matches ``pattern``."""
+
+    check: Literal["regex"]
+    column: str
+    pattern: str
+
+
+Expectation = Annotated[
+    NotNull | Range | AllowedValues | Unique | RowCount | Regex, Field(discriminator="check")
+]
+
+
+class ValidationSpec(_Strict):
+    """Declared expectations, checked with the inferred schema before training."""
+
+    expectations: list[Expectation] = Field(default_factory=list)
+    max_missing_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
+
+
+class RegistrySpec(_Strict):
+    """Where the winning model is registered and how it is promoted.
+
+    The new version takes ``alias`` when there is no champion holding it yet, or when it beats
+    the champion's holdout ``metric`` by at least ``min_improvement``.
+    """
+
+    model_name: str | None = None
+    alias: str | None = "production"
+    min_improvement: float = 0.0
+
+
+class ProjectSpec(_Strict):
+    """A Shipyard project: the whole of ``shipyard.yaml``."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
+    data: DataSpec
+    task: TaskType | None = None
+    features: FeaturesSpec = Field(default_factory=FeaturesSpec)
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    models: list[CandidateSpec] = Field(
+        default_factory=lambda: [
+            CandidateSpec(model="linear"),
+            CandidateSpec(model="random_forest"),
+            CandidateSpec(model="lightgbm"),
+        ],
+        min_length=1,
+    )
+    metric: str | None = None
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    registry: RegistrySpec = Field(default_factory=RegistrySpec)
+    seed: int = 42
+
+    _path: Path | None = PrivateAttr(default=None)
+    _lines: dict[tuple[str | int, ...], int] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> ProjectSpec:
+        if self.metric is not None:
+            known = CLASSIFICATION_METRICS | REGRESSION_METRICS
+            if self.metric not in known:
+                msg = f"unknown metric {self.metric!r}; expected one of {sorted(known)}"
+                raise ValueError(msg)
+            if self.task == "regression" and self.metric not in REGRESSION_METRICS:
+                msg = f"metric {self.metric!r} is not a regression metric"
+                raise ValueError(msg)
+            if self.task in ("binary", "multiclass") and self.metric in REGRESSION_METRICS:
+                msg = f"metric {self.metric!r} is not a classification metric"
+                raise ValueError(msg)
+        labels = [c.label for c in self.models]
+        dupes = sorted({x for x in labels if labels.count(x) > 1})
+        if dupes:
+            msg = f"candidate names must be unique; repeated: {dupes} (set 'name' to tell them apart)"
+            raise ValueError(msg)
+        if self.data.target in self.features.include:
+            msg = f"the target {self.data.target!r} cannot also be a feature"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def model_name(self) -> str:
+        """The registered model's name (``registry.model_name``, else the project name)."""
+        return self.registry.model_name or self.name
+
+    @property
+    def base_dir(self) -> Path:
+        """The directory relative paths resolve against (the project file's folder)."""
+        return self._path.parent if self._path is not None else Path.cwd()
+
+    def locate(self, *path: str | int) -> str:
+        """Where a field came from, as ``file:line`` (or the field path alone).
+
+        Example: ``spec.locate("models", 1, "model")`` -> ``"shipyard.yaml:23 (models[1].model)"``.
+        """
+        dotted = _dotted(path)
+        line = None
+        for n in range(len(path), 0, -1):
+            line = self._lines.get(tuple(path[:n]))
+            if line is not None:
+                break
+        if self._path is None:
+            return dotted
+        where = f"{self._path}:{line}" if line is not None else str(self._path)
+        return f"{where} ({dotted})"
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or "<root>"

@@ -1,0 +1,27 @@
+"""The metadata store (SQLAlchemy over SQLite or PostgreSQL, Alembic migrations) and the
+artifact store (fsspec, every file recorded with its sha256).
+
+Example:
+    >>> from shipyard.store import Store
+    >>> store = Store.open(root=".shipyard")  # doctest: +SKIP
+    >>> sha = store.artifacts.put("notes/readme.txt", b"hello")  # doctest: +SKIP
+"""
+
+from shipyard.store import _tables as tables
+from shipyard.store._artifacts import ArtifactRecord, ArtifactStore, check_artifact_path
+from shipyard.store._db import HEAD_REVISION, Store, default_store_url, redact_url
+from shipyard.store._tables import dialect_insert, metadata, upsert_latest_metrics
+
+__all__ = [
+    "HEAD_REVISION",
+    "ArtifactRecord",
+    "ArtifactStore",
+    "Store",
+    "check_artifact_path",
+    "default_store_url",
+    "dialect_insert",
+    "metadata",
+    "redact_url",
+    "tables",
+    "upsert_latest_metrics",
+]

@@ -1,0 +1,266 @@
+"""The artifact store: files under a root (a local folder or any fsspec URL), each recorded
+with its sha256 and size in the ``artifacts`` table and verified when read back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import sqlalchemy as sa
+from fsspec.implementations.local import LocalFileSystem
+from sqlalchemy.engine import Connection, Engine
+
+from shipyard.errors import ArtifactIntegrityError, StoreError
+from shipyard.store._tables import artifacts as artifacts_table
+from shipyard.store._tables import dialect_insert
+
+__all__ = ["ArtifactRecord", "ArtifactStore", "check_artifact_path"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    """One stored artifact, as recorded in the metadata store.
+
+    Attributes:
+        path: the path relative to the artifact root, ``/``-separated.
+        sha256: the hex sha256 of the content.
+        size: the content's size in bytes.
+        run_id: the run that produced it, if any.
+        created_at: when it was (last) stored, epoch seconds.
+    """
+
+    path: str
+    sha256: str
+    size: int
+    run_id: str | None
+    created_at: float
+
+
+def check_artifact_path(path: str) -> str:
+    """Validate an artifact path and return it in canonical form.
+
+    Args:
+        path: a relative, ``/``-separated path such as ``models/iris/3/pipeline.joblib``.
+
+    Returns:
+        The path without leading ``./`` parts or a trailing ``/``.
+
+    Raises:
+        StoreError: the path is empty, absolute, holds ``..``, a backslash or a URL scheme,
+            i.e. it could point outside the artifact root.
+    """
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    bad = not parts or path.startswith(("/", "~")) or "\\" in path or ":" in path or ".." in parts
+    if bad:
+        msg = (
+            f"invalid artifact path {path!r}: expected a non-empty relative path with '/' "
+            "separators and no '..', '\\', ':' or leading '/' or '~' (artifact paths must "
+            "stay inside the artifact root)"
+        )
+        raise StoreError(msg)
+    return "/".join(parts)
+
+
+def _like_prefix(prefix: str) -> str:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"{escaped}/%"
+
+
+def _record(row: Any) -> ArtifactRecord:
+    return ArtifactRecord(row.path, row.sha256, row.size, row.run_id, row.created_at)
+
+
+class ArtifactStore:
+    """Content files with their sha256 recorded in the metadata store.
+
+    Args:
+        root: a local directory or an fsspec URL (``s3://bucket/shipyard``, ``memory://x``).
+        engine: the metadata store's engine (the ``artifacts`` table must exist).
+
+    Example:
+        >>> sha = store.artifacts.put("runs/abc/report.html", b"<html/>")  # doctest: +SKIP
+        >>> store.artifacts.get("runs/abc/report.html")  # doctest: +SKIP
+        b'<html/>'
+    """
+
+    def __init__(self, root: str, engine: Engine) -> None:
+        self.root = str(root)
+        self.engine = engine
+        self._fs, base = fsspec.core.url_to_fs(self.root)
+        self._local = isinstance(self._fs, LocalFileSystem)
+        self._base = str(Path(base).resolve()) if self._local else base.rstrip("/")
+
+    def _full(self, path: str) -> str:
+        return f"{self._base}/{path}"
+
+    def put(self, path: str, data: bytes, *, run_id: str | None = None) -> str:
+        """Store ``data`` at ``path`` atomically and record its sha256 and size.
+
+        The bytes go to a temporary name that is renamed into place only once the database
+        row is written, so readers never see a half-written file; storing the same path
+        again replaces both file and record.
+
+        Args:
+            path: the relative artifact path.
+            data: the content.
+            run_id: the run that produced the artifact, if any.
+
+        Returns:
+            The hex sha256 of ``data``.
+
+        Raises:
+            StoreError: the path is invalid, the run unknown or the file cannot be written.
+        """
+        path = check_artifact_path(path)
+        sha256 = hashlib.sha256(data).hexdigest()
+        full = self._full(path)
+        tmp = f"{full}.tmp-{uuid.uuid4().hex}"
+        try:
+            self._write(tmp, data)
+            with self.engine.begin() as conn:
+                self._upsert(conn, path, sha256, len(data), run_id)
+                self._rename(tmp, full)
+        except OSError as exc:
+            self._discard(tmp)
+            msg = f"cannot write artifact {path!r} under {self.root!r}: {exc}"
+            raise StoreError(msg) from exc
+        except sa.exc.IntegrityError as exc:
+            self._discard(tmp)
+            msg = (
+                f"cannot record artifact {path!r}: run_id {run_id!r} is not a run in the "
+                "metadata store; pass the id of an existing run, or None"
+            )
+            raise StoreError(msg) from exc
+        except BaseException:
+            self._discard(tmp)
+            raise
+        logger.debug("stored artifact %s (%d bytes, sha256 %s)", path, len(data), sha256)
+        return sha256
+
+    def _write(self, tmp: str, data: bytes) -> None:
+        self._fs.makedirs(tmp.rsplit("/", 1)[0], exist_ok=True)
+        with self._fs.open(tmp, "wb") as fh:
+            fh.write(data)
+
+    def _rename(self, tmp: str, full: str) -> None:
+        if self._local:
+            Path(tmp).replace(full)  # atomic on POSIX and Windows
+        else:
+            self._fs.mv(tmp, full)
+
+    def _discard(self, tmp: str) -> None:
+        try:
+            if self._fs.exists(tmp):
+                self._fs.rm(tmp)
+        except OSError:
+            logger.warning("could not remove the temporary artifact file %s", tmp)
+
+    def _upsert(
+        self, conn: Connection, path: str, sha256: str, size: int, run_id: str | None
+    ) -> None:
+        values = {
+            "path": path,
+            "sha256": sha256,
+            "size": size,
+            "run_id": run_id,
+            "created_at": time.time(),
+        }
+        stmt = dialect_insert(conn, artifacts_table).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[artifacts_table.c.path],
+            set_={k: v for k, v in values.items() if k != "path"},
+        )
+        conn.execute(stmt)
+
+    def record(self, path: str) -> ArtifactRecord:
+        """The stored record of ``path``.
+
+        Raises:
+            StoreError: no artifact is recorded at ``path``.
+        """
+        path = check_artifact_path(path)
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(artifacts_table).where(artifacts_table.c.path == path)
+            ).first()
+        if row is None:
+            msg = (
+                f"no artifact is recorded at {path!r} in the metadata store (artifact root "
+                f"{self.root!r}); check the path, or store it first with put()"
+            )
+            raise StoreError(msg)
+        return _record(row)
+
+    def get(self, path: str) -> bytes:
+        """Read ``path`` and verify it against the sha256 recorded when it was stored.
+
+        Args:
+            path: the relative artifact path.
+
+        Returns:
+            The content.
+
+        Raises:
+            StoreError: no record or no file exists for ``path``.
+            ArtifactIntegrityError: the content's sha256 differs from the recorded one.
+        """
+        rec = self.record(path)
+        try:
+            data = self._fs.cat_file(self._full(rec.path))
+        except (FileNotFoundError, OSError) as exc:
+            msg = (
+                f"artifact {rec.path!r} is recorded in the metadata store but its file is "
+                f"missing under {self.root!r} ({exc}); was the artifact root moved or "
+                "cleaned? point artifact_root at the right place or store it again"
+            )
+            raise StoreError(msg) from exc
+        found = hashlib.sha256(data).hexdigest()
+        if found != rec.sha256:
+            msg = (
+                f"artifact {rec.path!r} under {self.root!r} has sha256 {found}, expected "
+                f"{rec.sha256}: the file was changed after it was stored; refusing to load "
+                "it (store it again if the change is intended)"
+            )
+            raise ArtifactIntegrityError(msg)
+        return data
+
+    def list(self, prefix: str = "") -> list[ArtifactRecord]:
+        """The records under folder ``prefix`` (recursively), sorted by path.
+
+        Args:
+            prefix: a folder such as ``runs/abc``; ``""`` lists everything. A path that is
+                itself an artifact is included.
+
+        Returns:
+            The matching records.
+        """
+        query = sa.select(artifacts_table).order_by(artifacts_table.c.path)
+        if prefix.strip("/."):
+            folder = check_artifact_path(prefix)
+            query = query.where(
+                (artifacts_table.c.path == folder)
+                | artifacts_table.c.path.like(_like_prefix(folder), escape="\\")
+            )
+        with self.engine.connect() as conn:
+            return [_record(row) for row in conn.execute(query)]
+
+    def exists(self, path: str) -> bool:
+        """Whether ``path`` is recorded and its file is present (content is not hashed)."""
+        path = check_artifact_path(path)
+        with self.engine.connect() as conn:
+            recorded = conn.execute(
+                sa.select(artifacts_table.c.id).where(artifacts_table.c.path == path)
+            ).first()
+        return recorded is not None and bool(self._fs.exists(self._full(path)))
+
+    def __repr__(self) -> str:
+        return f"ArtifactStore({self.root!r})"

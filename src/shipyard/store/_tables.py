@@ -1,0 +1,271 @@
+"""The metadata store's tables, as SQLAlchemy Core ``Table`` objects on one ``MetaData``.
+
+These definitions are the schema's *current* shape; the database only ever changes through the
+Alembic migrations in ``shipyard/store/migrations`` (a test checks that migrating an empty
+database yields exactly these tables). Times are float epoch seconds; free-form structures
+(params of a package, metrics, signatures, lineage) are ``JSON``.
+
+Tables: ``runs`` (with ``params``, ``tags``, ``metrics``, ``latest_metrics``), ``datasets``,
+``artifacts``, ``registered_models``, ``model_versions``, ``aliases``, ``alias_history``.
+The two helpers at the end build the SQLite/PostgreSQL upserts the store's writers share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from shipyard.errors import StoreError
+
+__all__ = [
+    "RUN_STATUSES",
+    "alias_history",
+    "aliases",
+    "artifacts",
+    "datasets",
+    "dialect_insert",
+    "latest_metrics",
+    "metadata",
+    "metrics",
+    "model_versions",
+    "params",
+    "registered_models",
+    "runs",
+    "tags",
+    "upsert_latest_metrics",
+]
+
+RUN_STATUSES = ("running", "finished", "failed", "killed")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _run_fk(*, nullable: bool = False, ondelete: str = "CASCADE") -> sa.Column[str]:
+    """A ``run_id`` column referencing ``runs.id`` (children vanish with their run)."""
+    return sa.Column(
+        "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete=ondelete), nullable=nullable
+    )
+
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("project", sa.String, nullable=True, index=True),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column(
+        "parent_id",
+        sa.String(32),
+        sa.ForeignKey("runs.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("start_time", sa.Float, nullable=False, index=True),
+    sa.Column("end_time", sa.Float, nullable=True),
+    sa.Column("spec_hash", sa.String, nullable=True),
+    sa.Column("dataset_fingerprint", sa.String, nullable=True, index=True),
+    sa.Column("git_commit", sa.String, nullable=True),
+    sa.Column("package_versions", sa.JSON, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+)
+
+params = sa.Table(
+    "params",
+    metadata,
+    _run_fk(),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.PrimaryKeyConstraint("run_id", "key"),
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    _run_fk(),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.PrimaryKeyConstraint("run_id", "key"),
+)
+
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _run_fk(),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Index("ix_metrics_run_id_key_step", "run_id", "key", "step"),
+)
+
+latest_metrics = sa.Table(
+    "latest_metrics",
+    metadata,
+    _run_fk(),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.PrimaryKeyConstraint("run_id", "key"),
+)
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("fingerprint", sa.String(64), primary_key=True),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("n_rows", sa.Integer, nullable=False),
+    sa.Column("n_columns", sa.Integer, nullable=False),
+    sa.Column("schema", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+artifacts = sa.Table(
+    "artifacts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _run_fk(nullable=True, ondelete="SET NULL"),
+    sa.Column("path", sa.String, nullable=False, unique=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+registered_models = sa.Table(
+    "registered_models",
+    metadata,
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column(
+        "name",
+        sa.String,
+        sa.ForeignKey("registered_models.name", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("version", sa.Integer, nullable=False, autoincrement=False),
+    _run_fk(nullable=True, ondelete="SET NULL"),
+    sa.Column("package_path", sa.String, nullable=False),
+    sa.Column("task", sa.String(16), nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("signature", sa.JSON, nullable=False),
+    sa.Column("lineage", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("created_by", sa.String, nullable=False),
+    sa.PrimaryKeyConstraint("name", "version"),
+)
+
+aliases = sa.Table(
+    "aliases",
+    metadata,
+    sa.Column(
+        "name",
+        sa.String,
+        sa.ForeignKey("registered_models.name", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("alias", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("name", "alias"),
+    # An alias can only point at a version that exists.
+    sa.ForeignKeyConstraint(
+        ["name", "version"],
+        ["model_versions.name", "model_versions.version"],
+        name="fk_aliases_name_version_model_versions",
+        ondelete="CASCADE",
+    ),
+)
+
+alias_history = sa.Table(
+    "alias_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("alias", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=True),
+    sa.Column("previous_version", sa.Integer, nullable=True),
+    sa.Column("moved_at", sa.Float, nullable=False),
+    sa.Column("moved_by", sa.String, nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Index("ix_alias_history_name_alias", "name", "alias"),
+)
+
+
+# --- dialect-specific statements --------------------------------------------------------
+
+
+def dialect_insert(conn: Connection, table: sa.Table) -> Any:
+    """An ``INSERT`` for ``table`` supporting ``on_conflict_do_update/nothing``.
+
+    Args:
+        conn: a connection (its dialect chooses the construct).
+        table: the target table.
+
+    Returns:
+        A SQLite or PostgreSQL ``Insert``.
+
+    Raises:
+        StoreError: the dialect is neither SQLite nor PostgreSQL.
+    """
+    name = conn.dialect.name
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    msg = f"the metadata store's dialect is {name!r}; expected 'sqlite' or 'postgresql'"
+    raise StoreError(msg)
+
+
+def upsert_latest_metrics(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Insert or update ``latest_metrics`` rows, keeping each metric's highest step.
+
+    A row replaces the stored one when its step is at least the stored step (so a re-logged
+    step wins). Rows repeating a ``(run_id, key)`` are reduced in Python first, as one
+    statement may not touch the same row twice on PostgreSQL.
+
+    Args:
+        conn: a connection inside a write transaction.
+        rows: mappings with ``run_id``, ``key``, ``value``, ``step``, ``timestamp``.
+    """
+    latest: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for row in rows:
+        ident = (row["run_id"], row["key"])
+        if ident not in latest or row["step"] >= latest[ident]["step"]:
+            latest[ident] = row
+    if not latest:
+        return
+    table = latest_metrics
+    stmt = dialect_insert(conn, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.run_id, table.c.key],
+        set_={
+            "value": stmt.excluded.value,
+            "step": stmt.excluded.step,
+            "timestamp": stmt.excluded.timestamp,
+        },
+        where=stmt.excluded.step >= table.c.step,
+    )
+    columns = ("run_id", "key", "value", "step", "timestamp")
+    conn.execute(stmt, [{c: row[c] for c in columns} for row in latest.values()])

@@ -1,0 +1,169 @@
+"""The model catalogue: names in ``shipyard.yaml`` -> estimator factories.
+
+Built-in entries register through the same :meth:`Catalogue.add` call a plugin would use;
+build a catalogue per application with :func:`default_catalogue`, never at import time.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+
+from shipyard.errors import TrainingError
+
+__all__ = ["Catalogue", "CatalogueEntry", "default_catalogue"]
+
+Factory = Callable[[str, int], Any]
+"""``factory(task, seed) -> unfitted sklearn estimator``."""
+
+CLASSIFICATION = frozenset({"binary", "multiclass"})
+REGRESSION = frozenset({"regression"})
+ALL_TASKS = CLASSIFICATION | REGRESSION
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """One model family.
+
+    Attributes:
+        key: the name used in ``models: - model: KEY``.
+        tasks: the tasks it supports.
+        factory: builds the unfitted estimator for a task and seed.
+        description: one line for ``shipyard models catalogue`` and the docs.
+    """
+
+    key: str
+    tasks: frozenset[str]
+    factory: Factory
+    description: str
+
+
+class Catalogue:
+    """Named model families; ``create(key, task, seed, params)`` builds an estimator."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, CatalogueEntry] = {}
+
+    def add(self, entry: CatalogueEntry) -> None:
+        """Register a model family (a later entry with the same key replaces the earlier)."""
+        self._entries[entry.key] = entry
+
+    def keys(self) -> list[str]:
+        """Every registered key, sorted."""
+        return sorted(self._entries)
+
+    def entries(self) -> list[CatalogueEntry]:
+        """Every entry, sorted by key."""
+        return [self._entries[k] for k in self.keys()]
+
+    def get(self, key: str, *, where: str = "models") -> CatalogueEntry:
+        """The entry for ``key``.
+
+        Raises:
+            TrainingError: no such key (with the closest known keys).
+        """
+        if key in self._entries:
+            return self._entries[key]
+        close = difflib.get_close_matches(key, self.keys(), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        msg = f"{where}: unknown model {key!r}{hint} (known: {', '.join(self.keys())})"
+        raise TrainingError(msg)
+
+    def create(
+        self, key: str, task: str, *, seed: int, params: Mapping[str, Any], where: str = "models"
+    ) -> Any:
+        """Build an unfitted estimator with ``params`` applied.
+
+        Raises:
+            TrainingError: unknown key, a task the family does not support, or a bad parameter.
+        """
+        entry = self.get(key, where=where)
+        if task not in entry.tasks:
+            msg = f"{where}: model {key!r} does not support task {task!r} (it does {sorted(entry.tasks)})"
+            raise TrainingError(msg)
+        estimator = entry.factory(task, seed)
+        valid = estimator.get_params(deep=False)
+        unknown = [p for p in params if p not in valid]
+        if unknown:
+            close = {p: difflib.get_close_matches(p, list(valid), n=1) for p in unknown}
+            hints = ", ".join(f"{p!r}" + (f" (did you mean {c[0]!r}?)" if c else "") for p, c in close.items())
+            msg = f"{where}: {key} has no parameter {hints}; see the estimator's documentation"
+            raise TrainingError(msg)
+        try:
+            return estimator.set_params(**params)
+        except (TypeError, ValueError) as exc:
+            msg = f"{where}: bad parameters for {key}: {exc}"
+            raise TrainingError(msg) from exc
+
+
+def default_catalogue() -> Catalogue:
+    """A catalogue with Shipyard's built-in model families."""
+    catalogue = Catalogue()
+    for entry in _builtins():
+        catalogue.add(entry)
+    return catalogue
+
+
+def _builtins() -> list[CatalogueEntry]:
+    return [
+        CatalogueEntry("linear", ALL_TASKS, _linear, "logistic regression / ridge regression"),
+        CatalogueEntry("logistic_regression", CLASSIFICATION, _logistic, "L2 logistic regression"),
+        CatalogueEntry("linear_regression", REGRESSION, lambda t, s: LinearRegression(), "ordinary least squares"),
+        CatalogueEntry("ridge", REGRESSION, lambda t, s: Ridge(random_state=s), "L2 linear regression"),
+        CatalogueEntry("random_forest", ALL_TASKS, _random_forest, "random forest (scikit-learn)"),
+        CatalogueEntry("extra_trees", ALL_TASKS, _extra_trees, "extremely randomised trees"),
+        CatalogueEntry("hist_gradient_boosting", ALL_TASKS, _hgb, "histogram gradient boosting (scikit-learn)"),
+        CatalogueEntry("lightgbm", ALL_TASKS, _lightgbm, "LightGBM gradient boosted trees"),
+    ]
+
+
+def _linear(task: str, seed: int) -> Any:
+    return _logistic(task, seed) if task in CLASSIFICATION else Ridge(random_state=seed)
+
+
+def _logistic(task: str, seed: int) -> Any:
+    return LogisticRegression(max_iter=2000, random_state=seed)
+
+
+def _random_forest(task: str, seed: int) -> Any:
+    cls = RandomForestClassifier if task in CLASSIFICATION else RandomForestRegressor
+    return cls(n_estimators=200, random_state=seed, n_jobs=1)
+
+
+def _extra_trees(task: str, seed: int) -> Any:
+    cls = ExtraTreesClassifier if task in CLASSIFICATION else ExtraTreesRegressor
+    return cls(n_estimators=200, random_state=seed, n_jobs=1)
+
+
+def _hgb(task: str, seed: int) -> Any:
+    cls = HistGradientBoostingClassifier if task in CLASSIFICATION else HistGradientBoostingRegressor
+    return cls(random_state=seed)
+
+
+def _lightgbm(task: str, seed: int) -> Any:
+    import lightgbm  # heavy; imported only when a LightGBM candidate is built
+
+    cls = lightgbm.LGBMClassifier if task in CLASSIFICATION else lightgbm.LGBMRegressor
+    return cls(
+        n_estimators=200,
+        learning_rate=0.05,
+        num_leaves=31,
+        min_child_samples=10,
+        random_state=seed,
+        n_jobs=1,
+        deterministic=True,
+        force_row_wise=True,
+        verbose=-1,
+    )

@@ -1,0 +1,104 @@
+"""Cross-validation and refitting of candidate pipelines."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+
+from shipyard.data import Signature
+from shipyard.errors import TrainingError
+from shipyard.evaluate import Evaluation, aligned_proba, evaluate_predictions
+from shipyard.features import build_features
+
+__all__ = ["CVResult", "cross_validate", "make_pipeline", "predict_evaluate", "refit"]
+
+FoldCallback = Callable[[int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class CVResult:
+    """Cross-validation of one candidate.
+
+    Attributes:
+        folds: each fold's metrics, in fold order.
+        mean: per-metric mean over folds.
+        std: per-metric standard deviation over folds.
+        fit_seconds: total time spent fitting.
+    """
+
+    folds: list[dict[str, float]]
+    mean: dict[str, float]
+    std: dict[str, float]
+    fit_seconds: float
+
+
+def make_pipeline(signature: Signature, estimator: Any) -> Pipeline:
+    """The model: the Signature's feature transformer followed by ``estimator``."""
+    return Pipeline([("features", build_features(signature)), ("model", estimator)])
+
+
+def cross_validate(
+    pipeline: Pipeline,
+    x: pd.DataFrame,
+    y: pd.Series,
+    *,
+    cv: Any,
+    task: str,
+    classes: Sequence[str] | None,
+    on_fold: FoldCallback | None = None,
+) -> CVResult:
+    """Fit a clone of ``pipeline`` on each training fold and score it on the held-out fold.
+
+    Raises:
+        TrainingError: the estimator fails to fit (wrapping the library's error).
+    """
+    folds: list[dict[str, float]] = []
+    fit_seconds = 0.0
+    for i, (tr, te) in enumerate(cv.split(x, y)):
+        model = clone(pipeline)
+        started = time.perf_counter()
+        _fit(model, x.iloc[tr], y.iloc[tr])
+        fit_seconds += time.perf_counter() - started
+        scores = predict_evaluate(model, x.iloc[te], y.iloc[te], task=task, classes=classes).metrics
+        folds.append(scores)
+        if on_fold is not None:
+            on_fold(i, scores)
+    keys = folds[0].keys()
+    mean = {k: float(np.nanmean([f[k] for f in folds])) for k in keys}
+    std = {k: float(np.nanstd([f[k] for f in folds])) for k in keys}
+    return CVResult(folds=folds, mean=mean, std=std, fit_seconds=fit_seconds)
+
+
+def predict_evaluate(
+    model: Pipeline, x: pd.DataFrame, y: pd.Series, *, task: str, classes: Sequence[str] | None
+) -> Evaluation:
+    """Predict ``x`` with a fitted model and compute every metric against ``y``."""
+    if task == "regression":
+        return evaluate_predictions(task, y.to_numpy(), model.predict(x))
+    labels = list(classes) if classes is not None else [str(c) for c in model.classes_]
+    proba = aligned_proba(model, x, labels)
+    pred = np.asarray(labels, dtype=object)[proba.argmax(axis=1)]
+    return evaluate_predictions(task, y.to_numpy(), pred, proba, labels)
+
+
+def _fit(model: Pipeline, x: pd.DataFrame, y: pd.Series) -> None:
+    try:
+        model.fit(x, y)
+    except (ValueError, TypeError) as exc:
+        name = type(model.named_steps["model"]).__name__
+        msg = f"{name} failed to fit: {exc}"
+        raise TrainingError(msg) from exc
+
+
+def refit(pipeline: Pipeline, x: pd.DataFrame, y: pd.Series) -> Pipeline:
+    """Fit a fresh clone of ``pipeline`` on all of ``x``/``y`` and return it."""
+    model = clone(pipeline)
+    _fit(model, x, y)
+    return model

@@ -1,0 +1,80 @@
+"""shipyard.tracking on a real PostgreSQL store: the core round trip and searches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shipyard.errors import StoreError, TrackingError
+from shipyard.store import Store
+from shipyard.tracking import Lineage, Tracker
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def tracker(pg_url: str, tmp_path: Path) -> Iterator[Tracker]:
+    store = Store.open(pg_url, artifact_root=str(tmp_path / "artifacts"))
+    t = Tracker(store, flush_interval=0.05)
+    yield t
+    t.close()
+    store.close()
+
+
+def test_round_trip_on_postgres(tracker: Tracker) -> None:
+    lineage = Lineage("spec", "fp", "abc", {"numpy": "2.4"})
+    with tracker.start_run("pg", project="p", tags={"k": "v"}, lineage=lineage) as run:
+        run.log_params({"C": 0.5, "depth": 3})
+        for i in range(300):
+            run.log_metric("loss", 1 / (i + 1))
+        run.log_metrics({"acc": 0.9, "f1": 0.7}, step=2)
+        run.log_metrics({"acc": 0.95}, step=1)  # a lower step: latest stays 0.9
+        run.log_artifact("model.txt", b"weights")
+
+    record = tracker.get_run(run.id[:8])
+    assert record.status == "finished"
+    assert record.params == {"C": "0.5", "depth": "3"}
+    assert record.tags == {"k": "v"}
+    assert record.metrics == pytest.approx({"loss": 1 / 300, "acc": 0.9, "f1": 0.7})
+    assert record.package_versions == {"numpy": "2.4"}
+    history = tracker.metric_history(run.id, "loss")
+    assert [p.step for p in history] == list(range(300))
+    assert tracker.store.artifacts.get(f"runs/{run.id}/model.txt") == b"weights"
+
+
+def test_failed_run_and_searches_on_postgres(tracker: Tracker) -> None:
+    with tracker.start_run("good", project="p") as good:
+        good.log_metric("acc", 0.9)
+    with pytest.raises(RuntimeError), tracker.start_run("bad", project="p") as bad:
+        bad.log_metric("acc", 0.4)
+        raise RuntimeError("diverged")
+    child = tracker.start_run("child", parent_id=good.id)
+    child.end()
+
+    assert tracker.get_run(bad.id).status == "failed"
+    assert tracker.get_run(bad.id).error == "RuntimeError: diverged"
+    names = [r.name for r in tracker.search_runs(order_by="metric.acc DESC")]
+    assert names == ["good", "bad", "child"]
+    assert [r.name for r in tracker.search_runs(filter={"acc": (">", 0.5)})] == ["good"]
+    assert [r.name for r in tracker.search_runs(parent_id=good.id)] == ["child"]
+    assert [r.name for r in tracker.search_runs(project="p", status="failed")] == ["bad"]
+    with pytest.raises(TrackingError, match="no run"):
+        tracker.get_run("zzzzzzzz")
+
+
+def test_write_errors_surface_on_postgres(tracker: Tracker) -> None:
+    run = tracker.start_run()
+    run.log_param("x", "a")
+    with pytest.raises(TrackingError, match="immutable"):
+        run.log_param("x", "b")
+    run.end()
+    other = Tracker(tracker.store, flush_interval=60)
+    ghost = other.start_run()
+    with tracker.store.begin() as conn:
+        conn.exec_driver_sql(f"DELETE FROM runs WHERE id = '{ghost.id}'")
+    ghost.log_metric("x", 1.0)
+    with pytest.raises(StoreError, match="could not write"):
+        ghost.end()
+    other.close()

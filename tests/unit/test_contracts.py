@@ -1,0 +1,77 @@
+"""Contracts between code and docs: the public API, the project-file reference, the README."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, get_args
+
+from pydantic import BaseModel
+
+import shipyard
+from shipyard import spec as spec_module
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_public_api_matches_the_docs() -> None:
+    documented = set(re.findall(r"^\| `shipyard\.(\w+)", (ROOT / "docs" / "python-api.md").read_text(), re.M))
+    assert documented == set(shipyard.__all__)
+    for name in shipyard.__all__:
+        assert getattr(shipyard, name) is not None
+
+
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models(arg)]
+
+
+def _fields(model: type[BaseModel], prefix: str) -> set[str]:
+    out = set()
+    for name, field in model.model_fields.items():
+        out.add(f"{prefix}{name}")
+        for sub in _models(field.annotation):
+            nested = "" if sub.__name__ in _TAGGED else f"{prefix}{name}{'[].' if _is_list(field.annotation) else '.'}"
+            out |= _fields(sub, nested) if nested else {f for f in sub.model_fields}
+    return out
+
+
+_TAGGED = {c.__name__ for c in _models(spec_module.SourceSpec)} | {c.__name__ for c in _models(spec_module.Expectation)}
+
+
+def _is_list(annotation: Any) -> bool:
+    return getattr(annotation, "__origin__", None) is list
+
+
+def test_every_project_file_setting_is_documented() -> None:
+    doc = (ROOT / "docs" / "project-file.md").read_text()
+    missing = sorted(f for f in _fields(spec_module.ProjectSpec, "") if f"`{f}`" not in doc)
+    assert not missing, f"document these settings in docs/project-file.md: {missing}"
+
+
+def test_every_catalogue_model_is_documented() -> None:
+    from shipyard.train import default_catalogue
+
+    doc = (ROOT / "docs" / "project-file.md").read_text()
+    assert [k for k in default_catalogue().keys() if f"`{k}`" not in doc] == []
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text().splitlines()
+    commands = [line.strip() for line in readme[:12] if line.startswith("    python3 -m venv")]
+    assert len(commands) == 2, "the README's first lines give the main-job and the test command"
+    assert "shipyard quickstart" in commands[0]
+    assert f"bash -c '{commands[1]}'" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_import_shipyard_serve_does_not_import_the_training_stack() -> None:
+    code = (
+        "import sys, shipyard.serve, shipyard.registry; "
+        "bad = [m for m in ('shipyard.train', 'shipyard.pipeline', 'shipyard.evaluate', 'lightgbm') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,474 @@
+"""The prediction server app over FastAPI's TestClient: every endpoint and every bad input."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from palmerpenguins import load_penguins
+from prometheus_client.parser import text_string_to_metric_families
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from shipyard.data import ColumnSchema, Signature, coerce_frame
+from shipyard.errors import PredictionError
+from shipyard.registry import ModelPackage
+from shipyard.serve import ServeConfig, create_app
+
+NUMERIC = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+CATEGORICAL = ["island", "sex"]
+
+
+def _signature(frame: pd.DataFrame, target: str | None, classes: Any) -> Signature:
+    inputs = [
+        ColumnSchema(
+            name=c,
+            kind="category",
+            dtype="str",
+            nullable=True,
+            categories=tuple(sorted(frame[c].dropna().unique())),
+        )
+        for c in CATEGORICAL
+    ]
+    inputs += [
+        ColumnSchema(
+            name=c,
+            kind="number",
+            dtype="float64",
+            nullable=True,
+            minimum=float(frame[c].min()),
+            maximum=float(frame[c].max()),
+        )
+        for c in NUMERIC
+    ]
+    inputs.append(
+        ColumnSchema(name="year", kind="integer", dtype="int64", nullable=False, minimum=2007.0)
+    )
+    return Signature(inputs=tuple(inputs), classes=classes)
+
+
+def _features() -> ColumnTransformer:
+    numeric = make_pipeline(SimpleImputer(), StandardScaler())
+    categorical = make_pipeline(
+        SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")
+    )
+    return ColumnTransformer(
+        [("num", numeric, [*NUMERIC, "year"]), ("cat", categorical, CATEGORICAL)]
+    )
+
+
+def build_package(task: str) -> ModelPackage:
+    """Fit a small penguin model: species (multiclass) or body mass (regression)."""
+    frame = load_penguins()
+    if task == "regression":
+        frame = frame.dropna(subset=["body_mass_g"])
+        y = frame["body_mass_g"].to_numpy()
+        sig = _signature(frame, "body_mass_g", None)
+        estimator: Any = RandomForestRegressor(n_estimators=10, random_state=0)
+    else:
+        y = frame["species"].to_numpy()
+        sig = _signature(frame, "species", tuple(sorted(set(y))))
+        estimator = LogisticRegression(max_iter=500)
+    x = coerce_frame(frame, sig)
+    pipeline = Pipeline([("features", _features()), ("model", estimator)]).fit(x, y)
+    meta = {"name": f"penguins-{task}", "version": 3, "metrics": {"score": 0.9}}
+    meta["lineage"] = {"dataset": "palmerpenguins"}
+    return ModelPackage(pipeline=pipeline, signature=sig, task=task, metadata=meta)
+
+
+@pytest.fixture(scope="module")
+def package() -> ModelPackage:
+    return build_package("multiclass")
+
+
+@pytest.fixture(scope="module")
+def regression_package() -> ModelPackage:
+    return build_package("regression")
+
+
+@pytest.fixture
+def client(package: ModelPackage) -> Iterator[TestClient]:
+    with TestClient(create_app(package, config=ServeConfig(max_records=50))) as c:
+        yield c
+
+
+def penguin_rows(n: int) -> list[dict[str, Any]]:
+    """The first ``n`` penguins as JSON records (NaN as null), some with missing values."""
+    frame = load_penguins().drop(columns=["species"]).head(n)
+    return json.loads(frame.to_json(orient="records"))
+
+
+RECORD = {
+    "island": "Biscoe",
+    "sex": "female",
+    "bill_length_mm": 45.0,
+    "bill_depth_mm": 15.0,
+    "flipper_length_mm": 215.0,
+    "body_mass_g": 5000.0,
+    "year": 2008,
+}
+
+
+def _detail(response: Any, status: int = 422) -> list[dict[str, Any]]:
+    assert response.status_code == status, response.text
+    return response.json()["detail"]
+
+
+# --- happy paths -------------------------------------------------------------------------
+
+
+def test_predict_one_record_matches_package(client: TestClient, package: ModelPackage) -> None:
+    body = client.post("/predict", json=RECORD).json()
+    expected = package.predict(pd.DataFrame([RECORD])).to_records()[0]
+    assert body["prediction"] == expected["prediction"] == "Gentoo"
+    assert body["probabilities"] == pytest.approx(expected["probabilities"])
+    assert set(body["probabilities"]) == {"Adelie", "Chinstrap", "Gentoo"}
+    assert body["model"] == {"name": "penguins-multiclass", "version": "3"}
+
+
+def test_predict_list_matches_package(client: TestClient, package: ModelPackage) -> None:
+    rows = penguin_rows(40)
+    body = client.post("/predict", json=rows).json()
+    expected = package.predict(pd.DataFrame(rows)).to_records()
+    assert [p["prediction"] for p in body["predictions"]] == [e["prediction"] for e in expected]
+    for got, want in zip(body["predictions"], expected, strict=True):
+        assert got["probabilities"] == pytest.approx(want["probabilities"])
+    assert body["model"]["name"] == "penguins-multiclass"
+
+
+def test_explicit_nulls_are_imputed(client: TestClient) -> None:
+    record = {**RECORD, "sex": None, "bill_length_mm": None}
+    response = client.post("/predict", json=record)
+    assert response.status_code == 200
+    assert response.json()["prediction"] in {"Adelie", "Chinstrap", "Gentoo"}
+
+
+def test_integer_accepted_for_number_field(client: TestClient) -> None:
+    assert client.post("/predict", json={**RECORD, "body_mass_g": 5000}).status_code == 200
+
+
+def test_regression_has_no_probabilities(regression_package: ModelPackage) -> None:
+    with TestClient(create_app(regression_package)) as c:
+        one = c.post("/predict", json=RECORD).json()
+        many = c.post("/predict", json=penguin_rows(5)).json()
+    expected = regression_package.predict(pd.DataFrame([RECORD])).labels[0]
+    assert one["prediction"] == pytest.approx(expected)
+    assert "probabilities" not in one
+    assert len(many["predictions"]) == 5
+    assert all(isinstance(p["prediction"], float) for p in many["predictions"])
+
+
+def test_extra_fields_ignored_when_configured(package: ModelPackage) -> None:
+    app = create_app(package, config=ServeConfig(extra_fields="ignore"))
+    with TestClient(app) as c:
+        assert c.post("/predict", json={**RECORD, "colour": "blue"}).status_code == 200
+
+
+# --- bad requests --------------------------------------------------------------------------
+
+
+def test_wrong_type_names_field(client: TestClient) -> None:
+    (err,) = _detail(client.post("/predict", json={**RECORD, "bill_length_mm": "long"}))
+    assert err["field"] == "bill_length_mm"
+    assert err["loc"] == ["body", "bill_length_mm"]
+    assert err["input"] == "long"
+    assert "valid number" in err["msg"]
+    assert "record" not in err
+
+
+def test_string_boolean_is_not_a_number(client: TestClient) -> None:
+    (err,) = _detail(client.post("/predict", json={**RECORD, "year": "2008"}))
+    assert err["field"] == "year"
+
+
+def test_missing_field_is_named(client: TestClient) -> None:
+    record = {k: v for k, v in RECORD.items() if k != "island"}
+    (err,) = _detail(client.post("/predict", json=record))
+    assert err["field"] == "island"
+    assert err["type"] == "missing"
+    assert "'island' is required" in err["msg"]
+
+
+def test_unknown_category_lists_allowed_values(client: TestClient) -> None:
+    (err,) = _detail(client.post("/predict", json={**RECORD, "island": "Atlantis"}))
+    assert err["field"] == "island"
+    assert err["input"] == "Atlantis"
+    for allowed in ("Biscoe", "Dream", "Torgersen"):
+        assert allowed in err["msg"]
+
+
+def test_unknown_extra_field_is_refused(client: TestClient) -> None:
+    (err,) = _detail(client.post("/predict", json={**RECORD, "colour": "blue"}))
+    assert err["field"] == "colour"
+    assert "unknown field 'colour'" in err["msg"]
+    assert "island" in err["msg"]
+
+
+def test_list_errors_name_record_index(client: TestClient) -> None:
+    rows = [RECORD, RECORD, {**RECORD, "sex": "other"}]
+    (err,) = _detail(client.post("/predict", json=rows))
+    assert err["record"] == 2
+    assert err["field"] == "sex"
+    assert err["loc"] == ["body", 2, "sex"]
+    assert err["msg"].startswith("record 2:")
+
+
+def test_non_object_record_in_list(client: TestClient) -> None:
+    (err,) = _detail(client.post("/predict", json=[RECORD, 5]))
+    assert err["record"] == 1
+    assert err["field"] is None
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b'{"island": "Biscoe",', "not valid JSON"),
+        (b"[1, 2", "not valid JSON"),
+        (b"", "empty body"),
+        (b"42", "JSON object"),
+        (b'"text"', "JSON object"),
+    ],
+)
+def test_malformed_body(client: TestClient, content: bytes, needle: str) -> None:
+    response = client.post(
+        "/predict", content=content, headers={"content-type": "application/json"}
+    )
+    (err,) = _detail(response)
+    assert needle in err["msg"]
+
+
+def test_empty_list(client: TestClient) -> None:
+    (err,) = _detail(client.post("/predict", json=[]))
+    assert "empty" in err["msg"]
+
+
+def test_too_many_records(client: TestClient) -> None:
+    (err,) = _detail(client.post("/predict", json=[RECORD] * 51), status=413)
+    assert "51 records" in err["msg"]
+    assert "50" in err["msg"]
+
+
+def test_wrong_content_type(client: TestClient) -> None:
+    response = client.post(
+        "/predict", content=b"island=Biscoe", headers={"content-type": "text/plain"}
+    )
+    (err,) = _detail(response, status=415)
+    assert "application/json" in err["msg"]
+    assert "text/plain" in err["msg"]
+
+
+def test_unknown_route_uses_error_shape(client: TestClient) -> None:
+    (err,) = _detail(client.get("/nope"), status=404)
+    assert err["type"] == "http_404"
+
+
+def test_body_over_content_length_limit(package: ModelPackage) -> None:
+    app = create_app(package, config=ServeConfig(max_body_bytes=200))
+    with TestClient(app) as c:
+        (err,) = _detail(c.post("/predict", json=[RECORD] * 5), status=413)
+        assert "at most 200 bytes" in err["msg"]
+        assert c.post("/predict", json=RECORD).status_code == 200
+
+
+def test_chunked_body_over_limit(package: ModelPackage) -> None:
+    app = create_app(package, config=ServeConfig(max_body_bytes=200))
+
+    def chunks() -> Iterator[bytes]:
+        yield b"["
+        for _ in range(10):
+            yield json.dumps(RECORD).encode() + b","
+        yield b"{}]"
+
+    with TestClient(app) as c:
+        headers = {"content-type": "application/json"}
+        response = c.post("/predict", content=chunks(), headers=headers)
+    (err,) = _detail(response, status=413)
+    assert err["type"] == "body_too_large"
+
+
+class _FailingPipeline:
+    classes_ = np.array(["a", "b"])
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
+        raise self.exc
+
+
+def _failing_package(package: ModelPackage, exc: Exception) -> ModelPackage:
+    return ModelPackage(
+        pipeline=_FailingPipeline(exc), signature=package.signature, task="binary", metadata={}
+    )
+
+
+def test_model_crash_is_generic_500_and_logged(
+    package: ModelPackage, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(_failing_package(package, RuntimeError("secret internals")))
+    with caplog.at_level(logging.ERROR, logger="shipyard.serve"), TestClient(app) as c:
+        response = c.post("/predict", json=RECORD)
+        assert c.get("/ready").status_code == 503  # the warm-up failed too
+    (err,) = _detail(response, status=500)
+    assert "secret" not in response.text
+    assert "server log" in err["msg"]
+    assert "secret internals" in caplog.text
+
+
+def test_prediction_error_is_422(package: ModelPackage) -> None:
+    app = create_app(_failing_package(package, PredictionError("column 'x' is odd")))
+    with TestClient(app) as c:
+        (err,) = _detail(c.post("/predict", json=RECORD))
+    assert err["msg"] == "column 'x' is odd"
+
+
+# --- operations endpoints ------------------------------------------------------------------
+
+
+def test_health_and_ready(package: ModelPackage) -> None:
+    app = create_app(package)
+    plain = TestClient(app)  # no lifespan: the model has not been warmed up
+    assert plain.get("/health").json() == {"status": "ok"}
+    assert plain.get("/ready").status_code == 503
+    with TestClient(app) as c:
+        assert c.get("/ready").json() == {"status": "ready"}
+
+
+def test_metadata(client: TestClient) -> None:
+    meta = client.get("/metadata").json()
+    assert meta["name"] == "penguins-multiclass"
+    assert meta["version"] == "3"
+    assert meta["task"] == "multiclass"
+    assert meta["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
+    assert meta["metrics"] == {"score": 0.9}
+    assert meta["lineage"] == {"dataset": "palmerpenguins"}
+    assert [c["name"] for c in meta["signature"]["inputs"]][:2] == ["island", "sex"]
+
+
+def _samples(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = client.get("/metrics").text
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_metrics_count_requests_and_predictions(client: TestClient) -> None:
+    client.post("/predict", json=RECORD)
+    client.post("/predict", json=penguin_rows(4))
+    client.post("/predict", json={**RECORD, "island": "Atlantis"})
+    client.get("/nope/123")
+    samples = _samples(client)
+    ok = (("method", "POST"), ("route", "/predict"), ("status", "200"))
+    bad = (("method", "POST"), ("route", "/predict"), ("status", "422"))
+    assert samples["shipyard_http_requests_total", ok] == 2
+    assert samples["shipyard_http_requests_total", bad] == 1
+    unmatched = (("method", "GET"), ("route", "<unmatched>"), ("status", "404"))
+    assert samples["shipyard_http_requests_total", unmatched] == 1
+    assert samples["shipyard_predictions_total", ()] == 5
+    assert samples["shipyard_http_request_duration_seconds_count", (("route", "/predict"),)] == 3
+    info = (("name", "penguins-multiclass"), ("version", "3"))
+    assert samples["shipyard_model_info", info] == 1
+
+
+def test_metrics_registry_is_per_app(package: ModelPackage) -> None:
+    with TestClient(create_app(package)) as a, TestClient(create_app(package)) as b:
+        a.post("/predict", json=RECORD)
+        assert _samples(a)["shipyard_predictions_total", ()] == 1
+        assert _samples(b)["shipyard_predictions_total", ()] == 0
+
+
+# --- OpenAPI --------------------------------------------------------------------------------
+
+
+def test_openapi_shows_generated_record_model(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    record = spec["components"]["schemas"]["PenguinsMulticlassRecord"]
+    props = record["properties"]
+    assert record["required"] == [
+        "island",
+        "sex",
+        "bill_length_mm",
+        "bill_depth_mm",
+        "flipper_length_mm",
+        "body_mass_g",
+        "year",
+    ]
+    assert record["additionalProperties"] is False
+    assert props["island"]["anyOf"][0]["enum"] == ["Biscoe", "Dream", "Torgersen"]
+    assert props["bill_length_mm"]["anyOf"][0]["type"] == "number"
+    assert props["year"]["anyOf"][0]["type"] == "integer"
+    assert record["example"]["island"] == "Biscoe"
+    assert record["example"]["bill_length_mm"] == pytest.approx((32.1 + 59.6) / 2)
+
+
+def test_openapi_predict_operation(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    op = spec["paths"]["/predict"]["post"]
+    content = op["requestBody"]["content"]["application/json"]
+    ref = "#/components/schemas/PenguinsMulticlassRecord"
+    assert content["schema"]["oneOf"][0] == {"$ref": ref}
+    assert content["schema"]["oneOf"][1]["items"] == {"$ref": ref}
+    assert content["schema"]["oneOf"][1]["maxItems"] == 50
+    assert content["examples"]["one record"]["value"]["island"] == "Biscoe"
+    assert {"413", "415", "422", "500"} <= set(op["responses"])
+    schemas = spec["components"]["schemas"]
+    assert {"PenguinsMulticlassPrediction", "PenguinsMulticlassPredictions"} <= set(schemas)
+    item = schemas["PenguinsMulticlassPredictionItem"]["properties"]["prediction"]
+    assert item["enum"] == ["Adelie", "Chinstrap", "Gentoo"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_openapi_example_predicts(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    content = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    for example in content["examples"].values():
+        assert client.post("/predict", json=example["value"]).status_code == 200
+
+
+def test_every_column_kind_reaches_the_model() -> None:
+    """boolean, datetime and string fields go through validation and coerce_frame."""
+    sig = Signature(
+        inputs=(
+            ColumnSchema(name="n", kind="number", dtype="float64", nullable=True),
+            ColumnSchema(name="flag", kind="boolean", dtype="bool", nullable=True),
+            ColumnSchema(name="when", kind="datetime", dtype="datetime64[ns]", nullable=True),
+            ColumnSchema(name="note", kind="string", dtype="str", nullable=True),
+        )
+    )
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame(
+        {
+            "n": rng.normal(size=60),
+            "flag": rng.integers(0, 2, size=60).astype(bool),
+            "when": pd.date_range("2024-01-01", periods=60, freq="D"),
+            "note": ["x"] * 60,
+        }
+    )
+    y = np.where(train["flag"], 10.0, 0.0) + train["n"]
+    features = ColumnTransformer([("num", SimpleImputer(), ["n", "flag"])])
+    pipeline = make_pipeline(features, RandomForestRegressor(n_estimators=5, random_state=0))
+    pipeline.fit(coerce_frame(train, sig), y)
+    package = ModelPackage(pipeline=pipeline, signature=sig, task="regression")
+    records = [
+        {"n": 0.5, "flag": True, "when": "2024-03-01T10:00:00", "note": "hello"},
+        {"n": None, "flag": None, "when": None, "note": None},
+    ]
+    with TestClient(create_app(package)) as c:
+        assert c.get("/ready").status_code == 200
+        body = c.post("/predict", json=records).json()
+        assert c.post("/predict", json={**records[0], "flag": "yes"}).status_code == 422
+    expected = package.predict(pd.DataFrame(records)).labels
+    assert [p["prediction"] for p in body["predictions"]] == pytest.approx(list(expected))
+    assert body["model"] == {"name": None, "version": None}
