@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_public_api_matches_the_docs() -> None:
-    documented = set(re.findall(r"^\| `shipyard\.(\w+)", (ROOT / "docs" / "python-api.md").read_text(), re.M))
+    documented = set(
+        re.findall(r"^\| `shipyard\.(\w+)", (ROOT / "docs" / "python-api.md").read_text(), re.M)
+    )
     assert documented == set(shipyard.__all__)
     for name in shipyard.__all__:
         assert getattr(shipyard, name) is not None
@@ -34,12 +36,18 @@ def _fields(model: type[BaseModel], prefix: str) -> set[str]:
     for name, field in model.model_fields.items():
         out.add(f"{prefix}{name}")
         for sub in _models(field.annotation):
-            nested = "" if sub.__name__ in _TAGGED else f"{prefix}{name}{'[].' if _is_list(field.annotation) else '.'}"
-            out |= _fields(sub, nested) if nested else {f for f in sub.model_fields}
+            nested = (
+                ""
+                if sub.__name__ in _TAGGED
+                else f"{prefix}{name}{'[].' if _is_list(field.annotation) else '.'}"
+            )
+            out |= _fields(sub, nested) if nested else set(sub.model_fields)
     return out
 
 
-_TAGGED = {c.__name__ for c in _models(spec_module.SourceSpec)} | {c.__name__ for c in _models(spec_module.Expectation)}
+_TAGGED = {c.__name__ for c in _models(spec_module.SourceSpec)} | {
+    c.__name__ for c in _models(spec_module.Expectation)
+}
 
 
 def _is_list(annotation: Any) -> bool:
@@ -56,7 +64,8 @@ def test_every_catalogue_model_is_documented() -> None:
     from shipyard.train import default_catalogue
 
     doc = (ROOT / "docs" / "project-file.md").read_text()
-    assert [k for k in default_catalogue().keys() if f"`{k}`" not in doc] == []
+    keys = default_catalogue().keys()
+    assert [k for k in keys if f"`{k}`" not in doc] == []
 
 
 def test_ci_runs_the_readme_test_command() -> None:
@@ -70,8 +79,11 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_import_shipyard_serve_does_not_import_the_training_stack() -> None:
     code = (
         "import sys, shipyard.serve, shipyard.registry; "
-        "bad = [m for m in ('shipyard.train', 'shipyard.pipeline', 'shipyard.evaluate', 'lightgbm') if m in sys.modules]; "
+        "heavy = ('shipyard.train', 'shipyard.pipeline', 'shipyard.evaluate', 'lightgbm'); "
+        "bad = [m for m in heavy if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -54,7 +54,9 @@ def test_regression_metrics() -> None:
 
 
 def test_single_class_holdout_gives_nan_auc() -> None:
-    ev = evaluate_predictions("binary", ["a", "a"], ["a", "b"], np.array([[0.9, 0.1], [0.4, 0.6]]), ["a", "b"])
+    ev = evaluate_predictions(
+        "binary", ["a", "a"], ["a", "b"], np.array([[0.9, 0.1], [0.4, 0.6]]), ["a", "b"]
+    )
     assert np.isnan(ev.metrics["roc_auc"])
 
 

@@ -74,7 +74,9 @@ def test_datetime_features_parts() -> None:
 
 def test_datetime_features_rejects_unknown_part() -> None:
     with pytest.raises(ValueError, match="unknown datetime parts"):
-        DatetimeFeatures(parts=("century",)).fit(pd.DataFrame({"d": pd.to_datetime(["2024-01-01"])}))
+        DatetimeFeatures(parts=("century",)).fit(
+            pd.DataFrame({"d": pd.to_datetime(["2024-01-01"])})
+        )
 
 
 @parametrize_with_checks([DatetimeFeatures()])

@@ -59,7 +59,9 @@ def test_defaults_fill_in() -> None:
 def test_spec_hash_is_stable_and_sensitive() -> None:
     a = parse_spec(VALID)
     assert spec_hash(a) == spec_hash(parse_spec(VALID))
-    assert spec_hash(a) != spec_hash(parse_spec(VALID.replace("n_estimators: 10", "n_estimators: 11")))
+    assert spec_hash(a) != spec_hash(
+        parse_spec(VALID.replace("n_estimators: 10", "n_estimators: 11"))
+    )
 
 
 def test_starter_spec_is_valid() -> None:
@@ -74,28 +76,106 @@ MISTAKES = [
     ("empty file", "", 1, ["expected a mapping", "empty file"]),
     ("not yaml", "name: [unclosed\n", 2, ["not valid YAML"]),
     ("top-level list", "- a\n- b\n", 1, ["expected a mapping", "list"]),
-    ("typo in a section key", VALID.replace("  target:", "  targt:"), 6, ["data.targt", "did you mean 'target'"]),
-    ("missing target", VALID.replace("  target: species\n", ""), 2, ["data.target", "required field is missing"]),
-    ("unknown source type", VALID.replace("type: csv", "type: excel"), 4, ["data.source", "'excel'", "'csv'"]),
+    (
+        "typo in a section key",
+        VALID.replace("  target:", "  targt:"),
+        6,
+        ["data.targt", "did you mean 'target'"],
+    ),
+    (
+        "missing target",
+        VALID.replace("  target: species\n", ""),
+        2,
+        ["data.target", "required field is missing"],
+    ),
+    (
+        "unknown source type",
+        VALID.replace("type: csv", "type: excel"),
+        4,
+        ["data.source", "'excel'", "'csv'"],
+    ),
     ("bad task", VALID + "task: clustering\n", 16, ["task", "'clustering'", "'binary'"]),
-    ("test_size out of range", VALID + "split: {test_size: 1.5}\n", 16, ["split.test_size", "1.5", "less than 1"]),
-    ("cv_folds not a number", VALID + "split: {cv_folds: many}\n", 16, ["split.cv_folds", "'many'", "integer"]),
-    ("time split without column", VALID + "split: {strategy: time}\n", 16, ["split", "time_column"]),
-    ("unknown expectation", VALID.replace("check: range", "check: between"), 14, ["expectations[0]", "'between'", "'range'"]),
-    ("range without bounds", VALID.replace(", min: 20, max: 80", ""), 14, ["expectations[0]", "'min', 'max'"]),
-    ("min above max", VALID.replace("min: 20, max: 80", "min: 80, max: 20"), 14, ["greater than 'max'"]),
+    (
+        "test_size out of range",
+        VALID + "split: {test_size: 1.5}\n",
+        16,
+        ["split.test_size", "1.5", "less than 1"],
+    ),
+    (
+        "cv_folds not a number",
+        VALID + "split: {cv_folds: many}\n",
+        16,
+        ["split.cv_folds", "'many'", "integer"],
+    ),
+    (
+        "time split without column",
+        VALID + "split: {strategy: time}\n",
+        16,
+        ["split", "time_column"],
+    ),
+    (
+        "unknown expectation",
+        VALID.replace("check: range", "check: between"),
+        14,
+        ["expectations[0]", "'between'", "'range'"],
+    ),
+    (
+        "range without bounds",
+        VALID.replace(", min: 20, max: 80", ""),
+        14,
+        ["expectations[0]", "'min', 'max'"],
+    ),
+    (
+        "min above max",
+        VALID.replace("min: 20, max: 80", "min: 80, max: 20"),
+        14,
+        ["greater than 'max'"],
+    ),
     ("unknown metric", VALID.replace("metric: f1_macro", "metric: f2"), 1, ["unknown metric 'f2'"]),
-    ("metric of the wrong task", VALID.replace("metric: f1_macro", "metric: rmse") + "task: binary\n", 1, ["not a classification metric"]),
-    ("duplicate candidates", VALID.replace("model: lightgbm", "model: linear"), 1, ["unique", "'linear'"]),
-    ("candidate typo", VALID.replace("  - model: linear", "  - modle: linear"), 8, ["models[0].modle", "did you mean 'model'"]),
+    (
+        "metric of the wrong task",
+        VALID.replace("metric: f1_macro", "metric: rmse") + "task: binary\n",
+        1,
+        ["not a classification metric"],
+    ),
+    (
+        "duplicate candidates",
+        VALID.replace("model: lightgbm", "model: linear"),
+        1,
+        ["unique", "'linear'"],
+    ),
+    (
+        "candidate typo",
+        VALID.replace("  - model: linear", "  - modle: linear"),
+        8,
+        ["models[0].modle", "did you mean 'model'"],
+    ),
     ("duplicate key", VALID + "name: again\n", 16, ["'name' appears twice"]),
-    ("bad severity", VALID.replace("severity: warning", "severity: fatal"), 15, ["severity", "'fatal'"]),
-    ("sql with both", "name: x\ndata:\n  source: {type: sql, url: 'sqlite://', table: t, query: q}\n  target: y\n", 3, ["exactly one of 'query' and 'table'"]),
-    ("bad project name", VALID.replace("name: penguins", "name: 'my project!'"), 1, ["name", "pattern"]),
+    (
+        "bad severity",
+        VALID.replace("severity: warning", "severity: fatal"),
+        15,
+        ["severity", "'fatal'"],
+    ),
+    (
+        "sql with both",
+        "name: x\ndata:\n  source: {type: sql, url: 'sqlite://', table: t, query: q}\n"
+        "  target: y\n",
+        3,
+        ["exactly one of 'query' and 'table'"],
+    ),
+    (
+        "bad project name",
+        VALID.replace("name: penguins", "name: 'my project!'"),
+        1,
+        ["name", "pattern"],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("what", "text", "line", "fragments"), MISTAKES, ids=[m[0] for m in MISTAKES])
+@pytest.mark.parametrize(
+    ("what", "text", "line", "fragments"), MISTAKES, ids=[m[0] for m in MISTAKES]
+)
 def test_mistakes_name_file_line_field_and_expectation(
     tmp_path: Path, what: str, text: str | None, line: int | None, fragments: list[str]
 ) -> None:
@@ -113,7 +193,13 @@ def test_mistakes_name_file_line_field_and_expectation(
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8), lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3), max_leaves=12))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3),
+        max_leaves=12,
+    )
+)
 def test_any_yaml_value_gives_spec_or_spec_error(value: object) -> None:
     """Whatever the YAML holds, loading gives a spec or a SpecError, never another exception."""
     import yaml

@@ -9,12 +9,14 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from shipyard.data import ColumnSchema, Signature
 from shipyard.errors import TrainingError
-from shipyard.train import default_catalogue, cross_validate, make_pipeline, predict_evaluate, refit
+from shipyard.train import cross_validate, default_catalogue, make_pipeline, predict_evaluate, refit
 
 SIG = Signature(
     inputs=(
         ColumnSchema(name="x1", kind="number", dtype="float64", nullable=True),
-        ColumnSchema(name="c", kind="category", dtype="object", nullable=False, categories=("p", "q")),
+        ColumnSchema(
+            name="c", kind="category", dtype="object", nullable=False, categories=("p", "q")
+        ),
     ),
 )
 
@@ -53,14 +55,20 @@ def test_every_entry_trains_for_the_tasks_it_claims(key: str, task: str) -> None
 
 def test_unknown_model_and_param_errors_name_the_place() -> None:
     catalogue = default_catalogue()
-    with pytest.raises(TrainingError, match=r"shipyard.yaml:9.*unknown model 'lightgmb'.*did you mean 'lightgbm'"):
+    with pytest.raises(
+        TrainingError, match=r"shipyard.yaml:9.*unknown model 'lightgmb'.*did you mean 'lightgbm'"
+    ):
         catalogue.create("lightgmb", "binary", seed=0, params={}, where="shipyard.yaml:9")
-    with pytest.raises(TrainingError, match=r"no parameter 'n_estimator' \(did you mean 'n_estimators'"):
+    with pytest.raises(
+        TrainingError, match=r"no parameter 'n_estimator' \(did you mean 'n_estimators'"
+    ):
         catalogue.create("random_forest", "binary", seed=0, params={"n_estimator": 5})
 
 
 def test_bad_param_value_is_a_training_error_at_fit() -> None:
-    estimator = default_catalogue().create("random_forest", "binary", seed=0, params={"n_estimators": -3})
+    estimator = default_catalogue().create(
+        "random_forest", "binary", seed=0, params={"n_estimators": -3}
+    )
     x, y = _data("binary")
     with pytest.raises(TrainingError, match="RandomForestClassifier failed to fit"):
         refit(make_pipeline(SIG, estimator), x, y)
@@ -73,7 +81,15 @@ def test_cross_validate_reports_folds_and_is_reproducible() -> None:
     cv = StratifiedKFold(4, shuffle=True, random_state=0)
 
     def run() -> dict[str, float]:
-        return cross_validate(make_pipeline(SIG, est), x, y, cv=cv, task="binary", classes=["no", "yes"], on_fold=lambda i, s: seen.append(i)).mean
+        return cross_validate(
+            make_pipeline(SIG, est),
+            x,
+            y,
+            cv=cv,
+            task="binary",
+            classes=["no", "yes"],
+            on_fold=lambda i, s: seen.append(i),
+        ).mean
 
     first = run()
     assert seen == [0, 1, 2, 3]
@@ -83,6 +99,13 @@ def test_cross_validate_reports_folds_and_is_reproducible() -> None:
 
 def test_cross_validate_regression_std() -> None:
     x, y = _data("regression")
-    result = cross_validate(make_pipeline(SIG, default_catalogue().create("ridge", "regression", seed=0, params={})), x, y, cv=KFold(3), task="regression", classes=None)
+    result = cross_validate(
+        make_pipeline(SIG, default_catalogue().create("ridge", "regression", seed=0, params={})),
+        x,
+        y,
+        cv=KFold(3),
+        task="regression",
+        classes=None,
+    )
     assert len(result.folds) == 3
     assert result.std["rmse"] >= 0 and result.mean["r2"] > 0.5

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-import click
+import typer
 from rich.console import Console
 
 from shipyard.cli._app import build_app
@@ -17,22 +17,27 @@ from shipyard.errors import ShipyardError
 
 __all__ = ["build_app", "main"]
 
+# typer >= 0.20 vendors its own click: find its ClickException through a public subclass
+_ClickException: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+)
+
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the CLI and exit with 0 (ok), 1 (user error) or 2 (internal error)."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = list(sys.argv[1:] if argv is None else argv) or ["--help"]
     debug = "--debug" in args
     err = Console(stderr=True, highlight=False)
     try:
         build_app()(args=args, prog_name="shipyard", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         err.print("[red]Aborted.[/]")
         sys.exit(1)
-    except click.ClickException as exc:  # usage errors: bad option, missing argument
-        exc.show()
-        sys.exit(1)
+    except _ClickException as exc:  # usage errors: bad option, missing argument
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(0 if type(exc).__name__ == "NoArgsIsHelpError" else 1)
     except ShipyardError as exc:
         if debug:
             err.print_exception()

@@ -35,22 +35,35 @@ def build_app() -> typer.Typer:
     return app
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"shipyard {__version__}")
+        raise typer.Exit(0)
+
+
 def _root(
     ctx: typer.Context,
     store: Annotated[
         str | None,
-        typer.Option(help="Metadata store URL (default: SHIPYARD_STORE_URL, else .shipyard/shipyard.db)."),
+        typer.Option(
+            help="Metadata store URL (default: SHIPYARD_STORE_URL, else .shipyard/shipyard.db)."
+        ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks for errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+        ),
+    ] = False,
 ) -> None:
-    if version:
-        typer.echo(f"shipyard {__version__}")
-        raise typer.Exit(0)
     state = CliState(store_url=store, debug=debug)
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(
-        level=level, format="%(message)s", handlers=[RichHandler(console=state.out, show_path=False)], force=True
+        level=level,
+        format="%(message)s",
+        handlers=[RichHandler(console=state.out, show_path=False)],
+        force=True,
     )
     ctx.obj = state

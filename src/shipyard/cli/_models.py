@@ -13,7 +13,9 @@ from shipyard.registry import Registry, parse_model_uri
 
 __all__ = ["models_app"]
 
-models_app = typer.Typer(help="List, show, promote and roll back registered models.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="List, show, promote and roll back registered models.", no_args_is_help=True
+)
 
 
 @models_app.command("list")
@@ -26,23 +28,34 @@ def list_models(ctx: typer.Context) -> None:
     finally:
         store.close()
     rows = [
-        (m.name, m.latest_version, ", ".join(f"{a}=v{v}" for a, v in sorted(m.aliases.items())) or "-", fmt_time(m.created_at))
+        (
+            m.name,
+            m.latest_version,
+            ", ".join(f"{a}=v{v}" for a, v in sorted(m.aliases.items())) or "-",
+            fmt_time(m.created_at),
+        )
         for m in models
     ]
-    state.out.print(table(f"{len(models)} model(s)", ["name", "latest", "aliases", "created"], rows))
+    state.out.print(
+        table(f"{len(models)} model(s)", ["name", "latest", "aliases", "created"], rows)
+    )
 
 
 @models_app.command("show")
 def show_model(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(help="A model name or URI (models:/NAME@ALIAS, models:/NAME/VERSION).")],
+    target: Annotated[
+        str, typer.Argument(help="A model name or URI (models:/NAME@ALIAS, models:/NAME/VERSION).")
+    ],
 ) -> None:
     """Show a model's versions and alias history, or one version in detail."""
     state: CliState = ctx.obj
     store = open_store(state)
     try:
         registry = Registry(store)
-        if target.startswith(("models:/", "runs:/")) and ("@" in target or target.count("/") > 1 or target.startswith("runs:/")):
+        if target.startswith(("models:/", "runs:/")) and (
+            "@" in target or target.count("/") > 1 or target.startswith("runs:/")
+        ):
             _show_version(state, registry, target)
             return
         name = parse_model_uri(target).name if target.startswith("models:/") else target
@@ -52,12 +65,30 @@ def show_model(
     finally:
         store.close()
     rows = [
-        (f"v{v.version}", ", ".join(v.aliases) or "-", v.task, _primary(v.metrics, v.lineage), fmt_time(v.created_at), v.created_by, (v.run_id or "-")[:8])
+        (
+            f"v{v.version}",
+            ", ".join(v.aliases) or "-",
+            v.task,
+            _primary(v.metrics, v.lineage),
+            fmt_time(v.created_at),
+            v.created_by,
+            (v.run_id or "-")[:8],
+        )
         for v in versions
     ]
-    state.out.print(table(f"Model {name}", ["version", "aliases", "task", "metric", "created", "by", "run"], rows))
+    state.out.print(
+        table(
+            f"Model {name}", ["version", "aliases", "task", "metric", "created", "by", "run"], rows
+        )
+    )
     moves = [
-        (fmt_time(h.moved_at), h.alias, _move(h.previous_version, h.version), h.moved_by, h.reason or "")
+        (
+            fmt_time(h.moved_at),
+            h.alias,
+            _move(h.previous_version, h.version),
+            h.moved_by,
+            h.reason or "",
+        )
         for h in history
     ]
     state.out.print(table("Alias history", ["when", "alias", "move", "by", "reason"], moves))
@@ -75,11 +106,21 @@ def _show_version(state: CliState, registry: Registry, uri: str) -> None:
         ("package", v.package_path),
     ]
     state.out.print(kv_table(f"models:/{v.name}/{v.version}", info))
-    state.out.print(kv_table("Holdout metrics", [(k, fmt_float(x)) for k, x in sorted(v.metrics.items())]))
+    state.out.print(
+        kv_table("Holdout metrics", [(k, fmt_float(x)) for k, x in sorted(v.metrics.items())])
+    )
     inputs = v.signature.get("inputs", [])
     rows = [(c["name"], c["kind"], "yes" if c["nullable"] else "no", _domain(c)) for c in inputs]
     state.out.print(table("Signature", ["input", "kind", "nullable", "domain"], rows))
-    state.out.print(kv_table("Lineage", [(k, json.dumps(x) if isinstance(x, dict) else str(x)) for k, x in sorted(v.lineage.items())]))
+    state.out.print(
+        kv_table(
+            "Lineage",
+            [
+                (k, json.dumps(x) if isinstance(x, dict) else str(x))
+                for k, x in sorted(v.lineage.items())
+            ],
+        )
+    )
 
 
 @models_app.command("promote")
@@ -122,10 +163,8 @@ def _move(before: int | None, after: int | None) -> str:
 
 
 def _primary(metrics: dict[str, float], lineage: dict[str, object]) -> str:
-    for key in ("f1_macro", "f1", "rmse"):
-        if key in metrics:
-            return f"{key}={fmt_float(metrics[key])}"
-    return "-"
+    key = str(lineage.get("primary_metric", ""))
+    return f"{key}={fmt_float(metrics[key])}" if key in metrics else "-"
 
 
 def _domain(col: dict[str, object]) -> str:

@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from shipyard.cli._context import CliState, current_user, open_store
 from shipyard.cli._render import fmt_float, table
@@ -21,9 +28,13 @@ __all__ = ["init", "quickstart", "run"]
 
 def init(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="Where to write the project file.")] = Path("shipyard.yaml"),
+    path: Annotated[Path, typer.Argument(help="Where to write the project file.")] = Path(
+        "shipyard.yaml"
+    ),
     name: Annotated[str, typer.Option(help="Project (and model) name.")] = "my-project",
-    data: Annotated[str, typer.Option(help="CSV or Parquet file, relative to the project file.")] = "data.csv",
+    data: Annotated[
+        str, typer.Option(help="CSV or Parquet file, relative to the project file.")
+    ] = "data.csv",
     target: Annotated[str, typer.Option(help="The column to predict.")] = "target",
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
@@ -52,12 +63,15 @@ def quickstart(
     state.out.print()
     state.out.print(f"Model URI: [bold green]{result.model_uri}[/]")
     state.out.print(f"Serve it:  [bold]shipyard serve {result.model_uri}[/]")
-    state.out.print(f"Predict:   [bold]shipyard predict {result.model_uri} data/penguins.csv -o predictions.parquet[/]")
+    predict = f"shipyard predict {result.model_uri} data/penguins.csv -o predictions.parquet"
+    state.out.print(f"Predict:   [bold]{predict}[/]")
 
 
 def run(
     ctx: typer.Context,
-    spec: Annotated[Path, typer.Argument(help="The project file or its folder.")] = Path("shipyard.yaml"),
+    spec: Annotated[Path, typer.Argument(help="The project file or its folder.")] = Path(
+        "shipyard.yaml"
+    ),
 ) -> None:
     """Validate the data, train and compare the candidates, register the best model."""
     _run(ctx.obj, spec)
@@ -84,7 +98,9 @@ class _ProgressHandler:
         if event.kind == "warning":
             self._progress.console.print(f"[yellow]warning:[/] {event.message}")
         elif event.kind == "fold":
-            self._progress.update(self._task, completed=event.current, total=event.total, description=event.message)
+            self._progress.update(
+                self._task, completed=event.current, total=event.total, description=event.message
+            )
         else:
             self._progress.update(self._task, description=event.message, completed=0, total=None)
 
@@ -120,14 +136,38 @@ def _print_result(state: CliState, result: RunResult) -> None:
     title = f"Candidates ({result.task}, {result.n_rows} rows, CV {metric})"
     out.print(table(title, ["candidate", "model", f"cv {metric}", "fit time", "run"], rows))
     keys = [k for k in _HOLDOUT_KEYS[result.task] if k in result.holdout]
-    out.print(table(f"Holdout metrics of {result.best}", keys, [[fmt_float(result.holdout[k]) for k in keys]]))
+    out.print(
+        table(
+            f"Holdout metrics of {result.best}",
+            keys,
+            [[fmt_float(result.holdout[k]) for k in keys]],
+        )
+    )
     verb = "[green]promoted[/]" if result.promoted else "[yellow]not promoted[/]"
-    out.print(f"Registered [bold]{result.model_name}[/] version [bold]{result.model_version}[/] ({verb}: {result.gate})")
+    version = f"[bold]{result.model_name}[/] version [bold]{result.model_version}[/]"
+    out.print(f"Registered {version} ({verb}: {result.gate})")
     out.print(f"Run: {result.run_id}  data: {result.dataset_fingerprint[:12]}")
 
 
 _HOLDOUT_KEYS = {
-    "binary": ["accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss"],
-    "multiclass": ["accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "roc_auc", "pr_auc", "log_loss"],
+    "binary": [
+        "accuracy",
+        "balanced_accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "roc_auc",
+        "pr_auc",
+        "log_loss",
+    ],
+    "multiclass": [
+        "accuracy",
+        "balanced_accuracy",
+        "f1_macro",
+        "f1_weighted",
+        "roc_auc",
+        "pr_auc",
+        "log_loss",
+    ],
     "regression": ["mae", "rmse", "r2", "mape"],
 }

@@ -20,7 +20,9 @@ def list_runs(
     ctx: typer.Context,
     project: Annotated[str | None, typer.Option(help="Only runs of this project.")] = None,
     status: Annotated[str | None, typer.Option(help="running, finished, failed or killed.")] = None,
-    children: Annotated[bool, typer.Option("--all", help="Include candidate (child) runs.")] = False,
+    children: Annotated[
+        bool, typer.Option("--all", help="Include candidate (child) runs.")
+    ] = False,
     limit: Annotated[int, typer.Option(help="At most this many runs.")] = 20,
 ) -> None:
     """List runs, newest first."""
@@ -34,14 +36,30 @@ def list_runs(
     finally:
         store.close()
     rows = [
-        (r.id[:8], r.project or "-", r.name, _status(r.status), fmt_time(r.start_time), _duration(r), _headline(r))
+        (
+            r.id[:8],
+            r.project or "-",
+            r.name,
+            _status(r.status),
+            fmt_time(r.start_time),
+            _duration(r),
+            _headline(r),
+        )
         for r in runs
     ]
-    state.out.print(table(f"{len(runs)} run(s)", ["run", "project", "name", "status", "started", "took", "metrics"], rows))
+    state.out.print(
+        table(
+            f"{len(runs)} run(s)",
+            ["run", "project", "name", "status", "started", "took", "metrics"],
+            rows,
+        )
+    )
 
 
 @runs_app.command("show")
-def show_run(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="A run id or a unique prefix.")]) -> None:
+def show_run(
+    ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="A run id or a unique prefix.")]
+) -> None:
     """Show one run: lineage, params, metrics, tags."""
     state: CliState = ctx.obj
     store = open_store(state)
@@ -65,7 +83,9 @@ def show_run(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="A r
         info.append(("error", f"[red]{run.error}[/]"))
     state.out.print(kv_table("Run", info))
     state.out.print(kv_table("Params", sorted(run.params.items())))
-    state.out.print(kv_table("Metrics", [(k, fmt_float(v)) for k, v in sorted(run.metrics.items())]))
+    state.out.print(
+        kv_table("Metrics", [(k, fmt_float(v)) for k, v in sorted(run.metrics.items())])
+    )
     if run.tags:
         state.out.print(kv_table("Tags", sorted(run.tags.items())))
 
@@ -78,7 +98,8 @@ def compare_runs(
     """Compare runs side by side: params and metrics, differences highlighted."""
     state: CliState = ctx.obj
     if len(run_ids) < 2:
-        raise typer.BadParameter("give at least two run ids")
+        msg = "give at least two run ids"
+        raise typer.BadParameter(msg)
     store = open_store(state)
     try:
         tracker = Tracker(store)
@@ -95,11 +116,16 @@ def compare_runs(
 
 def _row(label: str, values: list[str]) -> list[str]:
     differs = len(set(values)) > 1
-    return [f"[bold]{label}[/]" if differs else label, *(f"[yellow]{v}[/]" if differs else v for v in values)]
+    return [
+        f"[bold]{label}[/]" if differs else label,
+        *(f"[yellow]{v}[/]" if differs else v for v in values),
+    ]
 
 
 def _status(status: str) -> str:
-    colour = {"finished": "green", "failed": "red", "running": "cyan", "killed": "magenta"}.get(status, "white")
+    colour = {"finished": "green", "failed": "red", "running": "cyan", "killed": "magenta"}.get(
+        status, "white"
+    )
     return f"[{colour}]{status}[/]"
 
 

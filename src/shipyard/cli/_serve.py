@@ -18,10 +18,12 @@ def serve(
     model_uri: Annotated[str, typer.Argument(help="models:/NAME@ALIAS or models:/NAME/VERSION")],
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    max_body_bytes: Annotated[int, typer.Option(help="Refuse larger request bodies (413).")] = 1_048_576,
+    max_body_bytes: Annotated[
+        int, typer.Option(help="Refuse larger request bodies (413).")
+    ] = 1_048_576,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
-    """Serve a registered model over HTTP (POST /predict, /health, /ready, /metadata, /metrics, /docs)."""
+    """Serve a registered model over HTTP: POST /predict, /health, /ready, /metadata, /metrics."""
     from shipyard.serve import ServeConfig, create_app, run_server
 
     state: CliState = ctx.obj
@@ -39,7 +41,9 @@ def predict(
     ctx: typer.Context,
     model_uri: Annotated[str, typer.Argument(help="models:/NAME@ALIAS or models:/NAME/VERSION")],
     input_path: Annotated[Path, typer.Argument(help="A .csv or .parquet file of records.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write (.parquet or .csv).")] = Path("predictions.parquet"),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write (.parquet or .csv).")
+    ] = Path("predictions.parquet"),
 ) -> None:
     """Predict a CSV or Parquet file with a registered model."""
     from shipyard.pipeline import predict_file

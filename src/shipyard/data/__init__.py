@@ -4,7 +4,7 @@ Nothing here knows about the metadata store: DataFrames in, result objects out.
 """
 
 from shipyard.data._build import build_signature
-from shipyard.data._coerce import coerce_frame
+from shipyard.data._coerce import coerce_frame, to_text
 from shipyard.data._fingerprint import fingerprint
 from shipyard.data._report import CheckResult, ValidationReport
 from shipyard.data._schema import infer_schema
@@ -28,5 +28,6 @@ __all__ = [
     "infer_schema",
     "infer_task",
     "load_source",
+    "to_text",
     "validate",
 ]

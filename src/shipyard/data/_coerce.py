@@ -169,6 +169,8 @@ def _allowed(categories: Sequence[str]) -> str:
 def unknown_categories(values: np.ndarray, categories: Sequence[str]) -> np.ndarray:
     """Mask of present text values that are not among ``categories``."""
     present = pd.notna(values)
+    if len(values) <= _SMALL:  # numpy's comparison loop beats building a hash table here
+        return present & ~np.isin(values, np.asarray(categories, dtype=object))
     return present & ~pd.Index(values, dtype=object).isin(categories)
 
 

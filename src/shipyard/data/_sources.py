@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 from pathlib import Path
@@ -68,7 +67,7 @@ def _read_csv(source: CsvSource, path: Path) -> pd.DataFrame:
         line = re.search(r"line (\d+)", str(exc))
         where = f"{path}:{line.group(1)}" if line else str(path)
         msg = (
-            f"cannot parse the CSV file {where}: {exc}; check the delimiter "
+            f"cannot parse the CSV file {where}: {str(exc).strip()}; check the delimiter "
             f"({source.delimiter!r}) and quoting on that line"
         )
         raise DataError(msg) from exc
@@ -90,9 +89,9 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 
 def _read_sql(source: SqlSource) -> pd.DataFrame:
-    # The pure data layer must not depend on the DB toolkit at import time (import-linter
-    # forbids it); SQL sources are the one place it is needed, so it is imported here.
-    sa = _import_sqlalchemy()
+    # Imported on use: only SQL sources need the toolkit, and the server imports this layer.
+    import sqlalchemy as sa
+
     where = redact_url(source.url)
     try:
         engine = sa.create_engine(source.url)
@@ -101,7 +100,7 @@ def _read_sql(source: SqlSource) -> pd.DataFrame:
         raise DataError(msg) from exc
     try:
         return _query(sa, engine, source)
-    except (sa.exc.SQLAlchemyError, ValueError) as exc:
+    except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError, ValueError) as exc:
         what = f"table {source.table!r}" if source.table else "the query"
         reason = str(exc).splitlines()[0]
         msg = f"cannot read {what} from {where}: {reason}; check data.source in the project file"
@@ -119,14 +118,6 @@ def _query(sa: Any, engine: Any, source: SqlSource) -> pd.DataFrame:
                 raise ValueError(msg)
             return pd.read_sql_table(source.table, conn)
         return pd.read_sql_query(sa.text(source.query), conn)
-
-
-def _import_sqlalchemy() -> Any:
-    try:
-        return importlib.import_module("sqlalchemy")
-    except ImportError as exc:  # pragma: no cover - sqlalchemy is a core dependency
-        msg = "reading a SQL source needs SQLAlchemy: pip install sqlalchemy"
-        raise DataError(msg) from exc
 
 
 def redact_url(url: str) -> str:

@@ -3,17 +3,17 @@
 from shipyard.evaluate._metrics import (
     LOWER_IS_BETTER,
     Evaluation,
+    aligned_proba,
     default_metric,
     evaluate_predictions,
-    aligned_proba,
     greater_is_better,
 )
 
 __all__ = [
     "LOWER_IS_BETTER",
     "Evaluation",
+    "aligned_proba",
     "default_metric",
     "evaluate_predictions",
-    "aligned_proba",
     "greater_is_better",
 ]

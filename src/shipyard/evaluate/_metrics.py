@@ -14,9 +14,9 @@ from sklearn.preprocessing import label_binarize
 __all__ = [
     "LOWER_IS_BETTER",
     "Evaluation",
+    "aligned_proba",
     "default_metric",
     "evaluate_predictions",
-    "aligned_proba",
     "greater_is_better",
 ]
 
@@ -108,7 +108,9 @@ def _regression(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     }
 
 
-def _classification(task: str, yt: np.ndarray, yp: np.ndarray, labels: list[str]) -> dict[str, float]:
+def _classification(
+    task: str, yt: np.ndarray, yp: np.ndarray, labels: list[str]
+) -> dict[str, float]:
     out = {
         "accuracy": float(skm.accuracy_score(yt, yp)),
         "balanced_accuracy": _quiet(skm.balanced_accuracy_score, yt, yp),
@@ -125,12 +127,18 @@ def _classification(task: str, yt: np.ndarray, yp: np.ndarray, labels: list[str]
         out.update({"precision": float(p), "recall": float(r), "f1": float(f)})
     else:
         out.update(
-            {"precision": out["precision_macro"], "recall": out["recall_macro"], "f1": out["f1_macro"]}
+            {
+                "precision": out["precision_macro"],
+                "recall": out["recall_macro"],
+                "f1": out["f1_macro"],
+            }
         )
     return out
 
 
-def _probabilistic(task: str, yt: np.ndarray, proba: np.ndarray, labels: list[str]) -> dict[str, float]:
+def _probabilistic(
+    task: str, yt: np.ndarray, proba: np.ndarray, labels: list[str]
+) -> dict[str, float]:
     present = set(yt)
     out = {"log_loss": float(skm.log_loss(yt, np.clip(proba, 1e-15, 1.0), labels=labels))}
     if len(present) < 2:

@@ -14,7 +14,7 @@ __all__ = ["DatetimeFeatures"]
 _PARTS = ("year", "month", "day", "day_of_week", "day_of_year", "hour", "minute")
 
 
-class DatetimeFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+class DatetimeFeatures(TransformerMixin, BaseEstimator):
     """Expand each datetime column into numeric calendar parts.
 
     Args:
@@ -30,7 +30,7 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def __init__(self, *, parts: tuple[str, ...] = ("year", "month", "day", "day_of_week")) -> None:
         self.parts = parts
 
-    def fit(self, X: Any, y: Any = None) -> DatetimeFeatures:  # noqa: N803 (sklearn's name)
+    def fit(self, X: Any, y: Any = None) -> DatetimeFeatures:
         """Record the input columns; validates ``parts``."""
         unknown = [p for p in self.parts if p not in _PARTS]
         if unknown:
@@ -39,7 +39,7 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         validate_data(self, X, dtype=None, ensure_all_finite="allow-nan", reset=True)
         return self
 
-    def transform(self, X: Any) -> np.ndarray:  # noqa: N803 (sklearn's name)
+    def transform(self, X: Any) -> np.ndarray:
         """Return ``(n_rows, n_columns * len(parts))`` floats."""
         check_is_fitted(self, "n_features_in_")
         validate_data(self, X, dtype=None, ensure_all_finite="allow-nan", reset=False)
@@ -66,5 +66,5 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return np.asarray([f"{c}_{p}" for c in names for p in self.parts], dtype=object)
 
     @staticmethod
-    def _frame(X: Any) -> pd.DataFrame:  # noqa: N803 (sklearn's name)
+    def _frame(X: Any) -> pd.DataFrame:
         return X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))

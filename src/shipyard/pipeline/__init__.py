@@ -16,6 +16,6 @@ __all__ = [
     "ignore_events",
     "predict_file",
     "read_table",
-    "write_table",
     "run_project",
+    "write_table",
 ]

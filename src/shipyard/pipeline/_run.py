@@ -14,7 +14,6 @@ import pandas as pd
 import sqlalchemy as sa
 
 from shipyard import data as sd
-from shipyard.data._coerce import to_text  # TODO: public export
 from shipyard.errors import SpecError
 from shipyard.evaluate import Evaluation, default_metric, greater_is_better
 from shipyard.pipeline._events import Event, EventHandler, ignore_events
@@ -93,7 +92,15 @@ def run_project(
         run.log_artifact("evaluation.json", json.dumps(holdout.to_dict(), indent=2).encode())
         on_event(Event("step", "registering the model"))
         return _register(
-            spec, store, run, prepared, candidates, model, holdout, dataclasses.asdict(lineage), user
+            spec,
+            store,
+            run,
+            prepared,
+            candidates,
+            model,
+            holdout,
+            dataclasses.asdict(lineage),
+            user,
         )
 
 
@@ -116,8 +123,12 @@ def _prepare(
         target=target,
         max_missing_fraction=spec.validation.max_missing_fraction,
     )
-    run.log_artifact("validation.json", json.dumps(report.to_dict(), indent=2, default=str).encode())
-    run.log_metrics({"validation.errors": len(report.errors), "validation.warnings": len(report.warnings)})
+    run.log_artifact(
+        "validation.json", json.dumps(report.to_dict(), indent=2, default=str).encode()
+    )
+    run.log_metrics(
+        {"validation.errors": len(report.errors), "validation.warnings": len(report.warnings)}
+    )
     warnings = [r.message for r in report.warnings]
     for message in warnings:
         on_event(Event("warning", message))
@@ -149,7 +160,7 @@ def _check_metric(spec: ProjectSpec, task: str) -> str:
 def _target(y: pd.Series, task: str) -> pd.Series:
     if task == "regression":
         return pd.to_numeric(y, errors="raise").astype(float)
-    return pd.Series(to_text(y), index=y.index, dtype=object, name=y.name)
+    return pd.Series(sd.to_text(y), index=y.index, dtype=object, name=y.name)
 
 
 def _run_params(
@@ -161,7 +172,8 @@ def _run_params(
         "target": spec.data.target,
         "n_rows": n_rows,
         "n_features": len(signature.inputs),
-        "split.strategy": spec.split.strategy or ("random" if task == "regression" else "stratified"),
+        "split.strategy": spec.split.strategy
+        or ("random" if task == "regression" else "stratified"),
         "split.test_size": spec.split.test_size,
         "split.cv_folds": spec.split.cv_folds,
         "seed": spec.seed,
@@ -177,48 +189,59 @@ def _cross_validate_all(
     catalogue: Catalogue,
     on_event: EventHandler,
 ) -> list[CandidateResult]:
-    x, y = prepared.x.iloc[prepared.train_idx], prepared.y.iloc[prepared.train_idx]
-    cv = sd.cv_splitter(split=spec.split, task=prepared.task)
-    results = []
-    n = len(spec.models)
-    for i, cand in enumerate(spec.models):
-        where = spec.locate("models", i, "model")
-        estimator = catalogue.create(
-            cand.model, prepared.task, seed=spec.seed, params=cand.params, where=where
-        )
-        on_event(Event("candidate", f"cross-validating {cand.label}", i, n))
-        with tracker.start_run(cand.label, project=spec.name, parent_id=parent.id) as child:
-            child.log_params({"model": cand.model, **{f"param.{k}": v for k, v in cand.params.items()}})
-
-            def on_fold(fold: int, scores: dict[str, float], run: Run = child) -> None:
-                run.log_metrics({f"fold.{k}": v for k, v in scores.items()}, step=fold)
-                on_event(Event("fold", f"{cand.label}: fold {fold + 1}", fold + 1, spec.split.cv_folds))
-
-            cv_result = cross_validate(
-                make_pipeline(prepared.signature, estimator),
-                x,
-                y,
-                cv=cv,
-                task=prepared.task,
-                classes=prepared.signature.classes,
-                on_fold=on_fold,
-            )
-            child.log_metrics({f"cv.{k}": v for k, v in cv_result.mean.items()})
-            child.log_metrics({f"cv.{k}.std": v for k, v in cv_result.std.items()})
-            child.log_metrics({"fit_seconds": cv_result.fit_seconds})
-        results.append(
-            CandidateResult(
-                label=cand.label,
-                model=cand.model,
-                run_id=child.id,
-                cv_mean=cv_result.mean,
-                cv_std=cv_result.std,
-                fit_seconds=cv_result.fit_seconds,
-            )
-        )
+    results = [
+        _cross_validate_one(spec, i, prepared, tracker, parent, catalogue, on_event)
+        for i in range(len(spec.models))
+    ]
     sign = 1.0 if greater_is_better(prepared.metric) else -1.0
     # stable sort: ties keep the project file's order
     return sorted(results, key=lambda r: -sign * _finite(r.cv_mean[prepared.metric]))
+
+
+def _cross_validate_one(
+    spec: ProjectSpec,
+    index: int,
+    prepared: _Prepared,
+    tracker: Tracker,
+    parent: Run,
+    catalogue: Catalogue,
+    on_event: EventHandler,
+) -> CandidateResult:
+    cand = spec.models[index]
+    where = spec.locate("models", index, "model")
+    estimator = catalogue.create(
+        cand.model, prepared.task, seed=spec.seed, params=cand.params, where=where
+    )
+    on_event(Event("candidate", f"cross-validating {cand.label}", index, len(spec.models)))
+    x, y = prepared.x.iloc[prepared.train_idx], prepared.y.iloc[prepared.train_idx]
+    with tracker.start_run(cand.label, project=spec.name, parent_id=parent.id) as child:
+        child.log_params({"model": cand.model, **{f"param.{k}": v for k, v in cand.params.items()}})
+
+        def on_fold(fold: int, scores: dict[str, float]) -> None:
+            child.log_metrics({f"fold.{k}": v for k, v in scores.items()}, step=fold)
+            message = f"{cand.label}: fold {fold + 1}"
+            on_event(Event("fold", message, fold + 1, spec.split.cv_folds))
+
+        cv_result = cross_validate(
+            make_pipeline(prepared.signature, estimator),
+            x,
+            y,
+            cv=sd.cv_splitter(split=spec.split, task=prepared.task),
+            task=prepared.task,
+            classes=prepared.signature.classes,
+            on_fold=on_fold,
+        )
+        child.log_metrics({f"cv.{k}": v for k, v in cv_result.mean.items()})
+        child.log_metrics({f"cv.{k}.std": v for k, v in cv_result.std.items()})
+        child.log_metrics({"fit_seconds": cv_result.fit_seconds})
+    return CandidateResult(
+        label=cand.label,
+        model=cand.model,
+        run_id=child.id,
+        cv_mean=cv_result.mean,
+        cv_std=cv_result.std,
+        fit_seconds=cv_result.fit_seconds,
+    )
 
 
 def _finite(value: float) -> float:
@@ -266,13 +289,20 @@ def _register(
         "candidate": best.label,
         "model": best.model,
         "cv": {"mean": best.cv_mean, "std": best.cv_std},
-        "lineage": {**lineage, "run_id": run.id, "n_rows": len(prepared.frame)},
+        "lineage": {
+            **lineage,
+            "run_id": run.id,
+            "n_rows": len(prepared.frame),
+            "primary_metric": prepared.metric,
+        },
         "created_at": time.time(),
         "project": spec.name,
     }
     package = ModelPackage(model, prepared.signature, prepared.task, metadata)
     record = registry.register(name, package, run_id=run.id, created_by=user)
-    promoted, gate = _gate(spec, registry, name, prepared.metric, holdout.metrics, record.version, user)
+    promoted, gate = _gate(
+        spec, registry, name, prepared.metric, holdout.metrics, record.version, user
+    )
     run.set_tags({"model_version": f"{name}/{record.version}", "gate": gate})
     return RunResult(
         run_id=run.id,

@@ -56,7 +56,6 @@ class Registry:
             lineage=dict(package.metadata.get("lineage", {})),
             created_by=created_by,
         )
-        logger.info("registered %s version %s", name, record.version)
         return record
 
     def resolve(self, uri: str | ModelRef) -> VersionRecord:

@@ -1,4 +1,4 @@
-"""Model URIs: ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``models:/NAME``, ``runs:/RUN_ID``."""
+"""Model URIs: ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``models:/NAME``, ``runs:/ID``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from shipyard.errors import InvalidModelURIError
 __all__ = ["ModelRef", "parse_model_uri"]
 
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
-_MODELS = re.compile(rf"^models:/(?P<name>{_NAME})(?:@(?P<alias>[a-z][a-z0-9_-]*)|/(?P<version>\d+))?$")
+_MODELS = re.compile(
+    rf"^models:/(?P<name>{_NAME})(?:@(?P<alias>[a-z][a-z0-9_-]*)|/(?P<version>\d+))?$"
+)
 _RUNS = re.compile(r"^runs:/(?P<run>[0-9a-f]{6,32})(?:/model)?$")
 
 

@@ -121,14 +121,26 @@ def _clean_loc(loc: tuple[Any, ...]) -> _Path:
     cleaned: list[str | int] = []
     for i, part in enumerate(out):
         prev = out[i - 1] if i else None
-        if prev in ("source", "expectations") or isinstance(prev, int) and "expectations" in out:
-            if isinstance(part, str) and part in _TAGS:
-                continue
+        after_tag_holder = prev in ("source", "expectations") or (
+            isinstance(prev, int) and "expectations" in out
+        )
+        if after_tag_holder and isinstance(part, str) and part in _TAGS:
+            continue
         cleaned.append(part)
     return tuple(cleaned)
 
 
-_TAGS = {"csv", "parquet", "sql", "not_null", "range", "allowed_values", "unique", "row_count", "regex"}
+_TAGS = {
+    "csv",
+    "parquet",
+    "sql",
+    "not_null",
+    "range",
+    "allowed_values",
+    "unique",
+    "row_count",
+    "regex",
+}
 
 
 def _line_for(loc: _Path, lines: dict[_Path, int]) -> int:
@@ -155,7 +167,8 @@ def _describe(err: Any, loc: _Path, data: dict[str, Any]) -> str:
         return msg
     if kind == "union_tag_invalid":
         ctx = err.get("ctx", {})
-        return f"{ctx.get('discriminator', 'tag')} is {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+        tag = ctx.get("discriminator", "tag")
+        return f"{tag} is {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
     if kind == "union_tag_not_found":
         ctx = err.get("ctx", {})
         return f"missing {ctx.get('discriminator', 'a tag')}; {msg.lower()}"

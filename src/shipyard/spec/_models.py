@@ -271,7 +271,9 @@ class ProjectSpec(_Strict):
         labels = [c.label for c in self.models]
         dupes = sorted({x for x in labels if labels.count(x) > 1})
         if dupes:
-            msg = f"candidate names must be unique; repeated: {dupes} (set 'name' to tell them apart)"
+            msg = (
+                f"candidate names must be unique; repeated: {dupes} (set 'name' to tell them apart)"
+            )
             raise ValueError(msg)
         if self.data.target in self.features.include:
             msg = f"the target {self.data.target!r} cannot also be a feature"

@@ -22,7 +22,7 @@ data:
 features:
   include: []        # empty: every column but the target
   exclude: []        # e.g. [id]
-  types: {{}}          # override an inferred kind: number, integer, boolean, category, string, datetime
+  types: {{}}          # kinds: number, integer, boolean, category, string, datetime
 
 split:
   strategy: null     # random, stratified or time (null: stratified for classification)

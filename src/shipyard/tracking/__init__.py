@@ -14,11 +14,7 @@ Example:
     >>> tracker.search_runs(order_by="metric.loss ASC", limit=1)  # doctest: +SKIP
 """
 
-from shipyard.tracking._lineage import Lineage, collect_lineage
-from shipyard.tracking._query import MetricPoint, RunRecord
-from shipyard.tracking._run import (
-    Run,
-    Tracker,
+from shipyard.tracking._active import (
     active_run,
     log_metric,
     log_metrics,
@@ -27,6 +23,9 @@ from shipyard.tracking._run import (
     set_tag,
     start_run,
 )
+from shipyard.tracking._lineage import Lineage, collect_lineage
+from shipyard.tracking._query import MetricPoint, RunRecord
+from shipyard.tracking._run import Run, Tracker
 
 __all__ = [
     "Lineage",

@@ -91,14 +91,17 @@ class Catalogue:
         """
         entry = self.get(key, where=where)
         if task not in entry.tasks:
-            msg = f"{where}: model {key!r} does not support task {task!r} (it does {sorted(entry.tasks)})"
+            tasks = sorted(entry.tasks)
+            msg = f"{where}: model {key!r} does not support task {task!r} (it does {tasks})"
             raise TrainingError(msg)
         estimator = entry.factory(task, seed)
         valid = estimator.get_params(deep=False)
         unknown = [p for p in params if p not in valid]
         if unknown:
             close = {p: difflib.get_close_matches(p, list(valid), n=1) for p in unknown}
-            hints = ", ".join(f"{p!r}" + (f" (did you mean {c[0]!r}?)" if c else "") for p, c in close.items())
+            hints = ", ".join(
+                f"{p!r}" + (f" (did you mean {c[0]!r}?)" if c else "") for p, c in close.items()
+            )
             msg = f"{where}: {key} has no parameter {hints}; see the estimator's documentation"
             raise TrainingError(msg)
         try:
@@ -120,11 +123,20 @@ def _builtins() -> list[CatalogueEntry]:
     return [
         CatalogueEntry("linear", ALL_TASKS, _linear, "logistic regression / ridge regression"),
         CatalogueEntry("logistic_regression", CLASSIFICATION, _logistic, "L2 logistic regression"),
-        CatalogueEntry("linear_regression", REGRESSION, lambda t, s: LinearRegression(), "ordinary least squares"),
-        CatalogueEntry("ridge", REGRESSION, lambda t, s: Ridge(random_state=s), "L2 linear regression"),
+        CatalogueEntry(
+            "linear_regression",
+            REGRESSION,
+            lambda t, s: LinearRegression(),
+            "ordinary least squares",
+        ),
+        CatalogueEntry(
+            "ridge", REGRESSION, lambda t, s: Ridge(random_state=s), "L2 linear regression"
+        ),
         CatalogueEntry("random_forest", ALL_TASKS, _random_forest, "random forest (scikit-learn)"),
         CatalogueEntry("extra_trees", ALL_TASKS, _extra_trees, "extremely randomised trees"),
-        CatalogueEntry("hist_gradient_boosting", ALL_TASKS, _hgb, "histogram gradient boosting (scikit-learn)"),
+        CatalogueEntry(
+            "hist_gradient_boosting", ALL_TASKS, _hgb, "histogram gradient boosting (scikit-learn)"
+        ),
         CatalogueEntry("lightgbm", ALL_TASKS, _lightgbm, "LightGBM gradient boosted trees"),
     ]
 
@@ -148,7 +160,9 @@ def _extra_trees(task: str, seed: int) -> Any:
 
 
 def _hgb(task: str, seed: int) -> Any:
-    cls = HistGradientBoostingClassifier if task in CLASSIFICATION else HistGradientBoostingRegressor
+    cls = (
+        HistGradientBoostingClassifier if task in CLASSIFICATION else HistGradientBoostingRegressor
+    )
     return cls(random_state=seed)
 
 

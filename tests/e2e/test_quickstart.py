@@ -1,0 +1,182 @@
+"""The README's main job, as a user runs it: quickstart, run again, predict, serve."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.http]
+
+
+def shipyard(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "SHIPYARD_USER": "e2e"}
+    env.pop("SHIPYARD_STORE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "shipyard", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"shipyard {args} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("quickstart")
+    result = shipyard(root, "quickstart")
+    assert "Model URI: models:/penguins@production" in result.stdout
+    assert "shipyard serve models:/penguins@production" in result.stdout
+    assert (root / ".shipyard" / "shipyard.db").exists()
+    assert (root / "shipyard.yaml").exists() and (root / "data" / "penguins.csv").exists()
+    return root
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(project: Path) -> Iterator[str]:
+    port = _free_port()
+    env = {**os.environ, "SHIPYARD_USER": "e2e"}
+    env.pop("SHIPYARD_STORE_URL", None)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "shipyard",
+            "serve",
+            "models:/penguins@production",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited: {proc.stdout.read() if proc.stdout else ''}")
+            try:
+                if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise AssertionError("server not ready within 60 s")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_second_run_gives_the_same_metrics(project: Path) -> None:
+    shipyard(project, "run")
+    show = shipyard(project, "models", "show", "penguins").stdout
+    assert "v1" in show and "v2" in show
+    import sqlite3
+
+    with sqlite3.connect(project / ".shipyard" / "shipyard.db") as conn:
+        rows = conn.execute(
+            "SELECT version, metrics FROM model_versions WHERE name='penguins' ORDER BY version"
+        ).fetchall()
+    assert len(rows) == 2
+    assert json.loads(rows[0][1]) == json.loads(rows[1][1])
+
+
+def test_served_predictions_equal_batch_predictions(project: Path, server: str) -> None:
+    shipyard(
+        project, "predict", "models:/penguins@production", "data/penguins.csv", "-o", "out.parquet"
+    )
+    batch = pd.read_parquet(project / "out.parquet")
+    data = pd.read_csv(project / "data" / "penguins.csv")
+    records = json.loads(data.drop(columns=["species", "year"]).to_json(orient="records"))
+    response = httpx.post(f"{server}/predict", json=records, timeout=30)
+    assert response.status_code == 200, response.text
+    served = response.json()["predictions"]
+    assert [p["prediction"] for p in served] == batch["prediction"].tolist()
+    for cls in ("Adelie", "Chinstrap", "Gentoo"):
+        np.testing.assert_allclose(
+            [p["probabilities"][cls] for p in served], batch[f"proba_{cls}"], rtol=1e-9
+        )
+    assert (batch["prediction"] == batch["species"]).mean() > 0.95
+
+
+def test_server_rejects_bad_records_with_4xx(server: str) -> None:
+    bad = {
+        "island": "Atlantis",
+        "bill_length_mm": "long",
+        "bill_depth_mm": 1,
+        "flipper_length_mm": 1,
+        "sex": None,
+    }
+    response = httpx.post(f"{server}/predict", json=bad, timeout=10)
+    assert response.status_code == 422
+    fields = {d["field"] for d in response.json()["detail"]}
+    assert {"island", "bill_length_mm", "body_mass_g"} <= fields
+    assert (
+        httpx.post(
+            f"{server}/predict", content=b"{not json", headers={"content-type": "application/json"}
+        ).status_code
+        == 422
+    )
+
+
+def test_runs_and_models_commands(project: Path) -> None:
+    listing = shipyard(project, "runs", "list").stdout
+    assert "finished" in listing and "penguins" in listing
+    assert "f1_macro" in shipyard(project, "models", "show", "models:/penguins@production").stdout
+    moved = shipyard(project, "models", "promote", "penguins", "1", "--reason", "e2e").stdout
+    assert "v2 -> v1" in moved
+    back = shipyard(project, "models", "rollback", "penguins").stdout
+    assert "v1 -> v2" in back
+    history = shipyard(project, "models", "show", "penguins").stdout
+    assert history.count("e2e") >= 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("run", "missing.yaml"), "no such project file"),
+        (("models", "show", "models:/nope@production"), "nope"),
+        (("predict", "models:/penguins@production", "nothing.csv"), "nothing.csv"),
+        (("serve", "not-a-uri"), "cannot parse model URI"),
+        (("runs", "show", "zzzzzzzz"), "zzzzzzzz"),
+        (("frobnicate",), "No such command"),
+    ],
+)
+def test_user_errors_exit_1_with_a_message(
+    project: Path, args: tuple[str, ...], message: str
+) -> None:
+    result = shipyard(project, *args, check=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert message in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,204 @@
+"""The pipeline end to end, in process: SQLite and PostgreSQL stores, every task."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer, load_diabetes
+
+import shipyard
+from shipyard.errors import ArtifactIntegrityError, DataValidationError, SpecError, TrainingError
+from shipyard.pipeline import Event, run_project
+from shipyard.registry import Registry
+from shipyard.spec import load_spec
+from shipyard.store import Store
+from shipyard.tracking import Tracker
+
+FAST_MODELS = """\
+models:
+  - model: linear
+  - model: lightgbm
+    params: {n_estimators: 30}
+"""
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        s = Store.open(root=tmp_path / ".shipyard")
+    else:
+        url = request.getfixturevalue("pg_url")
+        s = Store.open(url, root=tmp_path / ".shipyard")
+    yield s
+    s.close()
+
+
+def _project(tmp_path: Path, frame: pd.DataFrame, body: str) -> Path:
+    (tmp_path / "data").mkdir(exist_ok=True)
+    frame.to_csv(tmp_path / "data" / "train.csv", index=False)
+    path = tmp_path / "shipyard.yaml"
+    path.write_text(body)
+    return path
+
+
+def _cancer() -> pd.DataFrame:
+    data = load_breast_cancer(as_frame=True)
+    frame = data.frame.rename(columns=lambda c: c.replace(" ", "_"))
+    frame["target"] = np.where(frame["target"] == 1, "benign", "malignant")
+    return frame
+
+
+def test_binary_run_registers_and_promotes(tmp_path: Path, store: Store) -> None:
+    spec = load_spec(
+        _project(
+            tmp_path,
+            _cancer(),
+            "name: cancer\ndata: {source: {type: csv, path: data/train.csv}, target: target}\n"
+            "split: {cv_folds: 3}\nmetric: roc_auc\n" + FAST_MODELS,
+        )
+    )
+    events: list[Event] = []
+    result = run_project(spec, store=store, user="tester", on_event=events.append)
+    assert result.task == "binary" and result.metric == "roc_auc"
+    assert {c.label for c in result.candidates} == {"linear", "lightgbm"}
+    assert result.holdout["roc_auc"] > 0.95
+    assert result.promoted and result.model_uri == "models:/cancer@production"
+    assert sum(e.kind == "fold" for e in events) == 6
+
+    tracker = Tracker(store)
+    parent = tracker.get_run(result.run_id)
+    assert parent.status == "finished"
+    assert parent.dataset_fingerprint == result.dataset_fingerprint
+    assert parent.spec_hash and parent.package_versions
+    assert parent.metrics["roc_auc"] == pytest.approx(result.holdout["roc_auc"])
+    children = tracker.search_runs(parent_id=result.run_id)
+    assert len(children) == 2
+    history = tracker.metric_history(children[0].id, "fold.roc_auc")
+    assert [p.step for p in history] == [0, 1, 2]
+    tracker.close()
+
+    registry = Registry(store)
+    package = registry.load(result.model_uri)
+    frame = _cancer().drop(columns="target").head(5)
+    preds = package.predict(frame)
+    assert preds.probabilities is not None and preds.probabilities.shape == (5, 2)
+    assert set(preds.labels) <= {"benign", "malignant"}
+    assert package.metadata["lineage"]["run_id"] == result.run_id
+
+
+def test_same_data_and_spec_give_the_same_metrics(tmp_path: Path, store: Store) -> None:
+    frame = load_diabetes(as_frame=True).frame
+    spec = load_spec(
+        _project(
+            tmp_path,
+            frame,
+            "name: diabetes\ndata: {source: {type: csv, path: data/train.csv}, target: target}\n"
+            "split: {cv_folds: 3}\nregistry: {min_improvement: 1.0}\n" + FAST_MODELS,
+        )
+    )
+    first = run_project(spec, store=store)
+    second = run_project(spec, store=store)
+    assert first.task == "regression" and first.metric == "rmse"
+    assert first.holdout == second.holdout
+    assert [c.cv_mean for c in first.candidates] == [c.cv_mean for c in second.candidates]
+    assert (first.model_version, second.model_version) == (1, 2)
+    # the gate keeps version 1: version 2 is not better by min_improvement
+    assert first.promoted and not second.promoted
+    assert "kept version 1" in second.gate
+    assert Registry(store).resolve("models:/diabetes@production").version == 1
+
+
+def test_validation_error_stops_before_training(tmp_path: Path, store: Store) -> None:
+    frame = _cancer()
+    frame.loc[[3, 10], "mean_radius"] = -1.0
+    spec = load_spec(
+        _project(
+            tmp_path,
+            frame,
+            "name: cancer\ndata: {source: {type: csv, path: data/train.csv}, target: target}\n"
+            "validation:\n  expectations:\n    - {check: range, column: mean_radius, min: 0}\n"
+            + FAST_MODELS,
+        )
+    )
+    with pytest.raises(DataValidationError) as info:
+        run_project(spec, store=store)
+    message = str(info.value)
+    assert "mean_radius" in message and "2 of 569" in message
+    assert "4" in message and "11" in message  # 1-based row numbers of the bad rows
+    tracker = Tracker(store)
+    (run,) = tracker.search_runs(project="cancer")
+    assert run.status == "failed" and "mean_radius" in (run.error or "")
+    tracker.close()
+    assert Registry(store).list_models() == []
+
+
+def test_unknown_model_names_the_line(tmp_path: Path, store: Store) -> None:
+    spec = load_spec(
+        _project(
+            tmp_path,
+            _cancer(),
+            "name: c\ndata: {source: {type: csv, path: data/train.csv}, target: target}\n"
+            "models:\n  - model: linear\n  - model: xgboostt\n",
+        )
+    )
+    with pytest.raises(TrainingError, match=r"shipyard.yaml:5 \(models\[1\].model\).*'xgboostt'"):
+        run_project(spec, store=store)
+
+
+def test_metric_that_does_not_fit_the_task(tmp_path: Path, store: Store) -> None:
+    spec = load_spec(
+        _project(
+            tmp_path,
+            load_diabetes(as_frame=True).frame,
+            "name: d\ndata: {source: {type: csv, path: data/train.csv}, target: target}\n"
+            "metric: roc_auc\n",
+        )
+    )
+    with pytest.raises(SpecError, match=r"shipyard.yaml:3 \(metric\).*regression"):
+        run_project(spec, store=store)
+
+
+def test_tampered_model_is_refused(tmp_path: Path) -> None:
+    frame = _cancer()
+    spec = load_spec(
+        _project(
+            tmp_path,
+            frame,
+            "name: c\ndata: {source: {type: csv, path: data/train.csv}, target: target}\n"
+            "split: {cv_folds: 2}\nmodels: [{model: linear}]\n",
+        )
+    )
+    store = Store.open(root=tmp_path / ".shipyard")
+    result = run_project(spec, store=store)
+    record = Registry(store).resolve(result.model_uri)
+    pickle_path = tmp_path / ".shipyard" / "artifacts" / record.package_path / "pipeline.joblib"
+    pickle_path.write_bytes(pickle_path.read_bytes() + b"tampered")
+    with pytest.raises(ArtifactIntegrityError, match="pipeline.joblib"):
+        Registry(store).load(result.model_uri)
+    store.close()
+
+
+def test_public_api_runs_and_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SHIPYARD_STORE_URL", raising=False)
+    path = _project(
+        tmp_path,
+        _cancer(),
+        "name: c\ndata: {source: {type: csv, path: data/train.csv}, target: target}\n"
+        "split: {cv_folds: 2}\nmodels: [{model: linear}]\n",
+    )
+    result = shipyard.run(path)
+    model = shipyard.load_model(result.model_uri)
+    assert model.predict(_cancer().head(3)).labels.shape == (3,)
+    with shipyard.start_run("notebook") as run:
+        shipyard.log_params({"alpha": 0.1})
+        for step in range(3):
+            shipyard.log_metric("loss", 1.0 / (step + 1), step=step)
+    store = shipyard.open_store()
+    record = Tracker(store).get_run(run.id)
+    assert record.params == {"alpha": "0.1"} and record.metrics["loss"] == pytest.approx(1 / 3)
+    store.close()
