@@ -177,7 +177,7 @@ def test_tampered_model_is_refused(tmp_path: Path) -> None:
     record = Registry(store).resolve(result.model_uri)
     pickle_path = tmp_path / ".shipyard" / "artifacts" / record.package_path / "pipeline.joblib"
     pickle_path.write_bytes(pickle_path.read_bytes() + b"tampered")
-    with pytest.raises(ArtifactIntegrityError, match="pipeline.joblib"):
+    with pytest.raises(ArtifactIntegrityError, match=r"pipeline\.joblib"):
         Registry(store).load(result.model_uri)
     store.close()
 
