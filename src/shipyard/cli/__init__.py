@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         err.print("[red]Aborted.[/]")
         sys.exit(1)
     except _ClickException as exc:  # usage errors: bad option, missing argument
-        exc.show()  # type: ignore[attr-defined]
+        exc.show()  # type: ignore[attr-defined]  # found through the MRO, typed as Exception
         sys.exit(0 if type(exc).__name__ == "NoArgsIsHelpError" else 1)
     except ShipyardError as exc:
         if debug:

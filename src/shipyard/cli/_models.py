@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -167,9 +167,9 @@ def _primary(metrics: dict[str, float], lineage: dict[str, object]) -> str:
     return f"{key}={fmt_float(metrics[key])}" if key in metrics else "-"
 
 
-def _domain(col: dict[str, object]) -> str:
+def _domain(col: dict[str, Any]) -> str:
     if col.get("categories"):
-        cats = list(col["categories"])  # type: ignore[call-overload]
+        cats = list(col["categories"])
         return ", ".join(map(str, cats[:6])) + (" ..." if len(cats) > 6 else "")
     if col.get("minimum") is not None:
         return f"[{fmt_float(col['minimum'], 2)}, {fmt_float(col['maximum'], 2)}]"

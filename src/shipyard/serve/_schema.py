@@ -214,7 +214,9 @@ class RecordParser:
 
     def __init__(self, record_model: type[BaseModel], *, max_records: int) -> None:
         self._one = record_model
-        many: Any = Annotated[list[record_model], Field(min_length=1, max_length=max_records)]  # type: ignore[valid-type]
+        # record_model is built at run time, so mypy cannot treat it as a type here
+        items: Any = record_model
+        many: Any = Annotated[list[items], Field(min_length=1, max_length=max_records)]
         self._many: TypeAdapter[list[BaseModel]] = TypeAdapter(many)
         self._names = [f.alias or k for k, f in record_model.model_fields.items()]
 

@@ -435,7 +435,7 @@ def _write(store: Store, action: str, run_id: str) -> Iterator[sa.Connection]:
 
 def _as_float(key: str, value: object, run_id: str) -> float:
     try:
-        return float(value)  # type: ignore[arg-type]
+        return float(value)  # type: ignore[arg-type]  # any value: bad ones raise below
     except (TypeError, ValueError):
         msg = f"metric {key!r} of run {run_id} is {value!r}; expected a number"
         raise TrackingError(msg) from None
