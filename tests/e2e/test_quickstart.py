@@ -130,6 +130,16 @@ def test_served_predictions_equal_batch_predictions(project: Path, server: str) 
     assert (batch["prediction"] == batch["species"]).mean() > 0.95
 
 
+def test_readme_curl_example_works(server: str) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    body = readme.split("-d \\\n", 1)[1].split("'", 2)[1]
+    response = httpx.post(
+        f"{server}/predict", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["prediction"] in {"Adelie", "Chinstrap", "Gentoo"}
+
+
 def test_server_rejects_bad_records_with_4xx(server: str) -> None:
     bad = {
         "island": "Atlantis",

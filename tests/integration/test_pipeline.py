@@ -202,3 +202,29 @@ def test_public_api_runs_and_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     record = Tracker(store).get_run(run.id)
     assert record.params == {"alpha": "0.1"} and record.metrics["loss"] == pytest.approx(1 / 3)
     store.close()
+
+
+@pytest.mark.postgres
+def test_sql_source_and_time_split_on_postgres(tmp_path: Path, pg_url: str) -> None:
+    import sqlalchemy as sa
+
+    frame = _cancer()
+    frame["seen_at"] = pd.date_range("2024-01-01", periods=len(frame), freq="h")
+    engine = sa.create_engine(pg_url)
+    frame.to_sql("cancer", engine, index=False)
+    engine.dispose()
+    spec = load_spec(
+        _project(
+            tmp_path,
+            frame.head(1),
+            f"name: cancer-sql\ndata: {{source: {{type: sql, url: '{pg_url}', table: cancer}}, "
+            "target: target}\nsplit: {strategy: time, time_column: seen_at, cv_folds: 3}\n"
+            "models: [{model: linear}]\n",
+        )
+    )
+    store = Store.open(pg_url, root=tmp_path / ".shipyard")
+    result = run_project(spec, store=store)
+    assert result.n_rows == len(frame) and result.holdout["accuracy"] > 0.9
+    signature = Registry(store).load(result.model_uri).signature
+    assert signature.column("seen_at").kind == "datetime"
+    store.close()

@@ -125,24 +125,19 @@ def _print_result(state: CliState, result: RunResult) -> None:
     metric = result.metric
     rows = [
         (
-            ("* " if c.label == result.best else "  ") + c.label,
-            c.model,
+            "*" if c.label == result.best else "",
+            c.label,
             f"{fmt_float(c.cv_mean[metric])} ± {fmt_float(c.cv_std[metric])}",
             f"{c.fit_seconds:.1f}s",
             c.run_id[:8],
         )
         for c in result.candidates
     ]
-    title = f"Candidates ({result.task}, {result.n_rows} rows, CV {metric})"
-    out.print(table(title, ["candidate", "model", f"cv {metric}", "fit time", "run"], rows))
+    title = f"Candidates ({result.task}, {result.n_rows} rows, {metric} by cross-validation)"
+    out.print(table(title, ["", "candidate", f"cv {metric}", "fit time", "run"], rows))
     keys = [k for k in _HOLDOUT_KEYS[result.task] if k in result.holdout]
-    out.print(
-        table(
-            f"Holdout metrics of {result.best}",
-            keys,
-            [[fmt_float(result.holdout[k]) for k in keys]],
-        )
-    )
+    holdout = [(k, fmt_float(result.holdout[k])) for k in keys]
+    out.print(table("Holdout metrics", ["metric", result.best], holdout))
     verb = "[green]promoted[/]" if result.promoted else "[yellow]not promoted[/]"
     version = f"[bold]{result.model_name}[/] version [bold]{result.model_version}[/]"
     out.print(f"Registered {version} ({verb}: {result.gate})")

@@ -351,7 +351,8 @@ def _gate(
                     f"kept version {champion.version} as {alias}: {metric} {new:.4f} vs "
                     f"{old:.4f} (needs an improvement of at least {spec.registry.min_improvement})"
                 )
-        reason = f"{metric} {new:.4f} vs champion version {champion.version} at {old}"
+        was = f"{old:.4f}" if old is not None else "no value"
+        reason = f"{metric} {new:.4f} vs {was} of champion version {champion.version}"
     else:
         reason = f"first version for {alias} ({metric} {new:.4f})"
     registry.promote(name, version, alias, moved_by=user, reason=reason)
