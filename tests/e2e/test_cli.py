@@ -73,6 +73,8 @@ def test_run_then_inspect_runs_and_models(
     assert len(ids) == 2
     code, out = cli(capsys, "runs", "show", ids[0])
     assert code == 0 and "dataset" in out and "roc_auc" in out
+    assert "validation.json" in out and "evaluation.json" in out
+    assert "confusion matrix" in out and "malignant" in out
     code, out = cli(capsys, "runs", "compare", ids[0], ids[1])
     assert code == 0 and "param metric" in out
     code, out = cli(capsys, "runs", "compare", ids[0])

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, get_args
 
@@ -74,16 +72,3 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert len(commands) == 2, "the README's first lines give the main-job and the test command"
     assert "shipyard quickstart" in commands[0]
     assert f"bash -c '{commands[1]}'" in (ROOT / ".ci" / "run").read_text()
-
-
-def test_import_shipyard_serve_does_not_import_the_training_stack() -> None:
-    code = (
-        "import sys, shipyard.serve, shipyard.registry; "
-        "heavy = ('shipyard.train', 'shipyard.pipeline', 'shipyard.evaluate', 'lightgbm'); "
-        "bad = [m for m in heavy if m in sys.modules]; "
-        "print(bad); sys.exit(1 if bad else 0)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stdout + result.stderr

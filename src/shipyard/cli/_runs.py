@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 import typer
 
 from shipyard.cli._context import CliState, open_store
 from shipyard.cli._render import fmt_float, fmt_time, kv_table, table
+from shipyard.store import ArtifactRecord, Store
 from shipyard.tracking import RunRecord, Tracker
 
 __all__ = ["runs_app"]
@@ -65,6 +67,8 @@ def show_run(
     store = open_store(state)
     try:
         run = Tracker(store).get_run(run_id)
+        artifacts = store.artifacts.list(f"runs/{run.id}")
+        evaluation = _evaluation(store, artifacts)
     finally:
         store.close()
     info = [
@@ -88,6 +92,19 @@ def show_run(
     )
     if run.tags:
         state.out.print(kv_table("Tags", sorted(run.tags.items())))
+    if artifacts:
+        prefix = f"runs/{run.id}/"
+        files = [(a.path.removeprefix(prefix), f"{a.size:,} B", a.sha256[:16]) for a in artifacts]
+        state.out.print(table(f"Artifacts (under {prefix})", ["file", "size", "sha256"], files))
+    matrix = evaluation.get("confusion_matrix")
+    if matrix:
+        labels = [str(label) for label in evaluation.get("labels") or []]
+        cells = [
+            [f"[bold]{label}[/]", *map(str, counts)]
+            for label, counts in zip(labels, matrix, strict=True)
+        ]
+        title = "Holdout confusion matrix (rows: true, columns: predicted)"
+        state.out.print(table(title, ["", *labels], cells))
 
 
 @runs_app.command("compare")
@@ -112,6 +129,13 @@ def compare_runs(
     rows = [_row(f"param {k}", [r.params.get(k, "-") for r in runs]) for k in params]
     rows += [_row(k, [fmt_float(r.metrics.get(k)) for r in runs]) for k in metrics]
     state.out.print(table("Runs compared", header, rows))
+
+
+def _evaluation(store: Store, artifacts: list[ArtifactRecord]) -> dict[str, Any]:
+    for artifact in artifacts:
+        if artifact.path.endswith("/evaluation.json"):
+            return dict(json.loads(store.artifacts.get(artifact.path)))
+    return {}
 
 
 def _row(label: str, values: list[str]) -> list[str]:
