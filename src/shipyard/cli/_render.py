@@ -26,10 +26,10 @@ def fmt_float(value: Any, digits: int = 4) -> str:
 
 
 def fmt_time(epoch: float | None) -> str:
-    """An epoch time as local ``YYYY-MM-DD HH:MM:SS``."""
+    """An epoch time as local ``YYYY-MM-DD HH:MM``."""
     if epoch is None:
         return "-"
-    return dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
+    return dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M")
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
