@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from shipyard.data import validate
-from shipyard.spec._models import AllowedValues, NotNull, Range, Regex, Unique
+from shipyard.spec import AllowedValues, NotNull, Range, Regex, Unique
 
 BUDGET_S = 0.5
 N_NUMERIC = 10
