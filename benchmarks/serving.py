@@ -77,7 +77,10 @@ def _serve_peer(port: int) -> None:
         records = body if isinstance(body, list) else [body]
         proba = pipeline.predict_proba(pd.DataFrame.from_records(records, columns=columns))
         out = [
-            {"prediction": classes[row.argmax()], "probabilities": dict(zip(classes, row.tolist()))}
+            {
+                "prediction": classes[row.argmax()],
+                "probabilities": dict(zip(classes, row.tolist(), strict=True)),
+            }
             for row in proba
         ]
         return out if isinstance(body, list) else out[0]
