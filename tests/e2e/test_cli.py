@@ -100,6 +100,24 @@ def test_run_then_inspect_runs_and_models(
     assert (predictions["prediction"] == predictions["diagnosis"]).mean() > 0.9
 
 
+def test_validate_reports_without_training(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    code, out = cli(capsys, "validate", "--all")
+    assert code == 0, out
+    assert "missing_fraction" in out and "task binary" in out and "Signature" in out
+    frame = pd.read_csv(project / "data" / "train.csv")
+    frame.loc[[2, 7], "mean_radius"] = -5.0
+    frame.to_csv(project / "data" / "train.csv", index=False)
+    (project / "checked.yaml").write_text(
+        SPEC + "validation:\n  expectations:\n    - {check: range, column: mean_radius, min: 0}\n"
+    )
+    code, out = cli(capsys, "validate", "checked.yaml")
+    assert code == 1
+    assert "ERROR" in out and "rows 3, 8" in out and "Signature" not in out
+    assert not (project / ".shipyard").exists()  # nothing was tracked or trained
+
+
 def test_user_errors_exit_1(capsys: pytest.CaptureFixture[str], project: Path) -> None:
     (project / "bad.yaml").write_text(SPEC.replace("target: diagnosis", "targt: diagnosis"))
     code, out = cli(capsys, "run", "bad.yaml")

@@ -20,10 +20,17 @@ from rich.progress import (
 from shipyard.cli._context import CliState, current_user, open_store
 from shipyard.cli._render import fmt_float, table
 from shipyard.errors import SpecError
-from shipyard.pipeline import Event, RunResult, create_quickstart_project, run_project
+from shipyard.pipeline import (
+    Event,
+    Inspection,
+    RunResult,
+    create_quickstart_project,
+    inspect_project,
+    run_project,
+)
 from shipyard.spec import load_spec, starter_spec
 
-__all__ = ["init", "quickstart", "run"]
+__all__ = ["init", "quickstart", "run", "validate"]
 
 
 def init(
@@ -75,6 +82,47 @@ def run(
 ) -> None:
     """Validate the data, train and compare the candidates, register the best model."""
     _run(ctx.obj, spec)
+
+
+def validate(
+    ctx: typer.Context,
+    spec: Annotated[Path, typer.Argument(help="The project file or its folder.")] = Path(
+        "shipyard.yaml"
+    ),
+    show_passed: Annotated[bool, typer.Option("--all", help="List passed checks too.")] = False,
+) -> None:
+    """Check the project file and its data without training; exit 1 when an error check fails."""
+    state: CliState = ctx.obj
+    inspection = inspect_project(load_spec(spec))
+    _print_inspection(state, inspection, show_passed=show_passed)
+    inspection.report.raise_for_errors()
+
+
+def _print_inspection(state: CliState, inspection: Inspection, *, show_passed: bool) -> None:
+    report = inspection.report
+    shown = [r for r in report.results if show_passed or not r.passed]
+    rows = [
+        (_verdict(r.passed, r.severity), r.column or "<table>", r.check, r.message) for r in shown
+    ]
+    title = f"Validation of {report.n_rows:,} rows x {report.n_columns} columns"
+    state.out.print(table(title, ["", "column", "check", "result"], rows))
+    n_passed = sum(r.passed for r in report.results)
+    state.out.print(
+        f"{n_passed} passed, [red]{len(report.errors)} error(s)[/], "
+        f"[yellow]{len(report.warnings)} warning(s)[/]; task [bold]{inspection.task}[/], "
+        f"metric [bold]{inspection.metric}[/], data {inspection.fingerprint[:12]}"
+    )
+    if inspection.signature is not None:
+        cols = [
+            (c.name, c.kind, "yes" if c.nullable else "no") for c in inspection.signature.inputs
+        ]
+        state.out.print(table("Model inputs (Signature)", ["column", "kind", "nullable"], cols))
+
+
+def _verdict(passed: bool, severity: str) -> str:
+    if passed:
+        return "[green]ok[/]"
+    return "[red]ERROR[/]" if severity == "error" else "[yellow]warn[/]"
 
 
 def _run(state: CliState, spec_path: Path) -> RunResult:

@@ -28,6 +28,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
         DataError: unknown extension, missing file or unreadable content.
     """
     p = Path(path)
+    if not p.is_file():
+        what = "is a directory" if p.is_dir() else "does not exist"
+        msg = f"{p} {what}; give a .csv or .parquet file of records"
+        raise DataError(msg)
     if p.suffix.lower() in _PARQUET:
         return sd.load_source(ParquetSource(type="parquet", path=str(p)), Path.cwd())
     if p.suffix.lower() in (".csv", ".txt", ".tsv"):

@@ -14,12 +14,12 @@ import pandas as pd
 import sqlalchemy as sa
 
 from shipyard import data as sd
-from shipyard.errors import SpecError
-from shipyard.evaluate import Evaluation, default_metric, greater_is_better
+from shipyard.evaluate import Evaluation, greater_is_better
 from shipyard.pipeline._events import Event, EventHandler, ignore_events
+from shipyard.pipeline._inspect import Inspection, inspect_data
 from shipyard.pipeline._result import CandidateResult, RunResult
 from shipyard.registry import ModelPackage, Registry
-from shipyard.spec import CLASSIFICATION_METRICS, REGRESSION_METRICS, ProjectSpec, spec_hash
+from shipyard.spec import ProjectSpec, spec_hash
 from shipyard.store import Store, tables
 from shipyard.tracking import Run, Tracker, collect_lineage
 from shipyard.train import (
@@ -76,12 +76,13 @@ def run_project(
     tracker = Tracker(store)
     on_event(Event("step", f"loading {spec.data.source.type} data"))
     frame = sd.load_source(spec.data.source, spec.base_dir)
-    fingerprint = sd.fingerprint(frame)
+    on_event(Event("step", f"validating {len(frame):,} rows x {frame.shape[1]} columns"))
+    inspection = inspect_data(spec, frame)
     lineage = collect_lineage(
-        spec_hash=spec_hash(spec), dataset_fingerprint=fingerprint, cwd=spec.base_dir
+        spec_hash=spec_hash(spec), dataset_fingerprint=inspection.fingerprint, cwd=spec.base_dir
     )
     with tracker.start_run("run", project=spec.name, lineage=lineage) as run:
-        prepared = _prepare(spec, frame, fingerprint, run, on_event)
+        prepared = _prepare(spec, inspection, run, on_event)
         _record_dataset(store, spec, prepared)
         candidates = _cross_validate_all(spec, prepared, tracker, run, catalogue, on_event)
         best = candidates[0]
@@ -105,24 +106,9 @@ def run_project(
 
 
 def _prepare(
-    spec: ProjectSpec, frame: pd.DataFrame, fingerprint: str, run: Run, on_event: EventHandler
+    spec: ProjectSpec, inspection: Inspection, run: Run, on_event: EventHandler
 ) -> _Prepared:
-    target = spec.data.target
-    if target not in frame.columns:
-        msg = (
-            f"{spec.locate('data', 'target')}: target column {target!r} is not in the data; "
-            f"columns are {list(frame.columns)}"
-        )
-        raise SpecError(msg)
-    task = spec.task or sd.infer_task(frame[target])
-    metric = _check_metric(spec, task)
-    on_event(Event("step", f"validating {len(frame):,} rows x {frame.shape[1]} columns"))
-    report = sd.validate(
-        frame,
-        expectations=spec.validation.expectations,
-        target=target,
-        max_missing_fraction=spec.validation.max_missing_fraction,
-    )
+    report, task, metric = inspection.report, inspection.task, inspection.metric
     run.log_artifact(
         "validation.json", json.dumps(report.to_dict(), indent=2, default=str).encode()
     )
@@ -133,28 +119,18 @@ def _prepare(
     for message in warnings:
         on_event(Event("warning", message))
     report.raise_for_errors()
-    frame = frame[frame[target].notna()].reset_index(drop=True)
-    signature = sd.build_signature(frame, spec, task)
+    assert inspection.signature is not None  # built whenever the report has no errors
+    signature = inspection.signature
+    target = spec.data.target
+    frame = inspection.frame[inspection.frame[target].notna()].reset_index(drop=True)
     x = sd.coerce_frame(frame, signature)
     y = _target(frame[target], task)
     run.log_params(_run_params(spec, task, metric, signature, len(frame)))
     run.log_artifact("signature.json", signature.to_json().encode())
     train_idx, test_idx = sd.holdout_split(frame, target=target, split=spec.split, task=task)
     return _Prepared(
-        frame, x, y, task, metric, signature, fingerprint, warnings, train_idx, test_idx
+        frame, x, y, task, metric, signature, inspection.fingerprint, warnings, train_idx, test_idx
     )
-
-
-def _check_metric(spec: ProjectSpec, task: str) -> str:
-    metric = spec.metric or default_metric(task)
-    allowed = REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
-    if metric not in allowed:
-        msg = (
-            f"{spec.locate('metric')}: metric {metric!r} does not fit the {task} task; "
-            f"expected one of {sorted(allowed)}"
-        )
-        raise SpecError(msg)
-    return metric
 
 
 def _target(y: pd.Series, task: str) -> pd.Series:

@@ -1,0 +1,86 @@
+"""Look at a project's data before training: target, task, metric, validation report.
+
+``shipyard validate`` stops here; ``shipyard run`` goes on to train when there are no errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from shipyard import data as sd
+from shipyard.errors import SpecError
+from shipyard.evaluate import default_metric
+from shipyard.spec import CLASSIFICATION_METRICS, REGRESSION_METRICS, ProjectSpec
+
+__all__ = ["Inspection", "inspect_data", "inspect_project"]
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What the data looks like to the project.
+
+    Attributes:
+        frame: the data as loaded.
+        fingerprint: its content hash.
+        task: the declared or inferred task.
+        metric: the primary metric (declared or the task's default).
+        report: the validation report (schema health plus declared expectations).
+        signature: the inputs and target the model would have; ``None`` when the report has
+            errors (the signature is only built from data that passed).
+    """
+
+    frame: pd.DataFrame
+    fingerprint: str
+    task: str
+    metric: str
+    report: sd.ValidationReport
+    signature: sd.Signature | None
+
+
+def inspect_project(spec: ProjectSpec) -> Inspection:
+    """Load the project's data source and inspect it (see :func:`inspect_data`)."""
+    frame = sd.load_source(spec.data.source, spec.base_dir)
+    return inspect_data(spec, frame)
+
+
+def inspect_data(spec: ProjectSpec, frame: pd.DataFrame) -> Inspection:
+    """Check the target, settle task and metric, validate, and infer the Signature.
+
+    Raises:
+        SpecError: the target is not a column, or the metric does not fit the task.
+        DataError: a feature named in the project file is not a column.
+    """
+    target = spec.data.target
+    if target not in frame.columns:
+        msg = (
+            f"{spec.locate('data', 'target')}: target column {target!r} is not in the data; "
+            f"columns are {list(frame.columns)}"
+        )
+        raise SpecError(msg)
+    task = spec.task or sd.infer_task(frame[target])
+    metric = _check_metric(spec, task)
+    report = sd.validate(
+        frame,
+        expectations=spec.validation.expectations,
+        target=target,
+        max_missing_fraction=spec.validation.max_missing_fraction,
+    )
+    signature = None
+    if report.ok:
+        labelled = frame[frame[target].notna()].reset_index(drop=True)
+        signature = sd.build_signature(labelled, spec, task)
+    return Inspection(frame, sd.fingerprint(frame), task, metric, report, signature)
+
+
+def _check_metric(spec: ProjectSpec, task: str) -> str:
+    metric = spec.metric or default_metric(task)
+    allowed = REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
+    if metric not in allowed:
+        msg = (
+            f"{spec.locate('metric')}: metric {metric!r} does not fit the {task} task; "
+            f"expected one of {sorted(allowed)}"
+        )
+        raise SpecError(msg)
+    return metric
