@@ -62,6 +62,7 @@ def test_run_then_inspect_runs_and_models(
     code, out = cli(capsys, "run")
     assert code == 0, out
     assert "Registered cancer version 1" in out and "promoted" in out
+    assert "report.html" in out
     code, out = cli(capsys, "--verbose", "run", "shipyard.yaml")
     assert code == 0 and "version 2" in out
 
@@ -75,6 +76,10 @@ def test_run_then_inspect_runs_and_models(
     assert code == 0 and "dataset" in out and "roc_auc" in out
     assert "validation.json" in out and "evaluation.json" in out
     assert "confusion matrix" in out and "malignant" in out
+    code, out = cli(capsys, "runs", "report", ids[0], "-o", "r.html")
+    html = (project / "r.html").read_text()
+    assert code == 0 and "data:image/png;base64," in html and "mean_radius" in html
+    assert html.count("<img") == 4  # CV, confusion matrix, ROC, PR
     code, out = cli(capsys, "runs", "compare", ids[0], ids[1])
     assert code == 0 and "param metric" in out
     code, out = cli(capsys, "runs", "compare", ids[0])

@@ -20,6 +20,7 @@ from rich.progress import (
 from shipyard.cli._context import CliState, current_user, open_store
 from shipyard.cli._render import fmt_float, table
 from shipyard.errors import SpecError
+from shipyard.evaluate import KEY_METRICS
 from shipyard.pipeline import (
     Event,
     Inspection,
@@ -29,6 +30,7 @@ from shipyard.pipeline import (
     run_project,
 )
 from shipyard.spec import load_spec, starter_spec
+from shipyard.store import Store
 
 __all__ = ["init", "quickstart", "run", "validate"]
 
@@ -131,10 +133,20 @@ def _run(state: CliState, spec_path: Path) -> RunResult:
     try:
         with _progress(state) as handler:
             result = run_project(spec, store=store, user=current_user(), on_event=handler)
+        report = _report_location(store, result)
     finally:
         store.close()
     _print_result(state, result)
+    state.out.print(f"Report: [bold]{report}[/]")
     return result
+
+
+def _report_location(store: Store, result: RunResult) -> str:
+    """The report's local file when artifacts are local, else the command that exports it."""
+    root = store.artifacts.root
+    if result.report_path and ("://" not in root or root.startswith("file://")):
+        return str(Path(root.removeprefix("file://")) / result.report_path)
+    return f"shipyard runs report {result.run_id[:12]} -o report.html"
 
 
 class _ProgressHandler:
@@ -183,34 +195,10 @@ def _print_result(state: CliState, result: RunResult) -> None:
     ]
     title = f"Candidates ({result.task}, {result.n_rows} rows, {metric} by cross-validation)"
     out.print(table(title, ["", "candidate", f"cv {metric}", "fit time", "run"], rows))
-    keys = [k for k in _HOLDOUT_KEYS[result.task] if k in result.holdout]
+    keys = [k for k in KEY_METRICS[result.task] if k in result.holdout]
     holdout = [(k, fmt_float(result.holdout[k])) for k in keys]
     out.print(table("Holdout metrics", ["metric", result.best], holdout))
     verb = "[green]promoted[/]" if result.promoted else "[yellow]not promoted[/]"
     version = f"[bold]{result.model_name}[/] version [bold]{result.model_version}[/]"
     out.print(f"Registered {version} ({verb}: {result.gate})")
     out.print(f"Run: {result.run_id}  data: {result.dataset_fingerprint[:12]}")
-
-
-_HOLDOUT_KEYS = {
-    "binary": [
-        "accuracy",
-        "balanced_accuracy",
-        "precision",
-        "recall",
-        "f1",
-        "roc_auc",
-        "pr_auc",
-        "log_loss",
-    ],
-    "multiclass": [
-        "accuracy",
-        "balanced_accuracy",
-        "f1_macro",
-        "f1_weighted",
-        "roc_auc",
-        "pr_auc",
-        "log_loss",
-    ],
-    "regression": ["mae", "rmse", "r2", "mape"],
-}

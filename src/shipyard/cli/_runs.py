@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from shipyard.cli._context import CliState, open_store
 from shipyard.cli._render import fmt_float, fmt_time, kv_table, table
+from shipyard.errors import TrackingError
 from shipyard.store import ArtifactRecord, Store
 from shipyard.tracking import RunRecord, Tracker
 
@@ -129,6 +131,33 @@ def compare_runs(
     rows = [_row(f"param {k}", [r.params.get(k, "-") for r in runs]) for k in params]
     rows += [_row(k, [fmt_float(r.metrics.get(k)) for r in runs]) for k in metrics]
     state.out.print(table("Runs compared", header, rows))
+
+
+@runs_app.command("report")
+def export_report(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="A run id or a unique prefix.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to write (default report-ID.html).")
+    ] = None,
+) -> None:
+    """Write a run's HTML report (metrics, plots, validation, signature) to a file."""
+    state: CliState = ctx.obj
+    store = open_store(state)
+    try:
+        run = Tracker(store).get_run(run_id)
+        path = f"runs/{run.id}/report.html"
+        if not store.artifacts.exists(path):
+            msg = f"run {run.id} has no HTML report (only pipeline runs that finished have one)"
+            raise TrackingError(msg)
+        html = store.artifacts.get(path)
+    finally:
+        store.close()
+    target = output or Path(f"report-{run.id[:8]}.html")
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_bytes(html)
+    tmp.replace(target)
+    state.out.print(f"Wrote [bold]{target}[/] ({len(html):,} bytes)")
 
 
 def _evaluation(store: Store, artifacts: list[ArtifactRecord]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
-"""Evaluation: metrics for classification and regression, CV scorers."""
+"""Evaluation: metrics, CV scoring helpers, plots and the HTML run report."""
 
 from shipyard.evaluate._metrics import (
+    KEY_METRICS,
     LOWER_IS_BETTER,
     Evaluation,
     aligned_proba,
@@ -8,12 +9,17 @@ from shipyard.evaluate._metrics import (
     evaluate_predictions,
     greater_is_better,
 )
+from shipyard.evaluate._report import CandidateRow, RunReport, render_run_report
 
 __all__ = [
+    "KEY_METRICS",
     "LOWER_IS_BETTER",
+    "CandidateRow",
     "Evaluation",
+    "RunReport",
     "aligned_proba",
     "default_metric",
     "evaluate_predictions",
     "greater_is_better",
+    "render_run_report",
 ]

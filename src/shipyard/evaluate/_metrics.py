@@ -12,6 +12,7 @@ from sklearn import metrics as skm
 from sklearn.preprocessing import label_binarize
 
 __all__ = [
+    "KEY_METRICS",
     "LOWER_IS_BETTER",
     "Evaluation",
     "aligned_proba",
@@ -21,6 +22,30 @@ __all__ = [
 ]
 
 LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse", "mape"})
+
+KEY_METRICS: dict[str, tuple[str, ...]] = {
+    "binary": (
+        "accuracy",
+        "balanced_accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "roc_auc",
+        "pr_auc",
+        "log_loss",
+    ),
+    "multiclass": (
+        "accuracy",
+        "balanced_accuracy",
+        "f1_macro",
+        "f1_weighted",
+        "roc_auc",
+        "pr_auc",
+        "log_loss",
+    ),
+    "regression": ("mae", "rmse", "r2", "mape"),
+}
+"""The metrics worth a column for each task, in display order (every metric is recorded)."""
 
 
 def greater_is_better(metric: str) -> bool:
@@ -41,11 +66,15 @@ class Evaluation:
         metrics: every scalar metric for the task, by name.
         confusion_matrix: rows are true classes, columns predicted (classifiers only).
         labels: class labels in the confusion matrix's order.
+        y_true, y_pred, proba: the evaluated rows (for plots; not part of ``to_dict``).
     """
 
     metrics: dict[str, float]
     confusion_matrix: list[list[int]] | None = None
     labels: list[str] | None = field(default=None)
+    y_true: np.ndarray | None = field(default=None, repr=False, compare=False)
+    y_pred: np.ndarray | None = field(default=None, repr=False, compare=False)
+    proba: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -73,7 +102,8 @@ def evaluate_predictions(
         classes: the class labels; for binary tasks the last one is the positive class.
     """
     if task == "regression":
-        return Evaluation(metrics=_regression(np.asarray(y_true, float), np.asarray(y_pred, float)))
+        actual, predicted = np.asarray(y_true, float), np.asarray(y_pred, float)
+        return Evaluation(metrics=_regression(actual, predicted), y_true=actual, y_pred=predicted)
     labels = list(classes) if classes is not None else sorted({str(v) for v in y_true})
     yt = np.asarray([str(v) for v in y_true], dtype=object)
     yp = np.asarray([str(v) for v in y_pred], dtype=object)
@@ -81,7 +111,15 @@ def evaluate_predictions(
     if proba is not None:
         out.update(_probabilistic(task, yt, np.asarray(proba, float), labels))
     cm = skm.confusion_matrix(yt, yp, labels=labels).tolist()
-    return Evaluation(metrics=out, confusion_matrix=cm, labels=labels)
+    probabilities = None if proba is None else np.asarray(proba, float)
+    return Evaluation(
+        metrics=out,
+        confusion_matrix=cm,
+        labels=labels,
+        y_true=yt,
+        y_pred=yp,
+        proba=probabilities,
+    )
 
 
 def aligned_proba(estimator: Any, x: Any, labels: Sequence[str]) -> np.ndarray:

@@ -18,6 +18,7 @@ class CandidateResult:
         run_id: the child run that recorded it.
         cv_mean: mean CV metrics; ``cv_std`` their standard deviations.
         fit_seconds: total fitting time over the folds.
+        cv_folds: every fold's metrics, in fold order.
     """
 
     label: str
@@ -26,6 +27,7 @@ class CandidateResult:
     cv_mean: dict[str, float]
     cv_std: dict[str, float]
     fit_seconds: float
+    cv_folds: list[dict[str, float]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class RunResult:
         model_name, model_version: the registered version.
         promoted: whether the version took ``alias``; ``gate`` says why or why not.
         dataset_fingerprint: the content hash of the data used.
+        report_path: the run's HTML report, as an artifact path (``runs/ID/report.html``).
     """
 
     run_id: str
@@ -58,6 +61,7 @@ class RunResult:
     n_rows: int
     warnings: list[str] = field(default_factory=list)
     confusion_matrix: dict[str, Any] | None = None
+    report_path: str | None = None
 
     @property
     def model_uri(self) -> str:

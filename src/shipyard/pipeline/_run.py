@@ -14,7 +14,13 @@ import pandas as pd
 import sqlalchemy as sa
 
 from shipyard import data as sd
-from shipyard.evaluate import Evaluation, greater_is_better
+from shipyard.evaluate import (
+    CandidateRow,
+    Evaluation,
+    RunReport,
+    greater_is_better,
+    render_run_report,
+)
 from shipyard.pipeline._events import Event, EventHandler, ignore_events
 from shipyard.pipeline._inspect import Inspection, inspect_data
 from shipyard.pipeline._result import CandidateResult, RunResult
@@ -92,7 +98,7 @@ def run_project(
         run.log_metrics(holdout.metrics)
         run.log_artifact("evaluation.json", json.dumps(holdout.to_dict(), indent=2).encode())
         on_event(Event("step", "registering the model"))
-        return _register(
+        result = _register(
             spec,
             store,
             run,
@@ -103,6 +109,11 @@ def run_project(
             dataclasses.asdict(lineage),
             user,
         )
+        on_event(Event("step", "writing the HTML report"))
+        report = _report(spec, inspection, result, holdout, lineage.git_commit)
+        path = f"runs/{run.id}/report.html"
+        run.log_artifact("report.html", render_run_report(report).encode())
+        return dataclasses.replace(result, report_path=path)
 
 
 def _prepare(
@@ -217,6 +228,7 @@ def _cross_validate_one(
         cv_mean=cv_result.mean,
         cv_std=cv_result.std,
         fit_seconds=cv_result.fit_seconds,
+        cv_folds=cv_result.folds,
     )
 
 
@@ -300,6 +312,41 @@ def _register(
             if holdout.confusion_matrix is not None
             else None
         ),
+    )
+
+
+def _report(
+    spec: ProjectSpec,
+    inspection: Inspection,
+    result: RunResult,
+    holdout: Evaluation,
+    git_commit: str | None,
+) -> RunReport:
+    candidates = [
+        CandidateRow(c.label, c.model, c.cv_folds, c.cv_mean, c.cv_std, c.fit_seconds)
+        for c in result.candidates
+    ]
+    assert inspection.signature is not None  # the run got past validation
+    facts = {
+        "rows used": f"{result.n_rows:,} of {len(inspection.frame):,}",
+        "data": f"{spec.data.source.type} source, fingerprint {result.dataset_fingerprint[:16]}",
+        "split": f"{spec.split.strategy or 'default'} holdout of {spec.split.test_size:.0%}, "
+        f"{spec.split.cv_folds}-fold CV",
+        "git commit": git_commit or "-",
+    }
+    return RunReport(
+        project=spec.name,
+        run_id=result.run_id,
+        task=result.task,
+        metric=result.metric,
+        candidates=candidates,
+        holdout=holdout,
+        validation=inspection.report.results,
+        signature=inspection.signature,
+        model_uri=result.model_uri,
+        gate=result.gate,
+        facts=facts,
+        created_at=time.time(),
     )
 
 

@@ -1,0 +1,145 @@
+"""Evaluation plots as PNG bytes: confusion matrix, ROC and PR curves, residuals, CV scores.
+
+Figures are built with matplotlib's object API on the Agg canvas (no pyplot global state),
+so plotting is safe in threads and never opens a window.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn import metrics as skm
+
+__all__ = [
+    "confusion_matrix_png",
+    "cv_scores_png",
+    "pr_curves_png",
+    "regression_png",
+    "roc_curves_png",
+]
+
+_SIZE = (5.2, 4.0)
+
+
+def _figure(size: tuple[float, float] = _SIZE, ncols: int = 1) -> tuple[Any, Any]:
+    from matplotlib.figure import Figure  # heavy: imported when a report is drawn
+
+    fig = Figure(figsize=(size[0] * ncols, size[1]), dpi=100, layout="constrained")
+    axes = fig.subplots(1, ncols)
+    return fig, axes
+
+
+def _png(fig: Any) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def confusion_matrix_png(labels: Sequence[str], matrix: Sequence[Sequence[int]]) -> bytes:
+    """A heatmap of counts; rows are true classes, columns predicted ones."""
+    counts = np.asarray(matrix, dtype=float)
+    fig, ax = _figure()
+    ax.imshow(counts, cmap="Blues")
+    ticks = range(len(labels))
+    ax.set_xticks(list(ticks), labels=list(labels), rotation=45, ha="right")
+    ax.set_yticks(list(ticks), labels=list(labels))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = counts.max() / 2 if counts.size else 0
+    for (i, j), value in np.ndenumerate(counts):
+        colour = "white" if value > threshold else "black"
+        ax.text(j, i, f"{int(value)}", ha="center", va="center", color=colour)
+    ax.set_title("Confusion matrix (holdout)")
+    return _png(fig)
+
+
+def _one_vs_rest(
+    task: str, y_true: Sequence[str] | np.ndarray, proba: np.ndarray, classes: Sequence[str]
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(label, is-that-class, score) per curve: the positive class for binary tasks."""
+    y = np.asarray(y_true, dtype=object)
+    picks = [len(classes) - 1] if task == "binary" else range(len(classes))
+    out = []
+    for j in picks:
+        hits = (y == classes[j]).astype(int)
+        if 0 < hits.sum() < len(hits):
+            out.append((str(classes[j]), hits, proba[:, j]))
+    return out
+
+
+def roc_curves_png(
+    task: str, y_true: Sequence[str] | np.ndarray, proba: np.ndarray, classes: Sequence[str]
+) -> bytes | None:
+    """ROC curves (one-vs-rest for multiclass); ``None`` when no class has both outcomes."""
+    curves = _one_vs_rest(task, y_true, proba, classes)
+    if not curves:
+        return None
+    fig, ax = _figure()
+    for label, hits, score in curves:
+        fpr, tpr, _ = skm.roc_curve(hits, score)
+        ax.plot(fpr, tpr, label=f"{label} (AUC {skm.auc(fpr, tpr):.3f})")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title("ROC (holdout)")
+    ax.legend(loc="lower right", fontsize="small")
+    return _png(fig)
+
+
+def pr_curves_png(
+    task: str, y_true: Sequence[str] | np.ndarray, proba: np.ndarray, classes: Sequence[str]
+) -> bytes | None:
+    """Precision-recall curves; ``None`` when no class has both outcomes."""
+    curves = _one_vs_rest(task, y_true, proba, classes)
+    if not curves:
+        return None
+    fig, ax = _figure()
+    for label, hits, score in curves:
+        precision, recall, _ = skm.precision_recall_curve(hits, score)
+        ap = skm.average_precision_score(hits, score)
+        ax.plot(recall, precision, label=f"{label} (AP {ap:.3f})")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Precision-recall (holdout)")
+    ax.legend(loc="lower left", fontsize="small")
+    return _png(fig)
+
+
+def regression_png(
+    y_true: Sequence[float] | np.ndarray, y_pred: Sequence[float] | np.ndarray
+) -> bytes:
+    """Predicted against actual values, and the residuals' distribution."""
+    actual = np.asarray(y_true, dtype=float)
+    predicted = np.asarray(y_pred, dtype=float)
+    fig, (left, right) = _figure(ncols=2)
+    left.scatter(actual, predicted, s=10, alpha=0.6)
+    low, high = float(min(actual.min(), predicted.min())), float(max(actual.max(), predicted.max()))
+    left.plot([low, high], [low, high], linestyle="--", color="grey", linewidth=1)
+    left.set_xlabel("actual")
+    left.set_ylabel("predicted")
+    left.set_title("Predicted vs actual (holdout)")
+    right.hist(predicted - actual, bins=30)
+    right.set_xlabel("residual (predicted - actual)")
+    right.set_ylabel("rows")
+    right.set_title("Residuals (holdout)")
+    return _png(fig)
+
+
+def cv_scores_png(labels: Sequence[str], folds: Sequence[Sequence[float]], metric: str) -> bytes:
+    """Each candidate's fold scores on the primary metric, as a box plot with the points."""
+    fig, ax = _figure()
+    data = [np.asarray(f, dtype=float) for f in folds]
+    ax.boxplot(data, tick_labels=list(labels), showmeans=True)
+    for i, values in enumerate(data, start=1):
+        ax.scatter(np.full(len(values), i), values, s=12, alpha=0.7)
+    ax.set_ylabel(metric)
+    ax.set_title(f"Cross-validation: {metric} per fold")
+    ax.tick_params(axis="x", labelrotation=20)
+    return _png(fig)
