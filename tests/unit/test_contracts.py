@@ -72,3 +72,18 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert len(commands) == 2, "the README's first lines give the main-job and the test command"
     assert "shipyard quickstart" in commands[0]
     assert f"bash -c '{commands[1]}'" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_cli_command_is_documented() -> None:
+    import typer.main
+
+    from shipyard.cli import build_app
+
+    doc = (ROOT / "docs" / "cli.md").read_text()
+    group = typer.main.get_command(build_app())
+    names = []
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        subs = getattr(command, "commands", None)
+        names += [f"shipyard {name} {sub}" for sub in subs] if subs else [f"shipyard {name}"]
+    missing = [n for n in names if f"`{n}" not in doc]
+    assert not missing, f"document these commands in docs/cli.md: {missing}"

@@ -63,7 +63,8 @@ def _root(
     logging.basicConfig(
         level=level,
         format="%(message)s",
-        handlers=[RichHandler(console=state.out, show_path=False)],
+        handlers=[RichHandler(console=state.out, show_path=False, show_time=debug)],
         force=True,
     )
+    logging.captureWarnings(True)  # library warnings go through the same handler
     ctx.obj = state
