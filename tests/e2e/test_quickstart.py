@@ -190,3 +190,46 @@ def test_user_errors_exit_1_with_a_message(
     assert result.returncode == 1, result.stdout + result.stderr
     assert message in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_sigterm_marks_the_run_killed(tmp_path: Path) -> None:
+    import signal
+    import sqlite3
+
+    from sklearn.datasets import load_breast_cancer
+
+    load_breast_cancer(as_frame=True).frame.to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "shipyard.yaml").write_text(
+        "name: slow\ndata: {source: {type: csv, path: d.csv}, target: target}\n"
+        "split: {cv_folds: 10}\nmodels: [{model: random_forest, params: {n_estimators: 400}}]\n"
+    )
+    env = {**os.environ}
+    env.pop("SHIPYARD_STORE_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shipyard", "run"],
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    db = tmp_path / ".shipyard" / "shipyard.db"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if db.exists():
+            with sqlite3.connect(db) as conn:
+                try:
+                    n = conn.execute(
+                        "SELECT count(*) FROM runs WHERE parent_id IS NOT NULL"
+                    ).fetchone()[0]
+                except sqlite3.OperationalError:
+                    n = 0
+            if n:
+                break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM
+    with sqlite3.connect(db) as conn:
+        statuses = {row[0] for row in conn.execute("SELECT status FROM runs")}
+    assert statuses == {"killed"}

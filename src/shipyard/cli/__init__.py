@@ -6,8 +6,10 @@ model), 2 an internal error (a bug: please report it with ``--debug`` output).
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 import typer
 from rich.console import Console
@@ -28,6 +30,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv) or ["--help"]
     debug = "--debug" in args
     err = Console(stderr=True, highlight=False)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         build_app()(args=args, prog_name="shipyard", standalone_mode=False)
     except typer.Exit as exc:
@@ -54,4 +57,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             "This is a bug in Shipyard. Re-run with --debug for the traceback and report it."
         )
         sys.exit(2)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     sys.exit(0)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM unwinds like Ctrl-C, so a run in progress is recorded as killed, not left running."""
+    raise SystemExit(128 + signum)
