@@ -213,11 +213,13 @@ def test_sql_source_and_time_split_on_postgres(tmp_path: Path, pg_url: str) -> N
     engine = sa.create_engine(pg_url)
     frame.to_sql("cancer", engine, index=False)
     engine.dispose()
+    # trust auth ignores the password; the point is that it is never stored
+    source_url = pg_url.replace("postgres@", "postgres:s3cret@")
     spec = load_spec(
         _project(
             tmp_path,
             frame.head(1),
-            f"name: cancer-sql\ndata: {{source: {{type: sql, url: '{pg_url}', table: cancer}}, "
+            f"name: cancer-sql\ndata: {{source: {{type: sql, url: '{source_url}', table: cancer}}, "
             "target: target}\nsplit: {strategy: time, time_column: seen_at, cv_folds: 3}\n"
             "models: [{model: linear}]\n",
         )
@@ -227,4 +229,7 @@ def test_sql_source_and_time_split_on_postgres(tmp_path: Path, pg_url: str) -> N
     assert result.n_rows == len(frame) and result.holdout["accuracy"] > 0.9
     signature = Registry(store).load(result.model_uri).signature
     assert signature.column("seen_at").kind == "datetime"
+    with store.connect() as conn:
+        (source,) = conn.execute(sa.text("SELECT source FROM datasets")).one()
+    assert "s3cret" not in source and "***" in source
     store.close()

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 from shipyard import data as sd
 from shipyard.evaluate import (
@@ -26,7 +25,7 @@ from shipyard.pipeline._inspect import Inspection, inspect_data
 from shipyard.pipeline._result import CandidateResult, RunResult
 from shipyard.registry import ModelPackage, Registry
 from shipyard.spec import ProjectSpec, spec_hash
-from shipyard.store import Store, tables
+from shipyard.store import Store, dialect_insert, redact_url, tables
 from shipyard.tracking import Run, Tracker, collect_lineage
 from shipyard.train import (
     Catalogue,
@@ -383,18 +382,17 @@ def _gate(
 
 
 def _record_dataset(store: Store, spec: ProjectSpec, prepared: _Prepared) -> None:
-    table = tables.datasets
+    source = spec.data.source.model_dump()
+    if "url" in source:  # never store a database password
+        source["url"] = redact_url(source["url"])
     row = {
         "fingerprint": prepared.fingerprint,
-        "source": json.dumps(spec.data.source.model_dump(), default=str),
+        "source": json.dumps(source, default=str),
         "n_rows": int(prepared.frame.shape[0]),
         "n_columns": int(prepared.frame.shape[1]),
         "schema": prepared.signature.model_dump(mode="json"),
         "created_at": time.time(),
     }
     with store.begin() as conn:
-        exists = conn.execute(
-            sa.select(table.c.fingerprint).where(table.c.fingerprint == prepared.fingerprint)
-        ).first()
-        if exists is None:
-            conn.execute(sa.insert(table).values(**row))
+        insert = dialect_insert(conn, tables.datasets).values(**row)
+        conn.execute(insert.on_conflict_do_nothing(index_elements=["fingerprint"]))

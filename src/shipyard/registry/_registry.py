@@ -145,7 +145,7 @@ class Registry:
         if not rows:
             msg = f"no model version was registered by run {run_id!r}; see 'shipyard runs list'"
             raise ModelNotFoundError(msg)
-        if len({r.name for r in rows}) > 1 or len(rows) > 1:
+        if len(rows) > 1:
             found = ", ".join(f"models:/{r.name}/{r.version}" for r in rows)
             msg = f"run {run_id!r} registered several versions ({found}); use one of those URIs"
             raise RegistryError(msg)
