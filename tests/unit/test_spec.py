@@ -209,3 +209,21 @@ def test_any_yaml_value_gives_spec_or_spec_error(value: object) -> None:
         assert isinstance(parse_spec(text), ProjectSpec)
     except SpecError as exc:
         assert "<spec>:" in str(exc)
+
+
+def test_environment_variables_fill_in_strings(tmp_path: Path) -> None:
+    text = (
+        "name: x\ndata:\n"
+        "  source: {type: sql, url: 'postgresql://u:${DB_PASSWORD}@h/db', table: t}\n"
+        "  target: '${TARGET:-y}'\nmodels: [{model: linear, name: 'cost$$'}]\n"
+    )
+    path = tmp_path / "shipyard.yaml"
+    path.write_text(text)
+    spec = load_spec(path, env={"DB_PASSWORD": "s3cret"})
+    assert spec.data.source.url == "postgresql://u:s3cret@h/db"  # type: ignore[union-attr]
+    assert spec.data.target == "y" and spec.models[0].name == "cost$"
+    with pytest.raises(
+        SpecError,
+        match=r"shipyard.yaml:3: data.source.url: environment variable 'DB_PASSWORD' is not set",
+    ):
+        load_spec(path, env={})

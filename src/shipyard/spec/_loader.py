@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_args
 
@@ -17,11 +20,15 @@ __all__ = ["load_spec", "parse_spec"]
 _Path = tuple[str | int, ...]
 
 
-def load_spec(path: str | Path) -> ProjectSpec:
+def load_spec(path: str | Path, *, env: Mapping[str, str] | None = None) -> ProjectSpec:
     """Read and validate a project file.
+
+    String values may name environment variables as ``${NAME}`` or ``${NAME:-default}``
+    (``$$`` for a literal ``$``), so secrets such as database passwords stay out of the file.
 
     Args:
         path: the project file, usually ``shipyard.yaml``.
+        env: the variables ``${NAME}`` reads; the process environment by default.
 
     Returns:
         The validated spec; ``spec.locate(...)`` maps fields back to lines.
@@ -41,13 +48,18 @@ def load_spec(path: str | Path) -> ProjectSpec:
     except (OSError, UnicodeDecodeError) as exc:
         msg = f"{p}: cannot read the project file ({exc})"
         raise SpecError(msg) from exc
-    return parse_spec(text, source=p)
+    return parse_spec(text, source=p, env=os.environ if env is None else env)
 
 
-def parse_spec(text: str, source: Path | None = None) -> ProjectSpec:
-    """Validate project-file YAML given as text (``source`` names it in errors)."""
+def parse_spec(
+    text: str, source: Path | None = None, *, env: Mapping[str, str] | None = None
+) -> ProjectSpec:
+    """Validate project-file YAML given as text (``source`` names it in errors).
+
+    ``${NAME}`` references read ``env`` (none are set when it is ``None``).
+    """
     where = str(source) if source is not None else "<spec>"
-    data, lines = _compose(text, where)
+    data, lines = _compose(text, where, env or {})
     if not isinstance(data, dict):
         found = "an empty file" if data is None else f"a {type(data).__name__}"
         msg = f"{where}:1: expected a mapping of settings (name:, data:, ...), found {found}"
@@ -61,7 +73,7 @@ def parse_spec(text: str, source: Path | None = None) -> ProjectSpec:
     return spec
 
 
-def _compose(text: str, where: str) -> tuple[Any, dict[_Path, int]]:
+def _compose(text: str, where: str, env: Mapping[str, str]) -> tuple[Any, dict[_Path, int]]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -75,10 +87,12 @@ def _compose(text: str, where: str) -> tuple[Any, dict[_Path, int]]:
     lines: dict[_Path, int] = {}
     if node is None:
         return None, lines
-    return _build(node, (), lines, where), lines
+    return _build(node, (), lines, where, env), lines
 
 
-def _build(node: yaml.Node, path: _Path, lines: dict[_Path, int], where: str) -> Any:
+def _build(
+    node: yaml.Node, path: _Path, lines: dict[_Path, int], where: str, env: Mapping[str, str]
+) -> Any:
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
@@ -87,12 +101,41 @@ def _build(node: yaml.Node, path: _Path, lines: dict[_Path, int], where: str) ->
             if key in out:
                 msg = f"{where}:{key_node.start_mark.line + 1}: key {key!r} appears twice"
                 raise SpecError(msg)
-            out[key] = _build(value_node, (*path, key), lines, where)
+            out[key] = _build(value_node, (*path, key), lines, where, env)
             lines[(*path, key)] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(v, (*path, i), lines, where) for i, v in enumerate(node.value)]
-    return yaml.SafeLoader(" ").construct_object(node)
+        return [_build(v, (*path, i), lines, where, env) for i, v in enumerate(node.value)]
+    value = yaml.SafeLoader(" ").construct_object(node)
+    if isinstance(value, str) and "$" in value:
+        return _expand(value, env, f"{where}:{lines[path]}: {_dotted(path)}")
+    return value
+
+
+_VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand(text: str, env: Mapping[str, str], where: str) -> str:
+    """Replace ``${NAME}`` (or ``${NAME:-default}``) with the environment's value; ``$$`` is ``$``.
+
+    This keeps secrets (database passwords) out of the project file.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        msg = (
+            f"{where}: environment variable {name!r} is not set; set it, or give a default "
+            f"as ${{{name}:-value}}"
+        )
+        raise SpecError(msg)
+
+    return _VARIABLE.sub(replace, text)
 
 
 def _format_errors(
