@@ -140,7 +140,7 @@ def test_internal_errors_exit_2_and_debug_shows_the_traceback(
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr("shipyard.cli._project.run_project", boom)
+    monkeypatch.setattr("shipyard.pipeline.run_project", boom)
     code, out = cli(capsys, "run")
     assert code == 2 and "internal error" in out and "kaboom" in out and "Traceback" not in out
     code, out = cli(capsys, "--debug", "run")

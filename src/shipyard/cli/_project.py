@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -20,17 +20,11 @@ from rich.progress import (
 from shipyard.cli._context import CliState, current_user, open_store
 from shipyard.cli._render import fmt_float, table
 from shipyard.errors import SpecError
-from shipyard.evaluate import KEY_METRICS
-from shipyard.pipeline import (
-    Event,
-    Inspection,
-    RunResult,
-    create_quickstart_project,
-    inspect_project,
-    run_project,
-)
 from shipyard.spec import load_spec, starter_spec
-from shipyard.store import Store
+
+if TYPE_CHECKING:
+    from shipyard.pipeline import Event, Inspection, RunResult
+    from shipyard.store import Store
 
 __all__ = ["init", "quickstart", "run", "validate"]
 
@@ -65,6 +59,8 @@ def quickstart(
     force: Annotated[bool, typer.Option(help="Overwrite an existing shipyard.yaml.")] = False,
 ) -> None:
     """Create a project from the penguins dataset, train it and register the best model."""
+    from shipyard.pipeline import create_quickstart_project  # the training stack loads on use
+
     state: CliState = ctx.obj
     spec_path = create_quickstart_project(directory, overwrite=force)
     state.out.print(f"Created [bold]{spec_path}[/] with data/penguins.csv (344 penguins).")
@@ -94,6 +90,8 @@ def validate(
     show_passed: Annotated[bool, typer.Option("--all", help="List passed checks too.")] = False,
 ) -> None:
     """Check the project file and its data without training; exit 1 when an error check fails."""
+    from shipyard.pipeline import inspect_project  # the training stack loads on use
+
     state: CliState = ctx.obj
     inspection = inspect_project(load_spec(spec))
     _print_inspection(state, inspection, show_passed=show_passed)
@@ -128,6 +126,8 @@ def _verdict(passed: bool, severity: str) -> str:
 
 
 def _run(state: CliState, spec_path: Path) -> RunResult:
+    from shipyard.pipeline import run_project  # the training stack loads on use
+
     spec = load_spec(spec_path)
     store = open_store(state)
     try:
@@ -181,6 +181,8 @@ def _progress(state: CliState) -> Iterator[_ProgressHandler]:
 
 
 def _print_result(state: CliState, result: RunResult) -> None:
+    from shipyard.evaluate import KEY_METRICS
+
     out = state.out
     metric = result.metric
     rows = [

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import KFold, StratifiedKFold, TimeSeriesSplit, train_test_split
 
 from shipyard.data._schema import close_matches
 from shipyard.errors import DataError
@@ -65,6 +64,8 @@ def _shuffle_split(
     rows: np.ndarray, split: SplitSpec, stratify: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:
     try:
+        from sklearn.model_selection import train_test_split  # slow import: only when splitting
+
         train, test = train_test_split(
             rows, test_size=split.test_size, random_state=split.seed, stratify=stratify
         )
@@ -162,6 +163,8 @@ def cv_splitter(*, split: SplitSpec, task: str) -> Any:
         :func:`holdout_split` returns it), ``StratifiedKFold`` for classification unless the
         strategy is ``"random"``, else ``KFold``; shuffled with ``split.seed``.
     """
+    from sklearn.model_selection import KFold, StratifiedKFold, TimeSeriesSplit  # slow import
+
     if split.strategy == "time":
         return TimeSeriesSplit(n_splits=split.cv_folds)
     if task in _CLASSIFICATION and split.strategy != "random":
