@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import statistics
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +27,6 @@ pytestmark = pytest.mark.http
 
 NUMERIC = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
 CATEGORICAL = ["island", "sex"]
-N_LATENCY = 100
 
 
 def _build_package() -> ModelPackage:
@@ -154,26 +152,3 @@ def test_metrics_over_http(http: httpx.Client) -> None:
     text = http.get("/metrics").text
     assert 'shipyard_model_info{name="penguins",version="1"} 1.0' in text
     assert "shipyard_predictions_total" in text
-
-
-def test_one_record_latency(http: httpx.Client, package: ModelPackage) -> None:
-    """Print (never assert) the median latency of one-record predictions over HTTP."""
-    record = _rows(1)[0]
-    frame = pd.DataFrame([record])
-    for _ in range(10):
-        http.post("/predict", json=record)
-    served, direct = [], []
-    for _ in range(N_LATENCY):
-        start = time.perf_counter()
-        response = http.post("/predict", json=record)
-        served.append(time.perf_counter() - start)
-        assert response.status_code == 200
-        start = time.perf_counter()
-        package.predict(frame)
-        direct.append(time.perf_counter() - start)
-    http_ms, direct_ms = statistics.median(served) * 1e3, statistics.median(direct) * 1e3
-    print(
-        f"\none-record /predict over HTTP: median {http_ms:.2f} ms; "
-        f"package.predict alone: median {direct_ms:.2f} ms; "
-        f"server overhead {http_ms - direct_ms:.2f} ms ({http_ms / direct_ms:.2f}x)"
-    )
