@@ -130,9 +130,16 @@ def _spec(tmp_path: Path, features: str = "", target: str = "colour") -> Project
 def test_build_signature_defaults(tmp_path: Path) -> None:
     df = _frame()
     sig = build_signature(df, _spec(tmp_path), "multiclass")
-    assert sig.input_names == [c for c in df.columns if c != "colour"]
+    free_text = {"name", "empty"}  # left out: the feature pipeline does not use free text
+    assert sig.input_names == [c for c in df.columns if c != "colour" and c not in free_text]
     assert sig.target is not None and sig.target.name == "colour"
     assert sig.classes == ("blue", "green", "red")
+
+
+def test_build_signature_refuses_only_free_text(tmp_path: Path) -> None:
+    df = pd.DataFrame({"note": [f"text {i}" for i in range(60)], "colour": ["a", "b"] * 30})
+    with pytest.raises(DataError, match=r"every input column is free text \(\['note'\]\)"):
+        build_signature(df, _spec(tmp_path), "binary")
 
 
 def test_build_signature_include_exclude_types(tmp_path: Path) -> None:

@@ -21,7 +21,10 @@ def build_signature(df: pd.DataFrame, spec: ProjectSpec, task: str) -> Signature
 
     Inputs are ``features.include`` (or every column but the target) minus
     ``features.exclude``, in the data's column order, with ``features.types`` overriding the
-    inferred kinds. Free-text (``string``) inputs are kept but logged as a warning.
+    inferred kinds. Free-text (``string``) columns are left out of the inputs, with a warning:
+    the feature pipeline does not use free text yet, and a server should not demand fields
+    the model ignores (declare such a column as ``category`` under ``features.types`` to use
+    it).
 
     Args:
         df: the dataset snapshot.
@@ -33,7 +36,7 @@ def build_signature(df: pd.DataFrame, spec: ProjectSpec, task: str) -> Signature
 
     Raises:
         DataError: when the target or a column named in ``features`` is not in the data
-            (naming the project file line and close matches), or when no input is left.
+            (naming the project file line and close matches), or when no usable input is left.
     """
     target = spec.data.target
     columns = [str(c) for c in df.columns]
@@ -49,10 +52,23 @@ def build_signature(df: pd.DataFrame, spec: ProjectSpec, task: str) -> Signature
     schema = infer_schema(df[[*inputs, target]], overrides=types)
     text = [name for name in inputs if schema[name].kind == "string"]
     if text:
-        logger.warning("free-text column(s) %s are kept in the signature as 'string'", text)
+        logger.warning(
+            "free-text column(s) %s are not used as features (too many distinct values for a "
+            "category); declare them under features.types as 'category' to use them, or "
+            "exclude them to silence this",
+            text,
+        )
+    used = [name for name in inputs if name not in text]
+    if not used:
+        msg = (
+            f"every input column is free text ({text}), which Shipyard does not use as a "
+            f"feature yet; declare some as 'category' under features.types "
+            f"({spec.locate('features')})"
+        )
+        raise DataError(msg)
     classes = _classes(df[target], spec, task)
     return Signature(
-        inputs=tuple(schema[name] for name in inputs), target=schema[target], classes=classes
+        inputs=tuple(schema[name] for name in used), target=schema[target], classes=classes
     )
 
 
