@@ -472,3 +472,14 @@ def test_every_column_kind_reaches_the_model() -> None:
     expected = package.predict(pd.DataFrame(records)).labels
     assert [p["prediction"] for p in body["predictions"]] == pytest.approx(list(expected))
     assert body["model"] == {"name": None, "version": None}
+
+
+def test_docs_requests_are_counted_by_path_and_unknown_paths_as_unmatched(
+    package: ModelPackage,
+) -> None:
+    with TestClient(create_app(package)) as c:
+        assert c.get("/openapi.json").status_code == 200
+        assert c.get("/no/such/path").status_code == 404
+        text = c.get("/metrics").text
+    assert 'route="/openapi.json",status="200"' in text
+    assert 'route="<unmatched>",status="404"' in text

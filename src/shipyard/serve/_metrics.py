@@ -106,4 +106,7 @@ class MetricsMiddleware:
 def _route_template(scope: Scope) -> str:
     route: Any = scope.get("route")
     path = getattr(route, "path", None)
-    return str(path) if path else _UNMATCHED
+    if path:
+        return str(path)
+    # plain Starlette routes (/docs, /openapi.json) set only the endpoint; their paths are fixed
+    return str(scope["path"]) if scope.get("endpoint") is not None else _UNMATCHED
