@@ -78,7 +78,6 @@ def run_project(
         TrainingError: a candidate failed to train.
     """
     catalogue = catalogue or default_catalogue()
-    tracker = Tracker(store)
     on_event(Event("step", f"loading {spec.data.source.type} data"))
     frame = sd.load_source(spec.data.source, spec.base_dir)
     on_event(Event("step", f"validating {len(frame):,} rows x {frame.shape[1]} columns"))
@@ -86,7 +85,10 @@ def run_project(
     lineage = collect_lineage(
         spec_hash=spec_hash(spec), dataset_fingerprint=inspection.fingerprint, cwd=spec.base_dir
     )
-    with tracker.start_run("run", project=spec.name, lineage=lineage) as run:
+    with (
+        Tracker(store) as tracker,  # closing it stops its writer thread
+        tracker.start_run("run", project=spec.name, lineage=lineage) as run,
+    ):
         prepared = _prepare(spec, inspection, run, on_event)
         _record_dataset(store, spec, prepared)
         candidates = _cross_validate_all(spec, prepared, tracker, run, catalogue, on_event)
