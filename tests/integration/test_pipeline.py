@@ -233,3 +233,26 @@ def test_sql_source_and_time_split_on_postgres(tmp_path: Path, pg_url: str) -> N
         (source,) = conn.execute(sa.text("SELECT source FROM datasets")).one()
     assert "s3cret" not in source and "***" in source
     store.close()
+
+
+def test_a_broken_report_does_not_fail_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(report: object) -> str:
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setattr("shipyard.pipeline._run.render_run_report", broken)
+    spec = load_spec(
+        _project(
+            tmp_path,
+            _cancer(),
+            "name: c\ndata: {source: {type: csv, path: data/train.csv}, target: target}\n"
+            "split: {cv_folds: 2}\nmodels: [{model: linear}]\n",
+        )
+    )
+    events: list[Event] = []
+    with Store.open(root=tmp_path / ".shipyard") as store:
+        result = run_project(spec, store=store, on_event=events.append)
+        assert result.report_path is None and result.promoted
+        assert Tracker(store).get_run(result.run_id).status == "finished"
+    assert any("no HTML report: RuntimeError: no fonts" in e.message for e in events)

@@ -144,7 +144,9 @@ def _run(state: CliState, spec_path: Path) -> RunResult:
 def _report_location(store: Store, result: RunResult) -> str:
     """The report's local file when artifacts are local, else the command that exports it."""
     root = store.artifacts.root
-    if result.report_path and ("://" not in root or root.startswith("file://")):
+    if result.report_path is None:
+        return "none (see the warning above)"
+    if "://" not in root or root.startswith("file://"):
         return str(Path(root.removeprefix("file://")) / result.report_path)
     return f"shipyard runs report {result.run_id[:12]} -o report.html"
 

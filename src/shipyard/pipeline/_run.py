@@ -111,9 +111,7 @@ def run_project(
             user,
         )
         on_event(Event("step", "writing the HTML report"))
-        report = _report(spec, inspection, result, holdout, lineage.git_commit)
-        path = f"runs/{run.id}/report.html"
-        run.log_artifact("report.html", render_run_report(report).encode())
+        path = _write_report(spec, inspection, result, holdout, lineage.git_commit, run, on_event)
         return dataclasses.replace(result, report_path=path)
 
 
@@ -314,6 +312,30 @@ def _register(
             else None
         ),
     )
+
+
+def _write_report(
+    spec: ProjectSpec,
+    inspection: Inspection,
+    result: RunResult,
+    holdout: Evaluation,
+    git_commit: str | None,
+    run: Run,
+    on_event: EventHandler,
+) -> str | None:
+    """Store the HTML report; a failure here is reported but never fails the run.
+
+    The model is registered (and maybe promoted) by now, so the run must not end as failed
+    because a plot could not be drawn.
+    """
+    try:
+        html = render_run_report(_report(spec, inspection, result, holdout, git_commit))
+    except Exception as exc:  # any plotting or templating bug: report it and go on
+        logger.warning("could not write the HTML report of run %s: %s", run.id, exc, exc_info=True)
+        on_event(Event("warning", f"no HTML report: {type(exc).__name__}: {exc}"))
+        return None
+    run.log_artifact("report.html", html.encode())
+    return f"runs/{run.id}/report.html"
 
 
 def _report(
