@@ -88,6 +88,10 @@ def test_binary_run_registers_and_promotes(tmp_path: Path, store: Store) -> None
     assert preds.probabilities is not None and preds.probabilities.shape == (5, 2)
     assert set(preds.labels) <= {"benign", "malignant"}
     assert package.metadata["lineage"]["run_id"] == result.run_id
+    profile = package.profile
+    assert profile is not None
+    assert profile.inputs.columns["mean_radius"].count == profile.inputs.n_rows  # type: ignore[union-attr]
+    assert set(profile.predictions) == {"prediction", "confidence"}
 
 
 def test_same_data_and_spec_give_the_same_metrics(tmp_path: Path, store: Store) -> None:

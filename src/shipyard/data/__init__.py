@@ -6,6 +6,16 @@ Nothing here knows about the metadata store: DataFrames in, result objects out.
 from shipyard.data._build import build_signature
 from shipyard.data._coerce import coerce_frame, to_text
 from shipyard.data._fingerprint import fingerprint
+from shipyard.data._profile import (
+    CategoricalProfile,
+    ColumnProfile,
+    DatasetProfile,
+    DatetimeProfile,
+    NumericProfile,
+    ReferenceProfile,
+    profile_frame,
+    profile_values,
+)
 from shipyard.data._report import CheckResult, ValidationReport
 from shipyard.data._schema import infer_schema
 from shipyard.data._signature import ColumnKind, ColumnSchema, Signature
@@ -15,9 +25,15 @@ from shipyard.data._task import infer_task
 from shipyard.data._validate import validate
 
 __all__ = [
+    "CategoricalProfile",
     "CheckResult",
     "ColumnKind",
+    "ColumnProfile",
     "ColumnSchema",
+    "DatasetProfile",
+    "DatetimeProfile",
+    "NumericProfile",
+    "ReferenceProfile",
     "Signature",
     "ValidationReport",
     "build_signature",
@@ -28,6 +44,8 @@ __all__ = [
     "infer_schema",
     "infer_task",
     "load_source",
+    "profile_frame",
+    "profile_values",
     "to_text",
     "validate",
 ]

@@ -285,7 +285,9 @@ def _register(
         "created_at": time.time(),
         "project": spec.name,
     }
-    package = ModelPackage(model, prepared.signature, prepared.task, metadata)
+    package = ModelPackage(
+        model, prepared.signature, prepared.task, metadata, _reference_profile(prepared, holdout)
+    )
     record = registry.register(name, package, run_id=run.id, created_by=user)
     promoted, gate = _gate(
         spec, registry, name, prepared.metric, holdout.metrics, record.version, user
@@ -371,6 +373,18 @@ def _report(
         facts=facts,
         created_at=time.time(),
     )
+
+
+def _reference_profile(prepared: _Prepared, holdout: Evaluation) -> sd.ReferenceProfile:
+    """The drift baseline: training inputs, and the model's own holdout predictions."""
+    inputs = sd.profile_frame(prepared.x.iloc[prepared.train_idx], prepared.signature)
+    predictions: dict[str, sd.ColumnProfile] = {}
+    if holdout.y_pred is not None:
+        is_classifier = prepared.task != "regression"
+        predictions["prediction"] = sd.profile_values(holdout.y_pred, categorical=is_classifier)
+    if holdout.proba is not None:
+        predictions["confidence"] = sd.profile_values(holdout.proba.max(axis=1), categorical=False)
+    return sd.ReferenceProfile(inputs=inputs, predictions=predictions)
 
 
 def _gate(

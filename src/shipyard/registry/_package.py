@@ -19,7 +19,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from shipyard.data import Signature, coerce_frame
+from shipyard.data import ReferenceProfile, Signature, coerce_frame
 from shipyard.errors import StoreError
 
 __all__ = ["PIPELINE_FILE", "ModelPackage", "Predictions"]
@@ -27,6 +27,7 @@ __all__ = ["PIPELINE_FILE", "ModelPackage", "Predictions"]
 PIPELINE_FILE = "pipeline.joblib"
 SIGNATURE_FILE = "signature.json"
 METADATA_FILE = "metadata.json"
+PROFILE_FILE = "profile.json"
 FORMAT_VERSION = 1
 
 
@@ -73,12 +74,15 @@ class ModelPackage:
         signature: the inputs it takes and the target it predicts.
         task: ``binary``, ``multiclass`` or ``regression``.
         metadata: name, version, metrics, lineage; JSON-serialisable.
+        profile: the reference profile of the training inputs and holdout predictions, the
+            baseline for drift monitoring (optional: ``profile.json``).
     """
 
     pipeline: Any
     signature: Signature
     task: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    profile: ReferenceProfile | None = None
 
     @property
     def is_classifier(self) -> bool:
@@ -104,11 +108,14 @@ class ModelPackage:
         buf = io.BytesIO()
         joblib.dump(self.pipeline, buf, compress=3)
         meta = {"format_version": FORMAT_VERSION, "task": self.task, **self.metadata}
-        return {
+        files = {
             PIPELINE_FILE: buf.getvalue(),
             SIGNATURE_FILE: self.signature.to_json().encode(),
             METADATA_FILE: json.dumps(meta, indent=2, sort_keys=True, default=str).encode(),
         }
+        if self.profile is not None:
+            files[PROFILE_FILE] = self.profile.to_json().encode()
+        return files
 
     @classmethod
     def from_files(cls, files: dict[str, bytes]) -> ModelPackage:
@@ -132,4 +139,7 @@ class ModelPackage:
         meta.pop("format_version", None)
         pipeline = joblib.load(io.BytesIO(files[PIPELINE_FILE]))
         signature = Signature.from_json(files[SIGNATURE_FILE])
-        return cls(pipeline=pipeline, signature=signature, task=task, metadata=meta)
+        profile = ReferenceProfile.from_json(files[PROFILE_FILE]) if PROFILE_FILE in files else None
+        return cls(
+            pipeline=pipeline, signature=signature, task=task, metadata=meta, profile=profile
+        )
