@@ -9,6 +9,11 @@ from collections.abc import Iterator
 from urllib.parse import urlparse
 
 import pytest
+from hypothesis import settings
+
+# No per-example deadline: a shared 2-core CI machine must not turn slowness into failures.
+settings.register_profile("shipyard", deadline=None)
+settings.load_profile("shipyard")
 
 PG_URL = os.environ.get("SHIPYARD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
