@@ -154,3 +154,14 @@ def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and out.startswith("shipyard ")
     code, out = cli(capsys, "models")
     assert code == 0 and "promote" in out
+
+
+def test_read_commands_do_not_create_a_store(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SHIPYARD_STORE_URL", raising=False)
+    for args in (("models", "list"), ("runs", "list"), ("serve", "models:/x@production")):
+        code, out = cli(capsys, *args)
+        assert code == 1 and "no Shipyard store at" in out
+    assert not (tmp_path / ".shipyard").exists()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from shipyard.errors import StoreError
 from shipyard.store import Store
 
 __all__ = ["CliState", "current_user", "open_store"]
@@ -31,12 +32,29 @@ class CliState:
         return self.console
 
 
-def open_store(state: CliState) -> Store:
-    """Open the store: ``--store`` beats ``SHIPYARD_STORE_URL`` beats ``<root>/shipyard.db``."""
+def open_store(state: CliState, *, create: bool = False) -> Store:
+    """Open the store: ``--store`` beats ``SHIPYARD_STORE_URL`` beats ``<root>/shipyard.db``.
+
+    Args:
+        state: the CLI's options.
+        create: make the default local store when it does not exist (commands that record);
+            commands that only read refuse instead, so a typo'd folder never grows an empty
+            ``.shipyard/``.
+
+    Raises:
+        StoreError: the default local store does not exist and ``create`` is false.
+    """
     url = state.store_url or os.environ.get("SHIPYARD_STORE_URL") or None
-    root = os.environ.get("SHIPYARD_HOME", state.root)
+    root = Path(os.environ.get("SHIPYARD_HOME", state.root))
+    if url is None and not create and not (root / "shipyard.db").exists():
+        msg = (
+            f"no Shipyard store at {(root / 'shipyard.db').resolve()}; run this from the folder "
+            "where `shipyard run` (or `quickstart`) created .shipyard/, or point "
+            "SHIPYARD_STORE_URL / --store at your store"
+        )
+        raise StoreError(msg)
     artifacts = os.environ.get("SHIPYARD_ARTIFACT_ROOT") or None
-    return Store.open(url, root=Path(root), artifact_root=artifacts)
+    return Store.open(url, root=root, artifact_root=artifacts)
 
 
 def current_user() -> str:

@@ -129,7 +129,7 @@ def _run(state: CliState, spec_path: Path) -> RunResult:
     from shipyard.pipeline import run_project  # the training stack loads on use
 
     spec = load_spec(spec_path)
-    store = open_store(state)
+    store = open_store(state, create=True)
     try:
         with _progress(state) as handler:
             result = run_project(spec, store=store, user=current_user(), on_event=handler)
