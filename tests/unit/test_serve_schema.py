@@ -164,3 +164,24 @@ def test_parser_too_many_is_413(model: Any) -> None:
         parser.parse(json.dumps([GOOD] * 4).encode())
     assert info.value.status_code == 413
     assert info.value.detail[0]["input"] is None
+
+
+def test_numeric_categories_accept_numbers_as_training_text() -> None:
+    sig = Signature(
+        inputs=(
+            ColumnSchema(
+                name="year",
+                kind="category",
+                dtype="int64",
+                nullable=False,
+                categories=("2007", "2008"),
+            ),
+        )
+    )
+    model = build_record_model(sig, name="Years")
+    assert model.model_validate({"year": 2007}).model_dump()["year"] == "2007"
+    assert model.model_validate({"year": 2008.0}).model_dump()["year"] == "2008"
+    assert model.model_validate({"year": "2007"}).model_dump()["year"] == "2007"
+    assert model.model_validate({"year": None}).model_dump()["year"] is None
+    with pytest.raises(ValidationError):
+        model.model_validate({"year": 2009})

@@ -4,7 +4,7 @@ Nothing here knows about the metadata store: DataFrames in, result objects out.
 """
 
 from shipyard.data._build import build_signature
-from shipyard.data._coerce import coerce_frame, to_text
+from shipyard.data._coerce import category_text, coerce_frame, to_text
 from shipyard.data._fingerprint import fingerprint
 from shipyard.data._profile import (
     CategoricalProfile,
@@ -37,6 +37,7 @@ __all__ = [
     "Signature",
     "ValidationReport",
     "build_signature",
+    "category_text",
     "coerce_frame",
     "cv_splitter",
     "fingerprint",

@@ -319,7 +319,7 @@ def _objects_to_text(series: pd.Series) -> np.ndarray:
         return _numbers_to_text(pd.Series(series.tolist(), dtype=_numeric_dtype(inferred)))
     # Mixed values: convert each distinct value once, through the same rules.
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    texts = np.array([_scalar_text(v) for v in uniques], dtype=object)
+    texts = np.array([category_text(v) for v in uniques], dtype=object)
     out = np.full(len(series), np.nan, dtype=object)
     present = codes >= 0
     out[present] = texts[codes[present]]
@@ -330,7 +330,13 @@ def _numeric_dtype(inferred: str) -> str:
     return "boolean" if inferred == "boolean" else "float64"
 
 
-def _scalar_text(value: object) -> str:
+def category_text(value: object) -> str:
+    """One value as category text, by the rule :func:`to_text` applies to whole columns.
+
+    Example:
+        >>> category_text(2007.0), category_text(0.1), category_text(True)
+        ('2007', '0.1', 'True')
+    """
     if isinstance(value, bool | np.bool_):
         return "True" if value else "False"
     if isinstance(value, int | float | np.integer | np.floating):

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     Strict,
@@ -24,7 +25,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from shipyard.data import ColumnSchema, Signature
+from shipyard.data import ColumnSchema, Signature, category_text
 from shipyard.errors import PredictionError
 
 __all__ = [
@@ -100,12 +101,19 @@ def example_record(signature: Signature) -> dict[str, Any]:
     return {col.name: example_value(col) for col in signature.inputs}
 
 
+def _as_category_text(value: Any) -> Any:
+    if isinstance(value, bool | int | float):
+        return category_text(value)
+    return value
+
+
 def _field_type(col: ColumnSchema) -> Any:
     """The Python type a column's field validates against (null always allowed)."""
     base: Any
     if col.kind == "category" and col.categories:
-        base = Literal[col.categories]
-    elif col.kind == "number":
+        # numbers and booleans are read as the text training saw: 2007 -> "2007"
+        return Annotated[Literal[col.categories] | None, BeforeValidator(_as_category_text)]
+    if col.kind == "number":
         base = Annotated[float, Strict()]
     elif col.kind == "integer":
         base = Annotated[int, Strict()]
