@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shipyard.data import CheckResult, ValidationReport, infer_schema, validate
+from shipyard.data import CheckResult, ValidationReport, _validate, infer_schema, validate
 from shipyard.errors import DataValidationError
-from shipyard.spec._models import AllowedValues, NotNull, Range, Regex, RowCount, Unique
+from shipyard.spec import AllowedValues, NotNull, Range, Regex, RowCount, Unique
 
 
 def _frame() -> pd.DataFrame:
@@ -153,3 +153,29 @@ def test_example_values_are_plain_python() -> None:
     )
     assert _failed(report, "unique", "t").example_values == ("2024-01-01T00:00:00",) * 2
     assert type(_failed(report, "unique", "n").example_values[0]) is int
+
+
+def test_large_data_runs_expectations_in_threads_with_the_same_results() -> None:
+    """Above the parallel threshold the results and their order match a serial run."""
+    n = _validate._PARALLEL_ROWS + 10
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "s": np.where(rng.random(n) < 0.01, "bad", "ok-1"),
+            "i": np.arange(n),
+        }
+    )
+    expectations = [
+        Range(check="range", column="x", min=-3, max=3),
+        Regex(check="regex", column="s", pattern=r"ok-\d"),
+        Unique(check="unique", column="i"),
+        NotNull(check="not_null", column="x"),
+    ]
+    parallel = _validate.validate(frame, expectations=expectations).results
+    serial = [
+        _validate.check_expectation(e, _validate._first_columns(frame), n) for e in expectations
+    ]
+    assert parallel[-4:] == serial
+    assert [r.check for r in parallel[-4:]] == ["range", "regex", "unique", "not_null"]
+    assert parallel[-3].n_failed == int((frame["s"] == "bad").sum()) > 0

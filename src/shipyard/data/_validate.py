@@ -6,8 +6,10 @@ Every check is vectorised per column (numpy/pandas operations, no Python loop ov
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -23,6 +25,7 @@ __all__ = ["validate"]
 logger = logging.getLogger(__name__)
 
 _CONSTANT_SAMPLE = 1024
+_PARALLEL_ROWS = 100_000  # below this, thread start-up costs more than it saves
 _VARIES = object()
 
 
@@ -62,8 +65,7 @@ def validate(
         report.results += _column_health(name, series, max_missing_fraction)
     for col in _schema_columns(schema):
         report.results += _schema_checks(col, columns)
-    for expectation in expectations:
-        report.results.append(check_expectation(expectation, columns, len(df)))
+    report.results += _check_all(expectations, columns, len(df))
     logger.info(
         "validated %d rows x %d columns: %d errors, %d warnings",
         report.n_rows,
@@ -72,6 +74,21 @@ def validate(
         len(report.warnings),
     )
     return report
+
+
+def _check_all(
+    expectations: Sequence[AnyExpectation], columns: Mapping[str, pd.Series], n_rows: int
+) -> list[CheckResult]:
+    """Run the expectations, on a thread per core for large data.
+
+    The checks are numpy/Arrow kernels that release the GIL (regex matching above all), so
+    threads use every core; results keep the declared order.
+    """
+    if n_rows < _PARALLEL_ROWS or len(expectations) < 2:
+        return [check_expectation(e, columns, n_rows) for e in expectations]
+    workers = min(len(expectations), os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shipyard-validate") as pool:
+        return list(pool.map(lambda e: check_expectation(e, columns, n_rows), expectations))
 
 
 def _first_columns(df: pd.DataFrame) -> dict[str, pd.Series]:
