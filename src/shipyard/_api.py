@@ -15,7 +15,20 @@ if TYPE_CHECKING:
 
     from shipyard.pipeline import RunResult
 
-__all__ = ["load_model", "open_store", "run", "serve_app"]
+__all__ = ["load_model", "open_store", "run", "serve_app", "store_location"]
+
+
+def store_location(
+    url: str | None = None, root: str | Path | None = None
+) -> tuple[str | None, Path]:
+    """Where the store is: ``url`` beats ``SHIPYARD_STORE_URL``; ``root`` beats ``SHIPYARD_HOME``.
+
+    Returns:
+        The SQLAlchemy URL (``None``: the default SQLite file under the root) and the local
+        root folder (default ``.shipyard``).
+    """
+    url = url or os.environ.get("SHIPYARD_STORE_URL") or None
+    return url, Path(root or os.environ.get("SHIPYARD_HOME") or ".shipyard")
 
 
 def open_store(url: str | None = None, *, root: str | Path | None = None) -> Store:
@@ -24,12 +37,11 @@ def open_store(url: str | None = None, *, root: str | Path | None = None) -> Sto
     Args:
         url: a SQLAlchemy URL; default ``SHIPYARD_STORE_URL``, else SQLite under ``root``.
         root: local folder for the default store and artifacts; default ``SHIPYARD_HOME``,
-            else ``.shipyard``.
+            else ``.shipyard``. Artifacts go to ``SHIPYARD_ARTIFACT_ROOT`` when it is set.
     """
-    url = url or os.environ.get("SHIPYARD_STORE_URL") or None
-    root = root or os.environ.get("SHIPYARD_HOME") or ".shipyard"
+    url, folder = store_location(url, root)
     artifacts = os.environ.get("SHIPYARD_ARTIFACT_ROOT") or None
-    return Store.open(url, root=Path(root), artifact_root=artifacts)
+    return Store.open(url, root=folder, artifact_root=artifacts)
 
 
 def run(spec: ProjectSpec | str | Path, *, store: Store | None = None, **kwargs: Any) -> RunResult:

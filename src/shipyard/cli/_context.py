@@ -5,10 +5,11 @@ from __future__ import annotations
 import getpass
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from rich.console import Console
 
+from shipyard._api import open_store as open_api_store
+from shipyard._api import store_location
 from shipyard.errors import StoreError
 from shipyard.store import Store
 
@@ -20,7 +21,6 @@ class CliState:
     """Options given before the command (``shipyard --store URL run``)."""
 
     store_url: str | None = None
-    root: str = ".shipyard"
     debug: bool = False
     console: Console | None = None
 
@@ -44,8 +44,7 @@ def open_store(state: CliState, *, create: bool = False) -> Store:
     Raises:
         StoreError: the default local store does not exist and ``create`` is false.
     """
-    url = state.store_url or os.environ.get("SHIPYARD_STORE_URL") or None
-    root = Path(os.environ.get("SHIPYARD_HOME", state.root))
+    url, root = store_location(state.store_url)
     if url is None and not create and not (root / "shipyard.db").exists():
         msg = (
             f"no Shipyard store at {(root / 'shipyard.db').resolve()}; run this from the folder "
@@ -53,8 +52,7 @@ def open_store(state: CliState, *, create: bool = False) -> Store:
             "SHIPYARD_STORE_URL / --store at your store"
         )
         raise StoreError(msg)
-    artifacts = os.environ.get("SHIPYARD_ARTIFACT_ROOT") or None
-    return Store.open(url, root=root, artifact_root=artifacts)
+    return open_api_store(url, root=root)
 
 
 def current_user() -> str:
