@@ -108,10 +108,10 @@ def evaluate_predictions(
     yt = np.asarray([str(v) for v in y_true], dtype=object)
     yp = np.asarray([str(v) for v in y_pred], dtype=object)
     out = _classification(task, yt, yp, labels)
-    if proba is not None:
-        out.update(_probabilistic(task, yt, np.asarray(proba, float), labels))
-    cm = skm.confusion_matrix(yt, yp, labels=labels).tolist()
     probabilities = None if proba is None else np.asarray(proba, float)
+    if probabilities is not None:
+        out.update(_probabilistic(task, yt, probabilities, labels))
+    cm = skm.confusion_matrix(yt, yp, labels=labels).tolist()
     return Evaluation(
         metrics=out,
         confusion_matrix=cm,

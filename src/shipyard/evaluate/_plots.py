@@ -85,11 +85,7 @@ def roc_curves_png(
         fpr, tpr, _ = skm.roc_curve(hits, score)
         ax.plot(fpr, tpr, label=f"{label} (AUC {skm.auc(fpr, tpr):.3f})")
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.set_title("ROC (holdout)")
-    ax.legend(loc="lower right", fontsize="small")
-    return _png(fig)
+    return _finish(fig, ax, "false positive rate", "true positive rate", "ROC", "lower right")
 
 
 def pr_curves_png(
@@ -104,11 +100,15 @@ def pr_curves_png(
         precision, recall, _ = skm.precision_recall_curve(hits, score)
         ap = skm.average_precision_score(hits, score)
         ax.plot(recall, precision, label=f"{label} (AP {ap:.3f})")
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
     ax.set_ylim(0, 1.02)
-    ax.set_title("Precision-recall (holdout)")
-    ax.legend(loc="lower left", fontsize="small")
+    return _finish(fig, ax, "recall", "precision", "Precision-recall", "lower left")
+
+
+def _finish(fig: Any, ax: Any, xlabel: str, ylabel: str, title: str, legend: str) -> bytes:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{title} (holdout)")
+    ax.legend(loc=legend, fontsize="small")
     return _png(fig)
 
 
