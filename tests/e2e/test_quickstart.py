@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -17,6 +18,8 @@ import pandas as pd
 import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.http]
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def shipyard(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -42,6 +45,7 @@ def shipyard(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedP
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("quickstart")
     result = shipyard(root, "quickstart")
+    (root / "quickstart.out").write_text(result.stdout)
     assert "Model URI: models:/penguins@production" in result.stdout
     assert "shipyard serve models:/penguins@production" in result.stdout
     assert (root / ".shipyard" / "shipyard.db").exists()
@@ -96,6 +100,27 @@ def server(project: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def _shape(text: str) -> list[str]:
+    """Output lines with what legitimately varies (ids, times, scores, widths) flattened."""
+    out = []
+    for line in text.splitlines():
+        line = re.sub(r"[0-9a-f]{8,32}", "<id>", line)
+        line = re.sub(r"\d", "0", line)
+        line = re.sub(r"[━─]+", "-", line)
+        line = re.sub(r"\s+", " ", line).strip()
+        if line:
+            out.append(line)
+    return out
+
+
+def test_readme_shows_what_quickstart_prints(project: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```\n\$ shipyard quickstart\n(.*?)```", readme, re.S)
+    assert block, "README.md lost its 'What you get' block"
+    printed = (project / "quickstart.out").read_text()
+    assert _shape(block.group(1)) == _shape(printed)
 
 
 def test_second_run_gives_the_same_metrics(project: Path) -> None:
