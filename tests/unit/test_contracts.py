@@ -19,8 +19,14 @@ def test_public_api_matches_the_docs() -> None:
         re.findall(r"^\| `shipyard\.(\w+)", (ROOT / "docs" / "python-api.md").read_text(), re.M)
     )
     assert documented == set(shipyard.__all__)
-    for name in shipyard.__all__:
-        assert getattr(shipyard, name) is not None
+    missing = [name for name in shipyard.__all__ if not hasattr(shipyard, name)]
+    assert not missing, f"shipyard.__all__ names what the package does not define: {missing}"
+    undocumented = [
+        name
+        for name in shipyard.__all__
+        if callable(getattr(shipyard, name)) and not (getattr(shipyard, name).__doc__ or "").strip()
+    ]
+    assert not undocumented, f"public names without a docstring: {undocumented}"
 
 
 def _models(annotation: Any) -> list[type[BaseModel]]:
