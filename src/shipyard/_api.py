@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,33 +14,22 @@ if TYPE_CHECKING:
 
     from shipyard.pipeline import RunResult
 
-__all__ = ["load_model", "open_store", "run", "serve_app", "store_location"]
+__all__ = ["load_model", "open_store", "run", "serve_app"]
 
 
-def store_location(
-    url: str | None = None, root: str | Path | None = None
-) -> tuple[str | None, Path]:
-    """Where the store is: ``url`` beats ``SHIPYARD_STORE_URL``; ``root`` beats ``SHIPYARD_HOME``.
-
-    Returns:
-        The SQLAlchemy URL (``None``: the default SQLite file under the root) and the local
-        root folder (default ``.shipyard``).
-    """
-    url = url or os.environ.get("SHIPYARD_STORE_URL") or None
-    return url, Path(root or os.environ.get("SHIPYARD_HOME") or ".shipyard")
-
-
-def open_store(url: str | None = None, *, root: str | Path | None = None) -> Store:
-    """Open the metadata and artifact store.
+def open_store(
+    url: str | None = None, *, root: str | Path | None = None, artifact_root: str | None = None
+) -> Store:
+    """Open the metadata and artifact store, found as every entry point finds it.
 
     Args:
         url: a SQLAlchemy URL; default ``SHIPYARD_STORE_URL``, else SQLite under ``root``.
         root: local folder for the default store and artifacts; default ``SHIPYARD_HOME``,
-            else ``.shipyard``. Artifacts go to ``SHIPYARD_ARTIFACT_ROOT`` when it is set.
+            else ``.shipyard``.
+        artifact_root: where artifacts go; default ``SHIPYARD_ARTIFACT_ROOT``, else
+            ``<root>/artifacts``.
     """
-    url, folder = store_location(url, root)
-    artifacts = os.environ.get("SHIPYARD_ARTIFACT_ROOT") or None
-    return Store.open(url, root=folder, artifact_root=artifacts)
+    return Store.from_env(url, root=root, artifact_root=artifact_root)
 
 
 def run(spec: ProjectSpec | str | Path, *, store: Store | None = None, **kwargs: Any) -> RunResult:

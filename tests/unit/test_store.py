@@ -23,6 +23,7 @@ from shipyard.store import (
     default_store_url,
     metadata,
     redact_url,
+    store_location,
     tables,
     upsert_latest_metrics,
 )
@@ -314,3 +315,39 @@ def test_upsert_latest_metrics_keeps_the_highest_step(store: Store) -> None:
     with store.begin() as conn:
         upsert_latest_metrics(conn, [row("loss", 0.4, 3), row("loss", 0.3, 3)])
     assert _latest(store)["loss"] == (0.3, 3)
+
+
+# --- locating the store -------------------------------------------------------------------
+
+
+def test_store_location_arguments_beat_the_environment_beat_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("SHIPYARD_STORE_URL", "SHIPYARD_HOME", "SHIPYARD_ARTIFACT_ROOT"):
+        monkeypatch.delenv(name, raising=False)
+    assert store_location() == (None, Path(".shipyard"), None)
+    monkeypatch.setenv("SHIPYARD_STORE_URL", "sqlite:///env.db")
+    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SHIPYARD_ARTIFACT_ROOT", "memory://env")
+    assert store_location() == ("sqlite:///env.db", tmp_path / "home", "memory://env")
+    assert store_location("sqlite://", tmp_path / "arg", "memory://arg") == (
+        "sqlite://",
+        tmp_path / "arg",
+        "memory://arg",
+    )
+    for name in ("SHIPYARD_STORE_URL", "SHIPYARD_HOME", "SHIPYARD_ARTIFACT_ROOT"):
+        monkeypatch.setenv(name, "")  # empty is unset
+    assert store_location() == (None, Path(".shipyard"), None)
+
+
+def test_from_env_opens_under_shipyard_home_with_the_artifact_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SHIPYARD_STORE_URL", raising=False)
+    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SHIPYARD_ARTIFACT_ROOT", str(tmp_path / "art"))
+    monkeypatch.chdir(tmp_path)
+    with Store.from_env() as store:
+        assert store.url == default_store_url(tmp_path / "home")
+        assert store.artifacts.root == str(tmp_path / "art")
+    assert not (tmp_path / ".shipyard").exists()

@@ -8,10 +8,8 @@ from dataclasses import dataclass
 
 from rich.console import Console
 
-from shipyard._api import open_store as open_api_store
-from shipyard._api import store_location
 from shipyard.errors import StoreError
-from shipyard.store import Store
+from shipyard.store import Store, store_location
 
 __all__ = ["CliState", "current_user", "open_store"]
 
@@ -33,7 +31,11 @@ class CliState:
 
 
 def open_store(state: CliState, *, create: bool = False) -> Store:
-    """Open the store: ``--store`` beats ``SHIPYARD_STORE_URL`` beats ``<root>/shipyard.db``.
+    """Open the store where :func:`shipyard.store.store_location` finds it.
+
+    ``--store`` beats ``SHIPYARD_STORE_URL`` beats ``<root>/shipyard.db``, the root being
+    ``SHIPYARD_HOME`` or ``.shipyard``; artifacts go to ``SHIPYARD_ARTIFACT_ROOT`` or
+    ``<root>/artifacts``.
 
     Args:
         state: the CLI's options.
@@ -44,7 +46,7 @@ def open_store(state: CliState, *, create: bool = False) -> Store:
     Raises:
         StoreError: the default local store does not exist and ``create`` is false.
     """
-    url, root = store_location(state.store_url)
+    url, root, artifact_root = store_location(state.store_url)
     if url is None and not create and not (root / "shipyard.db").exists():
         msg = (
             f"no Shipyard store at {(root / 'shipyard.db').resolve()}; run this from the folder "
@@ -52,7 +54,7 @@ def open_store(state: CliState, *, create: bool = False) -> Store:
             "SHIPYARD_STORE_URL / --store at your store"
         )
         raise StoreError(msg)
-    return open_api_store(url, root=root)
+    return Store.open(url, root=root, artifact_root=artifact_root)
 
 
 def current_user() -> str:

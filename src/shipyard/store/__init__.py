@@ -4,12 +4,19 @@ artifact store (fsspec, every file recorded with its sha256).
 Example:
     >>> from shipyard.store import Store
     >>> store = Store.open(root=".shipyard")  # doctest: +SKIP
+    >>> store = Store.from_env()  # SHIPYARD_STORE_URL / SHIPYARD_HOME / ...  # doctest: +SKIP
     >>> sha = store.artifacts.put("notes/readme.txt", b"hello")  # doctest: +SKIP
 """
 
 from shipyard.store import _tables as tables
 from shipyard.store._artifacts import ArtifactRecord, ArtifactStore, check_artifact_path
-from shipyard.store._db import HEAD_REVISION, Store, default_store_url, redact_url
+from shipyard.store._db import (
+    HEAD_REVISION,
+    Store,
+    default_store_url,
+    redact_url,
+    store_location,
+)
 from shipyard.store._tables import dialect_insert, metadata, upsert_latest_metrics
 
 __all__ = [
@@ -22,6 +29,7 @@ __all__ = [
     "dialect_insert",
     "metadata",
     "redact_url",
+    "store_location",
     "tables",
     "upsert_latest_metrics",
 ]

@@ -9,6 +9,7 @@ that read-then-write transactions in several processes queue instead of failing.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,19 +27,28 @@ from shipyard.store._artifacts import ArtifactStore
 from shipyard.store._tables import metadata
 
 __all__ = [
+    "ARTIFACT_ROOT_ENV",
     "HEAD_REVISION",
+    "HOME_ENV",
+    "STORE_URL_ENV",
     "Store",
     "alembic_config",
     "current_revision",
     "default_store_url",
     "migrate",
     "redact_url",
+    "store_location",
 ]
 
 logger = logging.getLogger(__name__)
 
 DB_FILE = "shipyard.db"
 ARTIFACT_DIR = "artifacts"
+DEFAULT_HOME = ".shipyard"
+#: The environment variables that locate the store (read only by :func:`store_location`).
+STORE_URL_ENV = "SHIPYARD_STORE_URL"
+HOME_ENV = "SHIPYARD_HOME"
+ARTIFACT_ROOT_ENV = "SHIPYARD_ARTIFACT_ROOT"
 _IMMEDIATE = "shipyard_begin_immediate"
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 _PASSWORD_RE = re.compile(r"(://[^:/@]*:)[^@/]*@")
@@ -54,6 +64,33 @@ def default_store_url(root: str | Path = ".shipyard") -> str:
         A ``sqlite:///`` URL with an absolute path.
     """
     return f"sqlite:///{(Path(root) / DB_FILE).resolve().as_posix()}"
+
+
+def store_location(
+    url: str | None = None,
+    root: str | Path | None = None,
+    artifact_root: str | None = None,
+) -> tuple[str | None, Path, str | None]:
+    """Where the store is, for every entry point (CLI, ``shipyard.open_store``, tracking).
+
+    Each setting is taken from the argument, else its environment variable, else the default:
+    the metadata URL from ``url`` > ``SHIPYARD_STORE_URL`` > SQLite ``<root>/shipyard.db``;
+    the local root from ``root`` > ``SHIPYARD_HOME`` > ``.shipyard`` (in the working
+    directory); artifacts from ``artifact_root`` > ``SHIPYARD_ARTIFACT_ROOT`` >
+    ``<root>/artifacts``. Empty values count as unset.
+
+    Returns:
+        The SQLAlchemy URL (``None``: the default SQLite file under the root), the local
+        root folder, and the artifact root (``None``: ``<root>/artifacts``).
+
+    Example:
+        >>> store_location("sqlite://", root="/tmp/sy", artifact_root="s3://b/sy")
+        ('sqlite://', PosixPath('/tmp/sy'), 's3://b/sy')
+    """
+    url = url or os.environ.get(STORE_URL_ENV) or None
+    folder = Path(root or os.environ.get(HOME_ENV) or DEFAULT_HOME)
+    artifacts = artifact_root or os.environ.get(ARTIFACT_ROOT_ENV) or None
+    return url, folder, artifacts
 
 
 def redact_url(url: str) -> str:
@@ -331,6 +368,22 @@ class Store:
             artifact_root = str(Path(root) / ARTIFACT_DIR)
         logger.debug("opened store %s (artifacts at %s)", redact_url(url), artifact_root)
         return cls(url, engine, ArtifactStore(artifact_root, engine))
+
+    @classmethod
+    def from_env(
+        cls,
+        url: str | None = None,
+        *,
+        root: str | Path | None = None,
+        artifact_root: str | None = None,
+    ) -> Store:
+        """Open the store that :func:`store_location` finds (arguments beat the environment).
+
+        Raises:
+            StoreError: the URL is invalid, the database unreachable, or migrating failed.
+        """
+        url, folder, artifacts = store_location(url, root, artifact_root)
+        return cls.open(url, root=folder, artifact_root=artifacts)
 
     @property
     def dialect(self) -> str:

@@ -6,7 +6,6 @@ current context (a ``ContextVar``), and the ``log_*`` functions log to it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
 from typing import Any
@@ -33,9 +32,11 @@ def start_run(name: str | None = None, *, store: Store | None = None, **kwargs: 
     """Start a run and make it the active run of the current context.
 
     An entry point for scripts and notebooks: with no ``store`` it uses the active run's
-    store, or opens ``SHIPYARD_STORE_URL`` (default: ``.shipyard/`` in the working
-    directory). Inside another active run the new run becomes its child. Lineage (git
-    commit, library versions) is collected unless ``lineage`` is given.
+    store, or opens the one the CLI and ``shipyard.open_store()`` find
+    (:meth:`Store.from_env`: ``SHIPYARD_STORE_URL``, ``SHIPYARD_HOME``,
+    ``SHIPYARD_ARTIFACT_ROOT``; default ``.shipyard/`` in the working directory). Inside
+    another active run the new run becomes its child. Lineage (git commit, library
+    versions) is collected unless ``lineage`` is given.
 
     Args:
         name: a display name.
@@ -55,7 +56,7 @@ def start_run(name: str | None = None, *, store: Store | None = None, **kwargs: 
         tracker = parent._tracker
     else:
         if store is None:
-            store = Store.open(os.environ.get("SHIPYARD_STORE_URL") or None)
+            store = Store.from_env()
             closers.append(store.close)
         tracker = Tracker(store)
         closers.insert(0, tracker.close)

@@ -1,0 +1,55 @@
+"""``shipyard runs`` against runs tracked from Python, the store location and error output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import shipyard
+from shipyard.cli import main
+from shipyard.tracking import Lineage
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    captured = capsys.readouterr()
+    return int(info.value.code or 0), captured.out, captured.err
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A clean environment: no store settings, wide output, a scratch working directory."""
+    for name in ("SHIPYARD_STORE_URL", "SHIPYARD_HOME", "SHIPYARD_ARTIFACT_ROOT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return tmp_path
+
+
+def test_python_tracking_honours_shipyard_home_and_artifact_root(
+    capsys: pytest.CaptureFixture[str], env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home, artifacts = env / "home", env / "artifacts"
+    monkeypatch.setenv("SHIPYARD_HOME", str(home))
+    monkeypatch.setenv("SHIPYARD_ARTIFACT_ROOT", str(artifacts))
+    with shipyard.start_run("from-python", lineage=Lineage()) as run:
+        shipyard.log_metric("loss", 0.25)
+        run.log_artifact("notes.txt", b"hello")
+    assert not (env / "work" / ".shipyard").exists()  # nothing landed in the working directory
+    assert (home / "shipyard.db").is_file()
+    assert (artifacts / "runs" / run.id / "notes.txt").read_bytes() == b"hello"
+
+    elsewhere = env / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, out, err = cli(capsys, "runs", "list")
+    assert code == 0, err
+    assert run.id[:8] in out and "from-python" in out and "loss=0.2500" in out
+    code, out, err = cli(capsys, "runs", "show", run.id)
+    assert code == 0, err
+    assert "notes.txt" in out
+    assert not (elsewhere / ".shipyard").exists()
