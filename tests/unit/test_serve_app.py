@@ -483,3 +483,101 @@ def test_docs_requests_are_counted_by_path_and_unknown_paths_as_unmatched(
         text = c.get("/metrics").text
     assert 'route="/openapi.json",status="200"' in text
     assert 'route="<unmatched>",status="404"' in text
+
+
+# --- non-finite numbers ----------------------------------------------------------------------
+
+NON_FINITE_TOKENS = ["Infinity", "-Infinity", "NaN", "1e400", "-1e400", "1" + "0" * 400]
+
+
+def _raw_body(record: dict[str, Any], field: str, token: str) -> bytes:
+    """A JSON body with ``token`` written verbatim as ``field``'s value (json cannot emit it)."""
+    text = json.dumps({**record, field: "__TOKEN__"})
+    return text.replace('"__TOKEN__"', token).encode()
+
+
+def _post_raw(client: TestClient, body: bytes) -> Any:
+    return client.post("/predict", content=body, headers={"content-type": "application/json"})
+
+
+@pytest.mark.parametrize("token", NON_FINITE_TOKENS)
+@pytest.mark.parametrize("field", ["bill_length_mm", "year", "island"])
+def test_non_finite_number_is_422_naming_the_field(
+    client: TestClient, field: str, token: str
+) -> None:
+    (err,) = _detail(_post_raw(client, _raw_body(RECORD, field, token)))
+    assert err["field"] == field
+    assert err["loc"] == ["body", field]
+    assert repr(field) in err["msg"]
+    json.dumps(err, allow_nan=False)  # the error itself is valid JSON: no NaN or inf echoed
+
+
+@pytest.mark.parametrize("token", NON_FINITE_TOKENS)
+def test_non_finite_number_in_a_list_names_record_and_field(client: TestClient, token: str) -> None:
+    body = b"[" + json.dumps(RECORD).encode() + b"," + _raw_body(RECORD, "body_mass_g", token)
+    (err,) = _detail(_post_raw(client, body + b"]"))
+    assert (err["record"], err["field"]) == (1, "body_mass_g")
+
+
+@pytest.mark.parametrize("field", ["bill_depth_mm", "year", "sex"])
+@pytest.mark.parametrize("token", ["Infinity", "-Infinity", "NaN", "1e400"])
+def test_non_finite_number_says_send_null(client: TestClient, field: str, token: str) -> None:
+    (err,) = _detail(_post_raw(client, _raw_body(RECORD, field, token)))
+    assert err["type"] == "finite_number"
+    assert "null" in err["msg"]
+    assert err["input"] == token.replace("1e400", "Infinity")
+
+
+def test_nan_token_and_nan_string_are_both_refused_and_null_is_missing(
+    client: TestClient,
+) -> None:
+    token = _post_raw(client, _raw_body(RECORD, "bill_length_mm", "NaN"))
+    text = client.post("/predict", json={**RECORD, "bill_length_mm": "NaN"})
+    assert (token.status_code, text.status_code) == (422, 422)
+    assert client.post("/predict", json={**RECORD, "bill_length_mm": None}).status_code == 200
+
+
+def test_integer_field_takes_64_bit_integers(client: TestClient) -> None:
+    assert client.post("/predict", json={**RECORD, "year": 2**63 - 1}).status_code == 200
+    (err,) = _detail(client.post("/predict", json={**RECORD, "year": 2**63}))
+    assert err["field"] == "year"
+
+
+def test_number_too_long_for_the_json_parser_is_a_422(client: TestClient) -> None:
+    """Past 4300 digits the JSON parser itself refuses the number: still a 422, never a 500."""
+    (err,) = _detail(_post_raw(client, _raw_body(RECORD, "year", "9" * 5000)))
+    assert err["type"] == "json_invalid"
+    assert "out of range" in err["msg"]
+
+
+def test_large_finite_number_is_accepted(client: TestClient) -> None:
+    big = _raw_body(RECORD, "body_mass_g", "1" + "0" * 300)  # 1e300: finite
+    assert _post_raw(client, big).status_code == 200
+
+
+@pytest.mark.parametrize("token", NON_FINITE_TOKENS)
+def test_non_finite_in_an_unknown_field_is_a_clean_422(client: TestClient, token: str) -> None:
+    (err,) = _detail(_post_raw(client, _raw_body(RECORD, "colour", token)))
+    assert err["field"] == "colour"
+    json.dumps(err, allow_nan=False)
+
+
+@pytest.mark.parametrize("token", NON_FINITE_TOKENS)
+@pytest.mark.parametrize("field", ["n", "flag", "when", "note"])
+def test_non_finite_in_every_column_kind_is_422(field: str, token: str) -> None:
+    sig = Signature(
+        inputs=(
+            ColumnSchema(name="n", kind="number", dtype="float64", nullable=True),
+            ColumnSchema(name="flag", kind="boolean", dtype="bool", nullable=True),
+            ColumnSchema(name="when", kind="datetime", dtype="datetime64[ns]", nullable=True),
+            ColumnSchema(name="note", kind="string", dtype="str", nullable=True),
+        )
+    )
+    package = ModelPackage(
+        pipeline=_FailingPipeline(RuntimeError("unused")), signature=sig, task="binary"
+    )
+    record = {"n": 0.5, "flag": True, "when": "2024-03-01T10:00:00", "note": "hello"}
+    with TestClient(create_app(package)) as c:
+        (err,) = _detail(_post_raw(c, _raw_body(record, field, token)))
+    assert err["field"] == field
+    json.dumps(err, allow_nan=False)

@@ -4,16 +4,24 @@ Each input column becomes one required, nullable field typed by its kind (``numb
 ``integer`` -> int, ``boolean`` -> bool, ``category`` -> a Literal of the known categories,
 ``string`` -> str, ``datetime`` -> datetime). Numbers, booleans and strings are strict, so a
 JSON string is never silently read as a number or ``"yes"`` as ``true``.
+
+Missing values: ``null`` is the one way to say a value is missing (the model imputes it).
+Numbers must be finite: the non-standard tokens ``NaN``, ``Infinity`` and ``-Infinity``, and
+literals that overflow a float (``1e400``, a 400-digit integer), are refused with a 422 naming
+the field, in every kind of field. Integer fields take 64-bit integers, the range training saw.
 """
 
 from __future__ import annotations
 
 import keyword
+import math
 import re
+import sys
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AllowInfNan,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -23,7 +31,7 @@ from pydantic import (
     ValidationError,
     create_model,
 )
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from shipyard.data import ColumnSchema, Signature, category_text
 from shipyard.errors import PredictionError
@@ -41,6 +49,9 @@ __all__ = [
 ]
 
 _EXAMPLE_DATETIME = "2024-01-01T00:00:00"
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_FLOAT_MAX_INT = int(sys.float_info.max)  # larger integers overflow a float to infinity
+_SHOWN_BITS = 128  # larger integers are described, not quoted, in an error message
 
 
 class ModelInfo(BaseModel):
@@ -101,9 +112,38 @@ def example_record(signature: Signature) -> dict[str, Any]:
     return {col.name: example_value(col) for col in signature.inputs}
 
 
+def is_finite_number(value: object) -> bool:
+    """Whether a JSON number is finite as a float: not NaN, not infinite, no overflow.
+
+    Example:
+        >>> is_finite_number(1e300), is_finite_number(float("nan")), is_finite_number(10**400)
+        (True, False, False)
+    """
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return abs(value) <= _FLOAT_MAX_INT
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return True
+
+
+def _not_finite() -> PydanticCustomError:
+    return PydanticCustomError("finite_number", "Input should be a finite number")
+
+
 def _as_category_text(value: Any) -> Any:
     if isinstance(value, bool | int | float):
+        if not is_finite_number(value):
+            raise _not_finite()
         return category_text(value)
+    return value
+
+
+def _finite_float(value: Any) -> Any:
+    """Refuse NaN and infinities up front, so an integer field says so as a number field does."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _not_finite()
     return value
 
 
@@ -114,9 +154,10 @@ def _field_type(col: ColumnSchema) -> Any:
         # numbers and booleans are read as the text training saw: 2007 -> "2007"
         return Annotated[Literal[col.categories] | None, BeforeValidator(_as_category_text)]
     if col.kind == "number":
-        base = Annotated[float, Strict()]
+        base = Annotated[float, Strict(), AllowInfNan(False)]
     elif col.kind == "integer":
-        base = Annotated[int, Strict()]
+        limits = Field(ge=_INT64_MIN, le=_INT64_MAX)
+        base = Annotated[int, Strict(), limits, BeforeValidator(_finite_float)]
     elif col.kind == "boolean":
         base = Annotated[bool, Strict()]
     elif col.kind == "datetime":
@@ -138,6 +179,8 @@ def _description(col: ColumnSchema) -> str:
     text = f"{col.kind} ({col.dtype})"
     if col.minimum is not None and col.maximum is not None:
         text += f", observed range [{col.minimum:g}, {col.maximum:g}]"
+    if col.kind in ("number", "integer"):
+        text += "; finite (NaN and Infinity are refused)"
     return text + "; null lets the model impute it"
 
 
@@ -306,11 +349,39 @@ def _message(error: ErrorDetails, field: str | None, record: int | None, names: 
         return f"the body is not valid JSON ({ctx.get('error')}): fix the JSON syntax"
     if field is None:
         return f"{where}{error['msg']}"
-    return f"{where}field {field!r}: {error['msg']}, found {error['input']!r}"
+    shown = _shown(error["input"])
+    if kind == "finite_number":
+        return (
+            f"{where}field {field!r}: found {shown}, which is not a finite number; "
+            f"send a finite number, or null for a missing value"
+        )
+    return f"{where}field {field!r}: {error['msg']}, found {shown}"
 
 
 def _input(error: ErrorDetails, field: str | None) -> Any:
     """The offending value, when it is one field's value (never a whole body or record)."""
     if field is None or error["type"] == "missing":
         return None
-    return error["input"]
+    return _json_safe(error["input"])
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with what strict JSON cannot hold (NaN, infinities, huge integers) as text."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, int | float) and not is_finite_number(value):
+        return _shown(value)
+    return value
+
+
+def _shown(value: Any) -> str:
+    """How a value is quoted in an error message: non-finite numbers by their JSON token."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > _SHOWN_BITS:
+        # never str() a huge integer: past 4300 digits Python refuses to convert it
+        digits = int(value.bit_length() * math.log10(2)) + 1
+        return f"{'-' if value < 0 else ''}an integer of about {digits} digits"
+    return repr(_json_safe(value))
