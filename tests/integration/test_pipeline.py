@@ -11,7 +11,13 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes
 
 import shipyard
-from shipyard.errors import ArtifactIntegrityError, DataValidationError, SpecError, TrainingError
+from shipyard.errors import (
+    ArtifactIntegrityError,
+    DataError,
+    DataValidationError,
+    SpecError,
+    TrainingError,
+)
 from shipyard.pipeline import Event, run_project
 from shipyard.registry import Registry
 from shipyard.spec import load_spec
@@ -260,3 +266,21 @@ def test_a_broken_report_does_not_fail_the_run(
         assert result.report_path is None and result.promoted
         assert Tracker(store).get_run(result.run_id).status == "finished"
     assert any("no HTML report: RuntimeError: no fonts" in e.message for e in events)
+
+
+def test_a_duplicated_target_column_stops_the_run_before_anything_is_trained(
+    tmp_path: Path, store: Store
+) -> None:
+    frame = _cancer()
+    frame.insert(1, "target", frame.pop("mean_radius"), allow_duplicates=True)  # 'target' twice
+    spec = load_spec(
+        _project(
+            tmp_path,
+            frame,
+            "name: c\ndata: {source: {type: csv, path: data/train.csv}, target: target}\n"
+            + FAST_MODELS,
+        )
+    )
+    with pytest.raises(DataError, match=r"duplicate column names: 'target' at columns 2 and 31"):
+        run_project(spec, store=store)
+    assert Registry(store).list_models() == []

@@ -89,3 +89,26 @@ def test_password_is_redacted() -> None:
         load_source(SqlSource(type="sql", url=url, table="t"), Path())
     assert "s3cret" not in str(info.value)
     assert "bob:***@127.0.0.1" in str(info.value)
+
+
+def test_csv_duplicate_column_names_name_the_file_and_positions(tmp_path: Path) -> None:
+    (tmp_path / "wine.csv").write_text(
+        "quality,alcohol,ash,alcohol\n5,9.4,2.1,9.4\n6,9.8,2.3,9.8\n"
+    )
+    with pytest.raises(
+        DataError,
+        match=r"the CSV file \S*wine\.csv has duplicate column names: 'alcohol' at columns 2 "
+        r"and 4; rename one",
+    ):
+        load_source(CsvSource(type="csv", path="wine.csv"), tmp_path)
+    # the target's name twice, with another delimiter and encoding: still caught, all positions
+    (tmp_path / "t.csv").write_bytes("y;x;y;z;y;x\n1;2;3;4;5;6\n".encode("latin-1"))
+    src = CsvSource(type="csv", path="t.csv", delimiter=";", encoding="latin-1")
+    with pytest.raises(DataError, match=r"'y' at columns 1, 3 and 5, 'x' at columns 2 and 6"):
+        load_source(src, tmp_path)
+
+
+def test_csv_names_that_only_look_mangled_are_fine(tmp_path: Path) -> None:
+    (tmp_path / "ok.csv").write_text('alcohol,alcohol.1,"a,b",,\n1,2,3,4,5\n')
+    df = load_source(CsvSource(type="csv", path="ok.csv"), tmp_path)
+    assert list(df.columns)[:3] == ["alcohol", "alcohol.1", "a,b"]

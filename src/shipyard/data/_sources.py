@@ -31,8 +31,9 @@ def load_source(source: CsvSource | ParquetSource | SqlSource, base_dir: Path) -
 
     Raises:
         DataError: naming the file or URL (password redacted) and the reason: a missing file,
-            a parse error (with the line when the parser gives one), an empty file or result,
-            an unknown table or a failed query.
+            a parse error (with the line when the parser gives one), a CSV header that names
+            a column twice (with both positions), an empty file or result, an unknown table
+            or a failed query.
     """
     if isinstance(source, SqlSource):
         df = _read_sql(source)
@@ -59,7 +60,8 @@ def _check_file(path: Path, kind: str) -> None:
 def _read_csv(source: CsvSource, path: Path) -> pd.DataFrame:
     _check_file(path, "CSV")
     try:
-        return pd.read_csv(path, sep=source.delimiter, encoding=source.encoding)
+        frame = pd.read_csv(path, sep=source.delimiter, encoding=source.encoding)
+        _check_header(source, path)
     except pd.errors.EmptyDataError as exc:
         msg = f"the CSV file {path} is empty (no header row); add a header and data rows"
         raise DataError(msg) from exc
@@ -77,6 +79,42 @@ def _read_csv(source: CsvSource, path: Path) -> pd.DataFrame:
             "set data.source.encoding (e.g. 'latin-1')"
         )
         raise DataError(msg) from exc
+    return frame
+
+
+def _check_header(source: CsvSource, path: Path) -> None:
+    """Refuse a header that names a column twice.
+
+    pandas renames repeats (``alcohol``, ``alcohol.1``) before anything else sees them, so the
+    header is read again as a data row, by the same parser with the same delimiter, encoding
+    and quoting, to see the names as written.
+    """
+    header = pd.read_csv(
+        path,
+        sep=source.delimiter,
+        encoding=source.encoding,
+        header=None,
+        nrows=1,
+        dtype=str,
+        keep_default_na=False,
+    )
+    positions: dict[str, list[int]] = {}
+    for position, name in enumerate(header.iloc[0].tolist(), start=1):
+        if name:  # pandas names blank headers by position ("Unnamed: 3"): never a repeat
+            positions.setdefault(name, []).append(position)
+    repeats = {name: where for name, where in positions.items() if len(where) > 1}
+    if repeats:
+        shown = ", ".join(f"{name!r} at columns {_and(where)}" for name, where in repeats.items())
+        extra = sum(len(where) - 1 for where in repeats.values())
+        advice = "rename one" if extra == 1 else "rename them so that every column name is unique"
+        msg = f"the CSV file {path} has duplicate column names: {shown}; {advice}"
+        raise DataError(msg)
+
+
+def _and(numbers: list[int]) -> str:
+    """``[2, 14]`` -> ``"2 and 14"``; ``[1, 3, 5]`` -> ``"1, 3 and 5"``."""
+    head = ", ".join(map(str, numbers[:-1]))
+    return f"{head} and {numbers[-1]}"
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
