@@ -53,3 +53,51 @@ def test_python_tracking_honours_shipyard_home_and_artifact_root(
     assert code == 0, err
     assert "notes.txt" in out
     assert not (elsewhere / ".shipyard").exists()
+
+
+def _tracked_runs_with_brackets(home: Path) -> tuple[str, str]:
+    """A finished and a failed run whose user-given text holds rich-markup-like brackets."""
+    from shipyard.store import Store
+    from shipyard.tracking import Tracker
+
+    with Store.open(root=home) as store, Tracker(store) as tracker:
+        with tracker.start_run("sweep[fast]", project="proj[a]", lineage=Lineage()) as ok:
+            ok.log_params({"grid[lr]": "[bold]0.1[/bold]", "layers": "[/]"})
+            ok.log_metric("acc[val]", 0.5)
+            ok.set_tag("note", "[red]not red[/red]")
+        with pytest.raises(KeyError), tracker.start_run("broken[x]", lineage=Lineage()) as bad:
+            raise KeyError("[missing] [/]")
+    return ok.id, bad.id
+
+
+def test_user_text_with_brackets_is_printed_verbatim(
+    capsys: pytest.CaptureFixture[str], env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHIPYARD_HOME", str(env / "home"))
+    ok, bad = _tracked_runs_with_brackets(env / "home")
+    code, out, err = cli(capsys, "runs", "list")
+    assert code == 0, err
+    assert "sweep[fast]" in out and "proj[a]" in out and "broken[x]" in out
+    code, out, err = cli(capsys, "runs", "show", ok)
+    assert code == 0, err
+    for text in ("sweep[fast]", "grid[lr]", "[bold]0.1[/bold]", "[/]", "acc[val]", "[red]not"):
+        assert text in out, text
+    code, out, err = cli(capsys, "runs", "show", bad)
+    assert code == 0, err
+    assert "[missing] [/]" in out
+    code, out, err = cli(capsys, "runs", "compare", ok, bad)
+    assert code == 0, err
+    assert "sweep[fast]" in out and "broken[x]" in out and "[bold]0.1[/bold]" in out
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs src/shipyard/cli/__init__.py to print escape(str(exc)) (owned by another "
+    "engineer; remove this marker with that change)",
+)
+def test_postgres_install_hint_keeps_its_brackets(
+    capsys: pytest.CaptureFixture[str], env: Path
+) -> None:
+    code, _out, err = cli(capsys, "--store", "postgresql+nonexistentdriver://x/y", "runs", "list")
+    assert code == 1
+    assert "install shipyard[postgres] for PostgreSQL" in " ".join(err.split())

@@ -1,4 +1,9 @@
-"""Rich renderings of results: tables people would rather look at than read."""
+"""Rich renderings of results: tables people would rather look at than read.
+
+Everything printed through rich is markup: ``[bold]`` styles and ``[postgres]`` vanishes. Text
+that comes from users, data or errors (run names, params, error messages, file names) goes
+through :func:`escape` before it is interpolated into markup or put in a table cell.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,20 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from rich.markup import escape as _rich_escape
 from rich.table import Table
 
-__all__ = ["fmt_float", "fmt_time", "kv_table", "table"]
+__all__ = ["escape", "fmt_float", "fmt_time", "kv_table", "table"]
+
+
+def escape(value: object) -> str:
+    """``str(value)`` made safe to print through rich: brackets are shown, never parsed.
+
+    Example:
+        >>> print(escape("install shipyard[postgres]"))
+        install shipyard\\[postgres]
+    """
+    return _rich_escape(str(value))
 
 
 def fmt_float(value: Any, digits: int = 4) -> str:

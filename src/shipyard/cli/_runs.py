@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from shipyard.cli._context import CliState, open_store
-from shipyard.cli._render import fmt_float, fmt_time, kv_table, table
+from shipyard.cli._render import escape, fmt_float, fmt_time, kv_table, table
 from shipyard.errors import TrackingError
 from shipyard.store import ArtifactRecord, Store
 from shipyard.tracking import RunRecord, Tracker
@@ -42,8 +42,8 @@ def list_runs(
     rows = [
         (
             r.id[:8],
-            r.project or "-",
-            r.name,
+            escape(r.project or "-"),
+            escape(r.name),
             _status(r.status),
             fmt_time(r.start_time),
             _duration(r),
@@ -75,32 +75,34 @@ def show_run(
         store.close()
     info = [
         ("id", run.id),
-        ("name", run.name),
-        ("project", run.project or "-"),
+        ("name", escape(run.name)),
+        ("project", escape(run.project or "-")),
         ("parent", run.parent_id or "-"),
         ("status", _status(run.status)),
         ("started", fmt_time(run.start_time)),
         ("took", _duration(run)),
-        ("dataset", run.dataset_fingerprint or "-"),
-        ("spec hash", run.spec_hash or "-"),
-        ("git commit", run.git_commit or "-"),
+        ("dataset", escape(run.dataset_fingerprint or "-")),
+        ("spec hash", escape(run.spec_hash or "-")),
+        ("git commit", escape(run.git_commit or "-")),
     ]
     if run.error:
-        info.append(("error", f"[red]{run.error}[/]"))
+        info.append(("error", f"[red]{escape(run.error)}[/]"))
     state.out.print(kv_table("Run", info))
-    state.out.print(kv_table("Params", sorted(run.params.items())))
+    state.out.print(kv_table("Params", _escaped(sorted(run.params.items()))))
     state.out.print(
-        kv_table("Metrics", [(k, fmt_float(v)) for k, v in sorted(run.metrics.items())])
+        kv_table("Metrics", [(escape(k), fmt_float(v)) for k, v in sorted(run.metrics.items())])
     )
     if run.tags:
-        state.out.print(kv_table("Tags", sorted(run.tags.items())))
+        state.out.print(kv_table("Tags", _escaped(sorted(run.tags.items()))))
     if artifacts:
         prefix = f"runs/{run.id}/"
-        files = [(a.path.removeprefix(prefix), f"{a.size:,} B", a.sha256[:16]) for a in artifacts]
+        files = [
+            (escape(a.path.removeprefix(prefix)), f"{a.size:,} B", a.sha256[:16]) for a in artifacts
+        ]
         state.out.print(table(f"Artifacts (under {prefix})", ["file", "size", "sha256"], files))
     matrix = evaluation.get("confusion_matrix")
     if matrix:
-        labels = [str(label) for label in evaluation.get("labels") or []]
+        labels = [escape(label) for label in evaluation.get("labels") or []]
         cells = [
             [f"[bold]{label}[/]", *map(str, counts)]
             for label, counts in zip(labels, matrix, strict=True)
@@ -125,7 +127,7 @@ def compare_runs(
         runs = [tracker.get_run(r) for r in run_ids]
     finally:
         store.close()
-    header = ["", *[f"{r.name} ({r.id[:8]})" for r in runs]]
+    header = ["", *[f"{escape(r.name)} ({r.id[:8]})" for r in runs]]
     params = sorted({k for r in runs for k in r.params})
     metrics = sorted({k for r in runs for k in r.metrics})
     rows = [_row(f"param {k}", [r.params.get(k, "-") for r in runs]) for k in params]
@@ -157,7 +159,7 @@ def export_report(
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_bytes(html)
     tmp.replace(target)
-    state.out.print(f"Wrote [bold]{target}[/] ({len(html):,} bytes)")
+    state.out.print(f"Wrote [bold]{escape(target)}[/] ({len(html):,} bytes)")
 
 
 def _evaluation(store: Store, artifacts: list[ArtifactRecord]) -> dict[str, Any]:
@@ -168,18 +170,25 @@ def _evaluation(store: Store, artifacts: list[ArtifactRecord]) -> dict[str, Any]
 
 
 def _row(label: str, values: list[str]) -> list[str]:
+    """A comparison row (plain text in, markup out): differing values highlighted."""
     differs = len(set(values)) > 1
+    label, values = escape(label), [escape(v) for v in values]
     return [
         f"[bold]{label}[/]" if differs else label,
         *(f"[yellow]{v}[/]" if differs else v for v in values),
     ]
 
 
+def _escaped(items: list[tuple[str, Any]]) -> list[tuple[str, str]]:
+    """Key/value pairs of user text, safe to print."""
+    return [(escape(k), escape(v)) for k, v in items]
+
+
 def _status(status: str) -> str:
     colour = {"finished": "green", "failed": "red", "running": "cyan", "killed": "magenta"}.get(
         status, "white"
     )
-    return f"[{colour}]{status}[/]"
+    return f"[{colour}]{escape(status)}[/]"
 
 
 def _duration(run: RunRecord) -> str:
@@ -189,6 +198,6 @@ def _duration(run: RunRecord) -> str:
 def _headline(run: RunRecord) -> str:
     metric = run.params.get("metric")
     if metric and metric in run.metrics:
-        return f"{metric}={fmt_float(run.metrics[metric])}"
-    shown = [f"{k}={fmt_float(v)}" for k, v in sorted(run.metrics.items())[:2]]
+        return f"{escape(metric)}={fmt_float(run.metrics[metric])}"
+    shown = [f"{escape(k)}={fmt_float(v)}" for k, v in sorted(run.metrics.items())[:2]]
     return ", ".join(shown) or "-"
