@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 
 from shipyard.errors import PredictionError
 from shipyard.serve._config import ServeConfig
+from shipyard.serve._docs import add_docs_routes
 from shipyard.serve._limits import BodySizeLimitMiddleware, error_body
 from shipyard.serve._metrics import METRICS_CONTENT_TYPE, MetricsMiddleware, ServeMetrics
 from shipyard.serve._runner import ModelRunner
@@ -128,8 +129,9 @@ def create_app(package: ModelPackage, *, config: ServeConfig | None = None) -> F
         config: server settings; defaults to :class:`ServeConfig`'s defaults.
 
     Returns:
-        A FastAPI app with ``POST /predict``, ``GET /health``, ``/ready``, ``/metadata`` and
-        ``/metrics``; it warms the model up on startup.
+        A FastAPI app with ``POST /predict``, ``GET /health``, ``/ready``, ``/metadata``,
+        ``/metrics`` and the API docs (``/docs``, ``/redoc``, working offline); it warms the
+        model up on startup.
 
     Example:
         >>> app = create_app(package)  # doctest: +SKIP
@@ -142,10 +144,13 @@ def create_app(package: ModelPackage, *, config: ServeConfig | None = None) -> F
         version=version or "unversioned",
         description=f"Predictions from the {package.task} model {name!r}, version {version}.",
         lifespan=_lifespan(state),
+        docs_url=None,  # the docs pages come from add_docs_routes, with local assets
+        redoc_url=None,
     )
     app.shipyard = state
     _add_predict_route(app, state)
     _add_info_routes(app, state)
+    add_docs_routes(app, openapi_url=app.openapi_url or "/openapi.json")
     _add_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=state.config.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)

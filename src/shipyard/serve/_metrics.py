@@ -108,5 +108,12 @@ def _route_template(scope: Scope) -> str:
     path = getattr(route, "path", None)
     if path:
         return str(path)
-    # plain Starlette routes (/docs, /openapi.json) set only the endpoint; their paths are fixed
-    return str(scope["path"]) if scope.get("endpoint") is not None else _UNMATCHED
+    if scope.get("endpoint") is None:
+        return _UNMATCHED
+    if "app_root_path" in scope:
+        # a mount (the docs assets) moved its prefix into root_path: count the files under it
+        # as one route, so that requests for made-up file names cannot add labels
+        prefix = str(scope["root_path"])[len(str(scope["app_root_path"])) :]
+        return f"{prefix}/{{path}}"
+    # plain Starlette routes (/openapi.json) set only the endpoint; their paths are fixed
+    return str(scope["path"])
