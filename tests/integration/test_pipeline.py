@@ -284,3 +284,50 @@ def test_a_duplicated_target_column_stops_the_run_before_anything_is_trained(
     with pytest.raises(DataError, match=r"duplicate column names: 'target' at columns 2 and 31"):
         run_project(spec, store=store)
     assert Registry(store).list_models() == []
+
+
+def _wine_with_stray_text(tmp_path: Path, extra: str = "") -> Path:
+    from sklearn.datasets import load_wine
+
+    frame = load_wine(as_frame=True).frame
+    frame["target"] = np.asarray(["barolo", "grignolino", "barbera"], dtype=object)[frame["target"]]
+    magnesium = frame["magnesium"].astype(object)
+    magnesium[[4, 8, 30]] = ["unknown", "?", "100 mg"]  # (read_csv takes "n/a" as missing)
+    frame["magnesium"] = magnesium
+    return _project(
+        tmp_path,
+        frame,
+        "name: wine\ndata:\n  source: {type: csv, path: data/train.csv}\n  target: target\n"
+        f"{extra}split: {{cv_folds: 2}}\nmodels: [{{model: linear}}]\n",
+    )
+
+
+def test_stray_text_in_a_number_column_stops_the_run_by_default(tmp_path: Path) -> None:
+    spec = load_spec(_wine_with_stray_text(tmp_path))
+    with Store.open(root=tmp_path / ".shipyard") as store:
+        with pytest.raises(DataValidationError) as info:
+            run_project(spec, store=store)
+        assert Registry(store).list_models() == []
+    message = str(info.value)
+    assert "magnesium" in message and "3 are not" in message
+    assert "rows 5, 9, 31 (lines 6, 10, 32 of the CSV file)" in message
+    assert "data.on_bad_numbers: coerce" in message
+
+
+def test_coerce_reads_stray_text_as_missing_in_training_and_prediction(tmp_path: Path) -> None:
+    spec = load_spec(_wine_with_stray_text(tmp_path, "  on_bad_numbers: coerce\n"))
+    with Store.open(root=tmp_path / ".shipyard") as store:
+        result = run_project(spec, store=store)
+        package = Registry(store).load(result.model_uri)
+    assert any("read as missing" in w for w in result.warnings)
+    magnesium = package.signature.column("magnesium")
+    assert (magnesium.kind, magnesium.on_bad_numbers) == ("number", "coerce")
+    records = pd.read_csv(tmp_path / "data" / "train.csv").head(12)
+    assert records["magnesium"].iloc[4] == "unknown"
+    records["magnesium"] = records["magnesium"].astype(object)
+    records.loc[0, "magnesium"] = 99  # a number, where the text model would have said 422
+    assert len(package.predict(records).labels) == 12
+    # batch prediction reads the file the same way
+    from shipyard.pipeline import predict_file
+
+    assert predict_file(package, tmp_path / "data" / "train.csv", tmp_path / "p.csv") == 178

@@ -54,6 +54,7 @@ def test_defaults_fill_in() -> None:
     assert [c.model for c in spec.models] == ["linear", "random_forest", "lightgbm"]
     assert spec.split.cv_folds == 5 and spec.registry.alias == "production"
     assert spec.model_name == "x"
+    assert spec.data.on_bad_numbers == "error"
 
 
 def test_spec_hash_is_stable_and_sensitive() -> None:
@@ -95,6 +96,12 @@ MISTAKES = [
         ["data.source", "'excel'", "'csv'"],
     ),
     ("bad task", VALID + "task: clustering\n", 16, ["task", "'clustering'", "'binary'"]),
+    (
+        "bad on_bad_numbers",
+        VALID.replace("  target: species\n", "  target: species\n  on_bad_numbers: drop\n"),
+        7,
+        ["data.on_bad_numbers", "'drop'", "'error' or 'coerce'"],
+    ),
     (
         "test_size out of range",
         VALID + "split: {test_size: 1.5}\n",

@@ -7,7 +7,7 @@ import logging
 import pandas as pd
 
 from shipyard.data._schema import close_matches, infer_schema, text_labels
-from shipyard.data._signature import Signature
+from shipyard.data._signature import ColumnSchema, Signature
 from shipyard.errors import DataError
 from shipyard.spec._models import ProjectSpec
 
@@ -24,7 +24,7 @@ def build_signature(df: pd.DataFrame, spec: ProjectSpec, task: str) -> Signature
     inferred kinds. Free-text (``string``) columns are left out of the inputs, with a warning:
     the feature pipeline does not use free text yet, and a server should not demand fields
     the model ignores (declare such a column as ``category`` under ``features.types`` to use
-    it).
+    it). Number inputs carry ``data.on_bad_numbers`` (see :class:`ColumnSchema`).
 
     Args:
         df: the dataset snapshot.
@@ -67,9 +67,16 @@ def build_signature(df: pd.DataFrame, spec: ProjectSpec, task: str) -> Signature
         )
         raise DataError(msg)
     classes = _classes(df[target], spec, task)
-    return Signature(
-        inputs=tuple(schema[name] for name in used), target=schema[target], classes=classes
-    )
+    schemas = tuple(_with_policy(schema[name], spec) for name in used)
+    return Signature(inputs=schemas, target=schema[target], classes=classes)
+
+
+def _with_policy(col: ColumnSchema, spec: ProjectSpec) -> ColumnSchema:
+    """A number input keeps ``data.on_bad_numbers``, so that prediction reads it the same way."""
+    policy = spec.data.on_bad_numbers
+    if col.kind not in ("number", "integer") or policy == col.on_bad_numbers:
+        return col
+    return col.model_copy(update={"on_bad_numbers": policy})
 
 
 def _check_feature_names(spec: ProjectSpec, columns: list[str]) -> None:

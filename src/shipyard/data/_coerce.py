@@ -3,7 +3,9 @@
 One rule set, used everywhere a frame meets a :class:`Signature` (training, batch and online
 prediction, validation), so that a value means the same thing on every path:
 
-* ``number`` / ``integer`` -> ``float64`` (``NaN`` for missing; ``""`` counts as missing);
+* ``number`` / ``integer`` -> ``float64`` (``NaN`` for missing; ``""`` counts as missing; a
+  value that is not a number is an error, or missing when the column's ``on_bad_numbers`` is
+  ``"coerce"``);
 * ``boolean`` -> ``float64`` 0/1 (accepts bools, 0/1 and ``true/false``, ``yes/no``, ``t/f``,
   ``y/n`` in any case);
 * ``category`` / ``string`` -> ``object`` holding ``str`` (``np.nan`` for missing); numbers
@@ -33,6 +35,7 @@ __all__ = [
     "coerce_frame",
     "format_examples",
     "is_object",
+    "to_numbers",
     "to_text",
     "unknown_categories",
 ]
@@ -75,9 +78,11 @@ def coerce_frame(frame: pd.DataFrame, signature: Signature) -> pd.DataFrame:
         A new frame with exactly ``signature.input_names`` as columns.
 
     Raises:
-        PredictionError: when columns are missing, values do not convert, or a category
-            column holds a value the model never saw; the message names every offending
-            column, up to five row numbers (1-based) and values, and what was expected.
+        PredictionError: when columns are missing, values do not convert (except text in a
+            number column whose ``on_bad_numbers`` is ``"coerce"``: it is read as missing), or
+            a category column holds a value the model never saw; the message names every
+            offending column, up to five row numbers (1-based) and values, and what was
+            expected.
 
     Example:
         >>> sig = Signature(inputs=(ColumnSchema(name="x", kind="number", dtype="float64",
@@ -135,10 +140,14 @@ def coerce_column(
 
     Returns:
         The converted values and the problem found, if any (values that do not convert are
-        missing in the result).
+        missing in the result; they are no problem in a column whose ``on_bad_numbers`` is
+        ``"coerce"``).
     """
     values, bad, expected = _convert(series, col.kind)
     if bad is not None and bad.any():
+        if col.on_bad_numbers == "coerce":  # only numbers take the policy: they are missing
+            logger.debug("column %r: %d value(s) read as missing", col.name, int(bad.sum()))
+            return values, None
         return values, ColumnProblem(col.name, bad, expected)
     if check_categories and col.kind == "category" and col.categories is not None:
         unknown = unknown_categories(values, col.categories)
@@ -172,6 +181,20 @@ def unknown_categories(values: np.ndarray, categories: Sequence[str]) -> np.ndar
     if len(values) <= _SMALL:  # numpy's comparison loop beats building a hash table here
         return present & ~np.isin(values, np.asarray(categories, dtype=object))
     return present & ~pd.Index(values, dtype=object).isin(categories)
+
+
+def to_numbers(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Read a column as numbers, by the rule of ``number`` columns.
+
+    Args:
+        series: any column.
+
+    Returns:
+        The ``float64`` values (``NaN`` where missing or not a number) and the mask of the
+        present values that are not numbers.
+    """
+    values, bad = _to_float(series)
+    return values, np.zeros(len(values), dtype=bool) if bad is None else bad
 
 
 def _to_float(series: pd.Series) -> tuple[np.ndarray, np.ndarray | None]:

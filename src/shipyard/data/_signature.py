@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 __all__ = ["ColumnKind", "ColumnSchema", "Signature"]
 
@@ -22,7 +22,13 @@ unless declared); ``datetime`` is expanded into calendar parts.
 
 
 class ColumnSchema(BaseModel):
-    """One column's inferred type and observed domain."""
+    """One column's inferred type and observed domain.
+
+    ``on_bad_numbers`` (``number`` and ``integer`` columns only) is what a value that is not a
+    number becomes wherever the column is converted (training, batch and online prediction,
+    validation of new data): ``"error"`` reports it, ``"coerce"`` reads it as missing. It is
+    the project file's ``data.on_bad_numbers``, kept with the model.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -33,6 +39,14 @@ class ColumnSchema(BaseModel):
     categories: tuple[str, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    on_bad_numbers: Literal["error", "coerce"] = "error"
+
+    @model_validator(mode="after")
+    def _policy_for_numbers_only(self) -> ColumnSchema:
+        if self.on_bad_numbers != "error" and self.kind not in ("number", "integer"):
+            msg = f"on_bad_numbers applies to number and integer columns, not {self.kind!r}"
+            raise ValueError(msg)
+        return self
 
 
 class Signature(BaseModel):

@@ -36,6 +36,7 @@ def validate(
     expectations: Sequence[AnyExpectation] = (),
     target: str | None = None,
     max_missing_fraction: float = 0.5,
+    checks: Sequence[CheckResult] = (),
 ) -> ValidationReport:
     """Check a dataset and report every finding (this function never raises on bad data).
 
@@ -52,12 +53,15 @@ def validate(
         expectations: declared expectations (``validation.expectations``).
         target: the target column, if any.
         max_missing_fraction: the missing share above which a column is reported.
+        checks: results of checks already made on how the data was read (such as
+            :func:`read_numbers`'s), reported first.
 
     Returns:
         The report; call :meth:`ValidationReport.raise_for_errors` to stop on errors.
     """
     columns = _first_columns(df)
     report = ValidationReport(n_rows=len(df), n_columns=df.shape[1])
+    report.results += checks
     report.results += _duplicate_names(df)
     if target is not None:
         report.results.append(_target_check(target, columns))

@@ -22,8 +22,9 @@ class Inspection:
     """What the data looks like to the project.
 
     Attributes:
-        frame: the data as loaded.
-        fingerprint: its content hash.
+        frame: the data as read: as loaded, with its columns of numbers read as numbers
+            (see :func:`shipyard.data.read_numbers`).
+        fingerprint: the content hash of the data as loaded.
         task: the declared or inferred task.
         metric: the primary metric (declared or the task's default).
         report: the validation report (schema health plus declared expectations).
@@ -46,7 +47,11 @@ def inspect_project(spec: ProjectSpec) -> Inspection:
 
 
 def inspect_data(spec: ProjectSpec, frame: pd.DataFrame) -> Inspection:
-    """Check the target, settle task and metric, validate, and infer the Signature.
+    """Check the target, read numbers, settle task and metric, validate, infer the Signature.
+
+    Columns of numbers with a few values that are not numbers are reported by the validation
+    report: as errors, or as warnings when ``data.on_bad_numbers`` is ``coerce`` (the values
+    are then missing in ``Inspection.frame``).
 
     Raises:
         SpecError: the target is not a column, or the metric does not fit the task.
@@ -59,19 +64,21 @@ def inspect_data(spec: ProjectSpec, frame: pd.DataFrame) -> Inspection:
             f"columns are {list(frame.columns)}"
         )
         raise SpecError(msg)
-    task = spec.task or sd.infer_task(frame[target])
+    read, read_checks = sd.read_numbers(frame, spec)
+    task = spec.task or sd.infer_task(read[target])
     metric = _check_metric(spec, task)
     report = sd.validate(
-        frame,
+        read,
         expectations=spec.validation.expectations,
         target=target,
         max_missing_fraction=spec.validation.max_missing_fraction,
+        checks=read_checks,
     )
     signature = None
     if report.ok:
-        labelled = frame[frame[target].notna()].reset_index(drop=True)
+        labelled = read[read[target].notna()].reset_index(drop=True)
         signature = sd.build_signature(labelled, spec, task)
-    return Inspection(frame, sd.fingerprint(frame), task, metric, report, signature)
+    return Inspection(read, sd.fingerprint(frame), task, metric, report, signature)
 
 
 def _check_metric(spec: ProjectSpec, task: str) -> str:

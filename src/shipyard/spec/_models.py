@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 __all__ = [
     "AllowedValues",
+    "BadNumbers",
     "CandidateSpec",
     "CsvSource",
     "DataSpec",
@@ -97,11 +98,20 @@ class SqlSource(_Strict):
 SourceSpec = Annotated[CsvSource | ParquetSource | SqlSource, Field(discriminator="type")]
 
 
+BadNumbers = Literal["error", "coerce"]
+
+
 class DataSpec(_Strict):
-    """Where the data comes from and which column is the target."""
+    """Where the data comes from, which column is the target, and how numbers are read.
+
+    ``on_bad_numbers`` decides what happens to the values of a column of numbers that are not
+    numbers (``"unknown"``, ``"?"``, ``"100 mg"``): ``error`` (the default) stops before training
+    and names them; ``coerce`` reads them as missing, in training and in every prediction.
+    """
 
     source: SourceSpec
     target: str
+    on_bad_numbers: BadNumbers = "error"
 
 
 class FeaturesSpec(_Strict):
