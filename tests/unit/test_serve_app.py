@@ -555,7 +555,9 @@ def test_large_finite_number_is_accepted(client: TestClient) -> None:
     assert _post_raw(client, big).status_code == 200
 
 
-@pytest.mark.parametrize("token", NON_FINITE_TOKENS)
+@pytest.mark.parametrize(
+    "token", [*NON_FINITE_TOKENS, "[1, NaN]", '{"a": {"b": -Infinity}}', '["x", 1e999]']
+)
 def test_non_finite_in_an_unknown_field_is_a_clean_422(client: TestClient, token: str) -> None:
     (err,) = _detail(_post_raw(client, _raw_body(RECORD, "colour", token)))
     assert err["field"] == "colour"
@@ -581,3 +583,27 @@ def test_non_finite_in_every_column_kind_is_422(field: str, token: str) -> None:
         (err,) = _detail(_post_raw(c, _raw_body(record, field, token)))
     assert err["field"] == field
     json.dumps(err, allow_nan=False)
+
+
+# --- error handling ----------------------------------------------------------------------------
+
+
+def test_no_route_declares_parameters_for_fastapi_to_validate(package: ModelPackage) -> None:
+    """FastAPI's own 422s have another shape: every request is validated by the server's code.
+
+    If a route ever declares a query, path, header, cookie or body parameter, FastAPI would
+    answer a bad one with its RequestValidationError 422; give it the server's error shape first.
+    """
+    from fastapi.routing import APIRoute
+
+    routes = [r for r in create_app(package).routes if isinstance(r, APIRoute)]
+    assert {r.path for r in routes} >= {"/predict", "/health", "/ready", "/metadata", "/metrics"}
+    for route in routes:
+        d = route.dependant
+        params = [*d.query_params, *d.path_params, *d.header_params, *d.cookie_params]
+        assert params + d.body_params == [], f"{route.path} declares {params + d.body_params}"
+
+
+def test_stray_query_string_is_ignored(client: TestClient) -> None:
+    assert client.post("/predict?debug=1&x", json=RECORD).status_code == 200
+    assert client.get("/metadata?fields=name").status_code == 200

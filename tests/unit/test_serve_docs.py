@@ -91,3 +91,13 @@ def test_unknown_asset_is_404_and_counted_under_one_route(client: TestClient) ->
     text = client.get("/metrics").text
     assert "nope.js" not in text and "other.css" not in text
     assert 'route="/docs/static/{path}",status="404"} 2.0' in text
+
+
+def test_missing_assets_package_is_named(
+    package: ModelPackage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shipyard.serve import _docs
+
+    monkeypatch.setattr(_docs, "ASSETS_PACKAGE", ("no_such_docs_package", "static"))
+    with pytest.raises(RuntimeError, match="install the 'no_such_docs_package' package"):
+        create_app(package)

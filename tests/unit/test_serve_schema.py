@@ -185,3 +185,11 @@ def test_numeric_categories_accept_numbers_as_training_text() -> None:
     assert model.model_validate({"year": None}).model_dump()["year"] is None
     with pytest.raises(ValidationError):
         model.model_validate({"year": 2009})
+
+
+def test_is_finite_number() -> None:
+    from shipyard.serve._schema import is_finite_number
+
+    finite = [0, -3, True, 1.5, 1e308, 10**308, -(10**308), "text", None]
+    assert all(is_finite_number(v) for v in finite)
+    assert not any(is_finite_number(v) for v in (float("nan"), float("inf"), -1e999, 10**309))

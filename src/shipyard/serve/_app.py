@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -262,10 +261,11 @@ def _add_info_routes(app: FastAPI, state: ServerState) -> None:
 
 
 def _add_error_handlers(app: FastAPI) -> None:
+    # No RequestValidationError handler: no route declares parameters for FastAPI to validate
+    # (/predict parses its body with RecordParser), so FastAPI never raises one.
     app.add_exception_handler(InvalidRequestError, _invalid_request)
     app.add_exception_handler(PredictionError, _prediction_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _internal_error)
 
 
@@ -282,15 +282,6 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     body = error_body(str(exc.detail), type_=f"http_{exc.status_code}")
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
-
-
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    detail = [
-        {"field": None, "loc": list(e["loc"]), "msg": e["msg"], "input": None, "type": e["type"]}
-        for e in exc.errors()
-    ]
-    return JSONResponse({"detail": detail}, status_code=422)
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:

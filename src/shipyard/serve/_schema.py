@@ -119,13 +119,9 @@ def is_finite_number(value: object) -> bool:
         >>> is_finite_number(1e300), is_finite_number(float("nan")), is_finite_number(10**400)
         (True, False, False)
     """
-    if isinstance(value, bool):
-        return True
-    if isinstance(value, int):
-        return abs(value) <= _FLOAT_MAX_INT
     if isinstance(value, float):
         return math.isfinite(value)
-    return True
+    return not isinstance(value, int) or abs(value) <= _FLOAT_MAX_INT
 
 
 def _not_finite() -> PydanticCustomError:
