@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import shipyard
 from shipyard.cli import main
-from shipyard.tracking import Lineage
+from shipyard.store import Store
+from shipyard.tracking import Lineage, Tracker
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -57,9 +62,6 @@ def test_python_tracking_honours_shipyard_home_and_artifact_root(
 
 def _tracked_runs_with_brackets(home: Path) -> tuple[str, str]:
     """A finished and a failed run whose user-given text holds rich-markup-like brackets."""
-    from shipyard.store import Store
-    from shipyard.tracking import Tracker
-
     with Store.open(root=home) as store, Tracker(store) as tracker:
         with tracker.start_run("sweep[fast]", project="proj[a]", lineage=Lineage()) as ok:
             ok.log_params({"grid[lr]": "[bold]0.1[/bold]", "layers": "[/]"})
@@ -101,3 +103,61 @@ def test_postgres_install_hint_keeps_its_brackets(
     code, _out, err = cli(capsys, "--store", "postgresql+nonexistentdriver://x/y", "runs", "list")
     assert code == 1
     assert "install shipyard[postgres] for PostgreSQL" in " ".join(err.split())
+
+
+_OWNER = """
+import sys, time
+import shipyard
+from shipyard.tracking import Lineage
+
+run = shipyard.start_run("doomed", lineage=Lineage())
+shipyard.log_metric("loss", 0.5)
+run._tracker.flush()
+print(run.id, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_a_run_whose_process_is_killed_9_is_listed_as_crashed(
+    capsys: pytest.CaptureFixture[str], env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHIPYARD_HOME", str(env / "home"))
+    owner = subprocess.Popen(
+        [sys.executable, "-c", _OWNER], stdout=subprocess.PIPE, text=True, env=os.environ.copy()
+    )
+    try:
+        assert owner.stdout is not None
+        run_id = owner.stdout.readline().strip()
+        assert len(run_id) == 32, "the owner process did not start its run"
+        code, out, err = cli(capsys, "runs", "list", "--status", "running")
+        assert code == 0, err
+        assert run_id[:8] in out  # alive: still running
+    finally:
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(60)
+        owner.stdout.close()  # type: ignore[union-attr]
+
+    with Store.open(root=env / "home") as store, Tracker(store) as reader:
+        record = reader.get_run(run_id)
+        assert record.status == "crashed"
+        assert record.error is not None and f"pid {owner.pid}" in record.error
+        assert record.metrics == {"loss": 0.5}  # what was flushed is kept
+        assert [r.id for r in reader.search_runs(status="crashed")] == [run_id]
+    code, out, err = cli(capsys, "runs", "list", "--status", "crashed")
+    assert code == 0, err
+    assert run_id[:8] in out and "crashed" in out and "doomed" in out
+    code, out, err = cli(capsys, "runs", "list", "--status", "running")
+    assert code == 0 and run_id[:8] not in out
+    code, out, err = cli(capsys, "runs", "show", run_id[:8])
+    assert code == 0 and "crashed" in out and f"pid {owner.pid}" in " ".join(out.split())
+
+
+def test_runs_list_refuses_an_unknown_status(
+    capsys: pytest.CaptureFixture[str], env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHIPYARD_HOME", str(env / "home"))
+    Store.open(root=env / "home").close()
+    code, _out, err = cli(capsys, "runs", "list", "--status", "crashd")
+    assert code == 1
+    assert "crashed" in err

@@ -159,3 +159,68 @@ def test_concurrent_registrations_get_distinct_versions(pg_url: str, tmp_path: P
     with Store.open(pg_url, root=tmp_path) as store:
         listed = [v.version for v in ModelCatalog(store).list_versions("race")]
     assert listed == list(range(1, 21))
+
+
+# --- upgrading a store made by an older Shipyard (as in tests/unit/test_store.py) -----------
+
+
+def _fill_revision_0001(conn: sa.Connection) -> None:
+    """Migrate an empty database to revision 0001 and record runs the way 0001 stored them."""
+    command.upgrade(_db.alembic_config(conn), "0001")
+    conn.execute(
+        sa.text(
+            "INSERT INTO runs (id, name, status, start_time, end_time) VALUES "
+            "('old1', 'before', 'finished', 1.0, 2.0), ('old2', 'left', 'running', 3.0, NULL)"
+        )
+    )
+    conn.execute(sa.text("INSERT INTO params (run_id, key, value) VALUES ('old1', 'C', '1.0')"))
+    conn.execute(
+        sa.text(
+            "INSERT INTO metrics (run_id, key, value, step, timestamp) "
+            "VALUES ('old1', 'acc', 0.9, 0, 1.5)"
+        )
+    )
+
+
+def _check_upgraded(store: Store) -> None:
+    assert _schema_diff(store.engine) == []
+    runs = tables.runs
+    with store.connect() as conn:
+        assert _db.current_revision(conn) == HEAD_REVISION
+        rows = conn.execute(
+            sa.select(runs.c.id, runs.c.status, runs.c.pid, runs.c.heartbeat_at).order_by(runs.c.id)
+        ).all()
+        assert [tuple(r) for r in rows] == [
+            ("old1", "finished", None, None),
+            ("old2", "running", None, None),
+        ]
+        assert conn.execute(sa.select(tables.params.c.value)).scalars().all() == ["1.0"]
+        assert conn.execute(sa.select(tables.metrics.c.value)).scalars().all() == [0.9]
+
+
+def test_a_revision_0001_store_is_upgraded_in_place_and_keeps_its_runs(
+    pg_url: str, tmp_path: Path
+) -> None:
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        _fill_revision_0001(conn)
+    engine.dispose()
+    with Store.open(pg_url, root=tmp_path) as store:
+        _check_upgraded(store)
+    with Store.open(pg_url, root=tmp_path) as store:
+        _check_upgraded(store)
+        with store.engine.begin() as conn:
+            command.downgrade(_db.alembic_config(conn), "0001")
+        with store.connect() as conn:
+            assert _db.current_revision(conn) == "0001"
+            assert conn.execute(sa.text("SELECT count(*) FROM runs")).scalar() == 2
+            assert conn.execute(sa.text("SELECT count(*) FROM params")).scalar() == 1
+
+
+def test_the_database_clock_is_epoch_seconds(pg_url: str, tmp_path: Path) -> None:
+    import time
+
+    with Store.open(pg_url, root=tmp_path) as store, store.connect() as conn:
+        now = conn.execute(sa.select(tables.db_epoch(store.dialect))).scalar_one()
+    assert isinstance(now, float)
+    assert abs(now - time.time()) < 3600

@@ -1,15 +1,20 @@
-"""shipyard.tracking on a real PostgreSQL store: the core round trip and searches."""
+"""shipyard.tracking on a real PostgreSQL store: the core round trip, searches, crashed runs."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from shipyard.errors import StoreError, TrackingError
-from shipyard.store import Store
-from shipyard.tracking import Lineage, Tracker
+from shipyard.store import Store, tables
+from shipyard.tracking import Lineage, Tracker, _liveness
 
 pytestmark = pytest.mark.postgres
 
@@ -78,3 +83,44 @@ def test_write_errors_surface_on_postgres(tracker: Tracker) -> None:
     with pytest.raises(StoreError, match="could not write"):
         ghost.end()
     other.close()
+
+
+# -- crashed runs (the rule is tested in tests/unit/test_run_liveness.py) ----------------------
+
+
+def _owned_by(store: Store, name: str, **owner: object) -> str:
+    run_id = uuid.uuid4().hex
+    row = {"id": run_id, "name": name, "status": "running", "start_time": time.time(), **owner}
+    with store.begin() as conn:
+        conn.execute(sa.insert(tables.runs).values(**row))
+    return run_id
+
+
+def test_crashed_runs_on_postgres(tracker: Tracker) -> None:
+    store = tracker.store
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    me = _liveness.current_process()
+    here = {"host": me.host, "pid_space": me.pid_space, "pid_started": me.started}
+    elsewhere = {"host": "far", "pid": 1, "pid_space": "far-away"}
+    dead = _owned_by(store, "dead", **here, pid=child.pid, heartbeat_at=time.time())
+    silent = _owned_by(store, "silent", **elsewhere, heartbeat_at=time.time() - 3600)
+    fresh = _owned_by(store, "fresh", **elsewhere, heartbeat_at=time.time() - 5)
+    live = tracker.start_run("live", lineage=Lineage())
+
+    crashed = {r.name: r for r in tracker.search_runs(status="crashed")}
+    assert sorted(crashed) == ["dead", "silent"]
+    assert f"pid {child.pid}" in (crashed["dead"].error or "")
+    assert "no heartbeat" in (crashed["silent"].error or "")
+    assert sorted(r.id for r in tracker.search_runs(status="running")) == sorted([fresh, live.id])
+    record = tracker.get_run(live.id)
+    assert (record.host, record.pid) == (me.host, me.pid)
+    assert record.heartbeat_at == pytest.approx(time.time(), abs=600)  # the server's clock
+    assert {dead, silent} == {r.id for r in crashed.values()}
+
+    # a heartbeat newer than a verdict wins; one from the owner revives a run marked crashed
+    with store.begin() as conn:
+        _liveness.beat(conn, [silent])
+    assert tracker.get_run(silent).status == "running"
+    live.end()
+    assert tracker.get_run(live.id).status == "finished"

@@ -351,3 +351,76 @@ def test_from_env_opens_under_shipyard_home_with_the_artifact_root(
         assert store.url == default_store_url(tmp_path / "home")
         assert store.artifacts.root == str(tmp_path / "art")
     assert not (tmp_path / ".shipyard").exists()
+
+
+# --- upgrading a store made by an older Shipyard -------------------------------------------
+
+
+def _fill_revision_0001(conn: sa.Connection) -> None:
+    """Migrate an empty database to revision 0001 and record a run the way 0001 stored it."""
+    command.upgrade(_db.alembic_config(conn), "0001")
+    conn.execute(
+        sa.text(
+            "INSERT INTO runs (id, name, status, start_time, end_time) VALUES "
+            "('old1', 'before', 'finished', 1.0, 2.0), ('old2', 'left', 'running', 3.0, NULL)"
+        )
+    )
+    conn.execute(sa.text("INSERT INTO params (run_id, key, value) VALUES ('old1', 'C', '1.0')"))
+    conn.execute(
+        sa.text(
+            "INSERT INTO metrics (run_id, key, value, step, timestamp) "
+            "VALUES ('old1', 'acc', 0.9, 0, 1.5)"
+        )
+    )
+
+
+def _check_upgraded(store: Store) -> None:
+    """The store is at HEAD_REVISION with the current schema and still holds the old runs."""
+    assert _schema_diff(store.engine) == []
+    runs = tables.runs
+    with store.connect() as conn:
+        assert _db.current_revision(conn) == HEAD_REVISION
+        rows = conn.execute(
+            sa.select(runs.c.id, runs.c.status, runs.c.pid, runs.c.heartbeat_at).order_by(runs.c.id)
+        ).all()
+        assert [tuple(r) for r in rows] == [
+            ("old1", "finished", None, None),
+            ("old2", "running", None, None),
+        ]
+        assert conn.execute(sa.select(tables.params.c.value)).scalars().all() == ["1.0"]
+        assert conn.execute(sa.select(tables.metrics.c.value)).scalars().all() == [0.9]
+
+
+def _check_downgrade_keeps_the_runs(store: Store) -> None:
+    """Down to 0001 through the store's own engine (foreign keys on): no cascade deletes."""
+    with store.engine.begin() as conn:
+        command.downgrade(_db.alembic_config(conn), "0001")
+    with store.connect() as conn:
+        assert _db.current_revision(conn) == "0001"
+        assert "heartbeat_at" not in {c["name"] for c in sa.inspect(conn).get_columns("runs")}
+        assert conn.execute(sa.text("SELECT count(*) FROM runs")).scalar() == 2
+        assert conn.execute(sa.text("SELECT count(*) FROM params")).scalar() == 1
+        assert conn.execute(sa.text("SELECT count(*) FROM metrics")).scalar() == 1
+
+
+def test_a_revision_0001_store_is_upgraded_in_place_and_keeps_its_runs(tmp_path: Path) -> None:
+    engine = sa.create_engine(default_store_url(tmp_path))
+    with engine.begin() as conn:
+        _fill_revision_0001(conn)
+    engine.dispose()
+    with Store.open(root=tmp_path) as store:
+        _check_upgraded(store)
+    with Store.open(root=tmp_path) as store:  # reopening finds it up to date
+        _check_upgraded(store)
+        _check_downgrade_keeps_the_runs(store)
+
+
+def test_the_database_clock_is_epoch_seconds(store: Store) -> None:
+    with store.connect() as conn:
+        now = conn.execute(sa.select(tables.db_epoch(store.dialect))).scalar_one()
+    assert isinstance(now, float)
+    assert abs(now - time.time()) < 60
+
+
+def test_run_statuses_include_crashed() -> None:
+    assert tables.RUN_STATUSES == ("running", "finished", "failed", "killed", "crashed")

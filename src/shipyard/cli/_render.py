@@ -41,11 +41,11 @@ def fmt_float(value: Any, digits: int = 4) -> str:
     return f"{number:.{digits}f}"
 
 
-def fmt_time(epoch: float | None) -> str:
-    """An epoch time as local ``YYYY-MM-DD HH:MM``."""
+def fmt_time(epoch: float | None, *, seconds: bool = False) -> str:
+    """An epoch time as local ``YYYY-MM-DD HH:MM`` (``HH:MM:SS`` with ``seconds``)."""
     if epoch is None:
         return "-"
-    return dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M")
+    return dt.datetime.fromtimestamp(epoch).strftime(f"%Y-%m-%d %H:%M{':%S' if seconds else ''}")
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:

@@ -23,13 +23,19 @@ runs_app = typer.Typer(help="List, show and compare tracked runs.", no_args_is_h
 def list_runs(
     ctx: typer.Context,
     project: Annotated[str | None, typer.Option(help="Only runs of this project.")] = None,
-    status: Annotated[str | None, typer.Option(help="running, finished, failed or killed.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            help="running, finished, failed, killed or crashed (its process died without "
+            "ending it: kill -9, out of memory, lost host)."
+        ),
+    ] = None,
     children: Annotated[
         bool, typer.Option("--all", help="Include candidate (child) runs.")
     ] = False,
     limit: Annotated[int, typer.Option(help="At most this many runs.")] = 20,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first; runs whose process died show as crashed."""
     state: CliState = ctx.obj
     store = open_store(state)
     try:
@@ -64,7 +70,7 @@ def list_runs(
 def show_run(
     ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="A run id or a unique prefix.")]
 ) -> None:
-    """Show one run: lineage, params, metrics, tags."""
+    """Show one run: status, process, lineage, params, metrics, tags."""
     state: CliState = ctx.obj
     store = open_store(state)
     try:
@@ -85,6 +91,10 @@ def show_run(
         ("spec hash", escape(run.spec_hash or "-")),
         ("git commit", escape(run.git_commit or "-")),
     ]
+    if run.pid is not None:
+        info.insert(7, ("process", escape(f"pid {run.pid} on {run.host or '?'}")))
+    if run.status in ("running", "crashed") and run.heartbeat_at is not None:
+        info.insert(8, ("last heartbeat", fmt_time(run.heartbeat_at, seconds=True)))
     if run.error:
         info.append(("error", f"[red]{escape(run.error)}[/]"))
     state.out.print(kv_table("Run", info))
@@ -185,14 +195,21 @@ def _escaped(items: list[tuple[str, Any]]) -> list[tuple[str, str]]:
 
 
 def _status(status: str) -> str:
-    colour = {"finished": "green", "failed": "red", "running": "cyan", "killed": "magenta"}.get(
-        status, "white"
-    )
+    colour = {
+        "finished": "green",
+        "failed": "red",
+        "running": "cyan",
+        "killed": "magenta",
+        "crashed": "bold yellow",
+    }.get(status, "white")
     return f"[{colour}]{escape(status)}[/]"
 
 
 def _duration(run: RunRecord) -> str:
-    return "-" if run.duration is None else f"{run.duration:.1f}s"
+    if run.duration is None:
+        return "-"
+    # a crashed run's end is its last heartbeat: it ran at least that long
+    return f"{'≥' if run.status == 'crashed' else ''}{run.duration:.1f}s"
 
 
 def _headline(run: RunRecord) -> str:

@@ -7,7 +7,8 @@ database yields exactly these tables). Times are float epoch seconds; free-form 
 
 Tables: ``runs`` (with ``params``, ``tags``, ``metrics``, ``latest_metrics``), ``datasets``,
 ``artifacts``, ``registered_models``, ``model_versions``, ``aliases``, ``alias_history``.
-The two helpers at the end build the SQLite/PostgreSQL upserts the store's writers share.
+The helpers at the end build the SQLite/PostgreSQL upserts the store's writers share and read the
+database's clock (heartbeats).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "aliases",
     "artifacts",
     "datasets",
+    "db_epoch",
     "dialect_insert",
     "latest_metrics",
     "metadata",
@@ -38,7 +40,9 @@ __all__ = [
     "upsert_latest_metrics",
 ]
 
-RUN_STATUSES = ("running", "finished", "failed", "killed")
+#: ``crashed``: the run's process died without ending it (``kill -9``, a power cut, an OOM
+#: kill); the tracking layer detects it from the owner columns and the heartbeat below.
+RUN_STATUSES = ("running", "finished", "failed", "killed", "crashed")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -79,6 +83,15 @@ runs = sa.Table(
     sa.Column("git_commit", sa.String, nullable=True),
     sa.Column("package_versions", sa.JSON, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
+    # The process that owns a running run (revision 0002): its host name, its pid, the pid
+    # namespace that pid belongs to (boot and namespace ids), and its start time, so a
+    # recycled pid is not mistaken for the owner. NULL for runs recorded before 0002.
+    sa.Column("host", sa.String, nullable=True),
+    sa.Column("pid", sa.Integer, nullable=True),
+    sa.Column("pid_space", sa.String, nullable=True),
+    sa.Column("pid_started", sa.String(32), nullable=True),
+    # The owner's last sign of life, epoch seconds by the database's clock.
+    sa.Column("heartbeat_at", sa.Float, nullable=True),
 )
 
 params = sa.Table(
@@ -210,6 +223,26 @@ alias_history = sa.Table(
 
 
 # --- dialect-specific statements --------------------------------------------------------
+
+
+def db_epoch(dialect: str) -> sa.ColumnElement[float]:
+    """The database server's current time in epoch seconds, as a SQL expression.
+
+    Heartbeats are written and judged by this one clock, so hosts whose clocks disagree do
+    not take each other's runs for dead.
+
+    Args:
+        dialect: ``"sqlite"`` or ``"postgresql"`` (``conn.dialect.name``).
+
+    Raises:
+        StoreError: for any other dialect.
+    """
+    if dialect == "sqlite":  # julianday has millisecond precision; 2440587.5 is 1970-01-01
+        return sa.cast((sa.func.julianday("now") - 2440587.5) * 86400.0, sa.Float)
+    if dialect == "postgresql":
+        return sa.cast(sa.extract("epoch", sa.func.clock_timestamp()), sa.Float)
+    msg = f"the metadata store's dialect is {dialect!r}; expected 'sqlite' or 'postgresql'"
+    raise StoreError(msg)
 
 
 def dialect_insert(conn: Connection, table: sa.Table) -> Any:

@@ -21,6 +21,7 @@ __all__ = [
     "MIN_PREFIX",
     "MetricPoint",
     "RunRecord",
+    "check_status",
     "load_run",
     "metric_history",
     "resolve_run_id",
@@ -58,8 +59,15 @@ class RunRecord:
     """A run as stored: its row plus params, latest metrics and tags.
 
     Attributes:
+        status: ``running``, ``finished``, ``failed``, ``killed``, or ``crashed`` (its
+            process died without ending it; ``error`` says how that was detected).
         duration: ``end_time - start_time`` in seconds, ``None`` while the run is running.
+            A crashed run's end time is its last heartbeat (``None`` if it never sent one).
         metrics: the latest value (highest step) of each metric.
+        host: the host name of the process that ran it (``None`` for runs recorded before
+            Shipyard tracked owners).
+        pid: that process's id.
+        heartbeat_at: the process's last sign of life (epoch seconds, the database's clock).
     """
 
     id: str
@@ -77,11 +85,25 @@ class RunRecord:
     git_commit: str | None = None
     package_versions: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    heartbeat_at: float | None = None
 
     @property
     def duration(self) -> float | None:
         """Seconds from start to end, ``None`` while running."""
         return None if self.end_time is None else self.end_time - self.start_time
+
+
+def check_status(status: str | None) -> None:
+    """Refuse a status that no run can have.
+
+    Raises:
+        TrackingError: ``status`` is not ``None`` nor one of ``RUN_STATUSES``.
+    """
+    if status is not None and status not in tables.RUN_STATUSES:
+        msg = f"unknown run status {status!r}; use one of {', '.join(tables.RUN_STATUSES)}"
+        raise TrackingError(msg)
 
 
 def resolve_run_id(conn: sa.Connection, run_id: str) -> str:
@@ -137,7 +159,9 @@ def search_runs(
     Args:
         conn: an open connection.
         project: only runs of this project.
-        status: only runs in this status (``running``, ``finished``, ``failed``, ``killed``).
+        status: only runs in this status (``running``, ``finished``, ``failed``, ``killed``,
+            ``crashed``). A run whose process died is ``running`` here until a
+            :class:`~shipyard.tracking.Tracker` read marks it ``crashed``.
         parent_id: ``...`` (default) for any run, ``None`` for top-level runs only, an id
             for the children of that run.
         filter: conditions on latest metrics, e.g. ``{"accuracy": (">", 0.9)}``; the key
@@ -148,8 +172,9 @@ def search_runs(
         limit: at most this many runs.
 
     Raises:
-        TrackingError: on an unknown operator, order column or direction.
+        TrackingError: on an unknown status, operator, order column or direction.
     """
+    check_status(status)
     runs = tables.runs
     query = sa.select(runs)
     if project is not None:
@@ -249,6 +274,9 @@ def _records(conn: sa.Connection, rows: list[sa.Row[Any]]) -> list[RunRecord]:
             git_commit=row.git_commit,
             package_versions=dict(row.package_versions or {}),
             error=row.error,
+            host=row.host,
+            pid=row.pid,
+            heartbeat_at=row.heartbeat_at,
         )
         for row in rows
     ]

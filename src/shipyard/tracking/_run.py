@@ -4,7 +4,10 @@ A run's row is written when it starts (so it can be found at once); its params, 
 metrics go through the tracker's :class:`~shipyard.tracking._writer.BufferedWriter` and are
 durable when the run ends. Runs still running when the interpreter exits are flushed and
 marked ``killed`` by an ``atexit`` hook; a run that raises inside ``with`` is marked
-``failed`` with the error text.
+``failed`` with the error text. A process that dies without running its ``atexit`` hooks
+(``kill -9``, out of memory, power loss) cannot mark anything: each run records its owner
+process and a heartbeat, and reads mark a run whose owner is dead ``crashed``
+(see :mod:`shipyard.tracking._liveness`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from types import EllipsisType, TracebackType
 from typing import TYPE_CHECKING
 
@@ -23,7 +27,7 @@ import sqlalchemy as sa
 
 from shipyard.errors import StoreError, TrackingError
 from shipyard.store import redact_url, tables
-from shipyard.tracking import _query
+from shipyard.tracking import _liveness, _query
 from shipyard.tracking._lineage import Lineage
 from shipyard.tracking._query import MetricPoint, RunRecord
 from shipyard.tracking._writer import BufferedWriter
@@ -266,15 +270,42 @@ class Tracker:
     Create one per store in an entry point (never at import time); it owns a background
     writer thread, stopped by :meth:`close`.
 
+    Reads (:meth:`get_run`, :meth:`search_runs`) first mark ``crashed`` the running runs
+    whose owner process is gone (see :mod:`shipyard.tracking._liveness`).
+
     Args:
         store: the metadata store.
         flush_interval: seconds between background flushes of logged values.
         max_buffer: buffered rows that trigger an early flush.
+        heartbeat_interval: seconds between heartbeats of this tracker's running runs.
+        stale_after: seconds without a heartbeat after which a run owned by a process on
+            another machine counts as crashed (on the owner's machine the process decides).
     """
 
-    def __init__(self, store: Store, *, flush_interval: float = 0.5, max_buffer: int = 10_000):
+    def __init__(
+        self,
+        store: Store,
+        *,
+        flush_interval: float = 0.5,
+        max_buffer: int = 10_000,
+        heartbeat_interval: float = _liveness.HEARTBEAT_INTERVAL,
+        stale_after: float = _liveness.STALE_AFTER,
+    ):
+        if stale_after <= heartbeat_interval:
+            msg = (
+                f"stale_after={stale_after!r} must exceed heartbeat_interval="
+                f"{heartbeat_interval!r}, or live runs would be taken for crashed"
+            )
+            raise ValueError(msg)
         self.store = store
-        self._writer = BufferedWriter(store, flush_interval=flush_interval, max_buffer=max_buffer)
+        self._stale_after = stale_after
+        self._writer = BufferedWriter(
+            store,
+            flush_interval=flush_interval,
+            max_buffer=max_buffer,
+            heartbeat=self._beat,
+            heartbeat_interval=heartbeat_interval,
+        )
         self._runs: dict[str, Run] = {}
         self._lock = threading.Lock()
 
@@ -319,11 +350,15 @@ class Tracker:
             "dataset_fingerprint": lineage.dataset_fingerprint,
             "git_commit": lineage.git_commit,
             "package_versions": dict(lineage.package_versions),
+            **_liveness.owner_columns(),
         }
         with _write(self.store, "start run", run_id) as conn:
             if parent_id is not None:
                 parent_id = _query.resolve_run_id(conn, parent_id)
-            conn.execute(sa.insert(tables.runs).values(**row, parent_id=parent_id))
+            heartbeat = tables.db_epoch(conn.dialect.name)
+            conn.execute(
+                sa.insert(tables.runs).values(**row, parent_id=parent_id, heartbeat_at=heartbeat)
+            )
         run = Run(self, run_id, name)
         self._remember(run)
         if tags:
@@ -339,7 +374,10 @@ class Tracker:
         """
         self._flush_pending()
         with self.store.connect() as conn:
-            return _query.load_run(conn, run_id)
+            full_id = _query.resolve_run_id(conn, run_id)
+        unrecorded = self._mark_crashed([full_id])
+        with self.store.connect() as conn:
+            return _with_crashes(_query.load_run(conn, full_id), unrecorded)
 
     def search_runs(
         self,
@@ -358,9 +396,11 @@ class Tracker:
             ...     filter={"accuracy": (">", 0.9)}, order_by="metric.accuracy DESC", limit=5
             ... )
         """
+        _query.check_status(status)
         self._flush_pending()
+        unrecorded = self._mark_crashed()
         with self.store.connect() as conn:
-            return _query.search_runs(
+            found = _query.search_runs(
                 conn,
                 project=project,
                 status=status,
@@ -369,6 +409,8 @@ class Tracker:
                 order_by=order_by,
                 limit=limit,
             )
+        records = [_with_crashes(record, unrecorded) for record in found]
+        return [r for r in records if status is None or r.status == status]
 
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         """Every logged value of metric ``key`` in a run, by step."""
@@ -411,6 +453,38 @@ class Tracker:
             conn.execute(sa.update(tables.runs).where(tables.runs.c.id == run_id).values(values))
         logger.info("run %s %s", run_id, status)
 
+    def _beat(self) -> None:
+        """Heartbeat of this tracker's running runs (called by the writer thread)."""
+        with self._lock:
+            ids = list(self._runs)
+        if ids:
+            with self.store.begin() as conn:
+                _liveness.beat(conn, ids)
+
+    def _mark_crashed(self, run_ids: list[str] | None = None) -> dict[str, _liveness.Crash]:
+        """Mark ``crashed`` the running runs whose owner is dead (all, or ``run_ids``).
+
+        Returns:
+            The crashes that could not be recorded (a read-only store): reads show them
+            anyway.
+        """
+        with self.store.connect() as conn:
+            crashes = _liveness.find_crashed(conn, stale_after=self._stale_after, run_ids=run_ids)
+        if not crashes:
+            return {}
+        try:
+            with self.store.begin() as conn:
+                _liveness.mark_crashed(conn, crashes)
+        except (StoreError, sa.exc.SQLAlchemyError) as exc:
+            logger.warning(
+                "could not record %d crashed run(s) in the store at %s: %s",
+                len(crashes),
+                redact_url(self.store.url),
+                exc,
+            )
+            return {crash.run_id: crash for crash in crashes}
+        return {}
+
     def _flush_pending(self) -> None:
         """Make this tracker's own buffered values visible to the read that follows."""
         if self._writer.pending():
@@ -431,6 +505,14 @@ def _write(store: Store, action: str, run_id: str) -> Iterator[sa.Connection]:
             "check that the store is reachable and writable"
         )
         raise StoreError(msg) from exc
+
+
+def _with_crashes(record: RunRecord, unrecorded: dict[str, _liveness.Crash]) -> RunRecord:
+    """``record`` as crashed when it is among the crashes the store could not record."""
+    crash = unrecorded.get(record.id)
+    if crash is None or record.status != "running":
+        return record
+    return replace(record, status="crashed", end_time=crash.last_seen, error=crash.reason)
 
 
 def _as_float(key: str, value: object, run_id: str) -> float:

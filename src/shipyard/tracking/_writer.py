@@ -5,12 +5,18 @@ daemon thread flushes the buffer every ``flush_interval`` seconds, or sooner whe
 ``max_buffer`` rows, with one ``executemany`` per table inside one transaction plus the
 ``latest_metrics`` upsert. A crash therefore loses at most the last interval. An error in the
 background thread is kept and raised as :class:`~shipyard.errors.StoreError` by the next call.
+
+The same thread calls an optional ``heartbeat`` every ``heartbeat_interval`` seconds (the
+tracker refreshes its running runs' ``heartbeat_at``); a failed heartbeat is logged, not
+raised, as it loses no data.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -57,18 +63,31 @@ class BufferedWriter:
         flush_interval: seconds between background flushes.
         max_buffer: number of buffered rows that triggers an early flush; at twice this
             number the logging call flushes itself, which bounds memory.
+        heartbeat: called from the background thread every ``heartbeat_interval`` seconds.
+        heartbeat_interval: seconds between two heartbeats.
     """
 
-    def __init__(self, store: Store, *, flush_interval: float = 0.5, max_buffer: int = 10_000):
-        if flush_interval <= 0 or max_buffer <= 0:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        flush_interval: float = 0.5,
+        max_buffer: int = 10_000,
+        heartbeat: Callable[[], None] | None = None,
+        heartbeat_interval: float = 30.0,
+    ):
+        if flush_interval <= 0 or max_buffer <= 0 or heartbeat_interval <= 0:
             msg = (
-                f"flush_interval={flush_interval!r} and max_buffer={max_buffer!r} must both "
-                "be positive; pass e.g. flush_interval=0.5, max_buffer=10_000"
+                f"flush_interval={flush_interval!r}, max_buffer={max_buffer!r} and "
+                f"heartbeat_interval={heartbeat_interval!r} must all be positive; pass e.g. "
+                "flush_interval=0.5, max_buffer=10_000, heartbeat_interval=30"
             )
             raise ValueError(msg)
         self._store = store
         self._flush_interval = flush_interval
         self._max_buffer = max_buffer
+        self._heartbeat = heartbeat
+        self._heartbeat_interval = heartbeat_interval
         self._lock = threading.Lock()  # guards _batch and _error
         self._flush_lock = threading.Lock()  # serialises flushes so batches land in order
         self._wake = threading.Condition(self._lock)
@@ -192,14 +211,28 @@ class BufferedWriter:
         return self._thread is not None and self._thread.is_alive()
 
     def _loop(self) -> None:
+        next_beat = time.monotonic() + self._heartbeat_interval  # a new run starts with one
         while True:
             with self._wake:
                 if not self._closed and len(self._batch) < self._max_buffer:
-                    self._wake.wait(self._flush_interval)
+                    wait = self._flush_interval
+                    if self._heartbeat is not None:
+                        wait = min(wait, max(0.0, next_beat - time.monotonic()))
+                    self._wake.wait(wait)
                 closed = self._closed
             self._flush_in_background()
             if closed:
                 return
+            if self._heartbeat is not None and time.monotonic() >= next_beat:
+                self._beat()
+                next_beat = time.monotonic() + self._heartbeat_interval
+
+    def _beat(self) -> None:
+        assert self._heartbeat is not None
+        try:
+            self._heartbeat()
+        except Exception as exc:  # a missed heartbeat loses nothing; the next one may work
+            logger.warning("tracking heartbeat failed: %s", exc)
 
     def _flush_in_background(self) -> None:
         try:
