@@ -276,7 +276,7 @@ def test_body_over_content_length_limit(package: ModelPackage) -> None:
     app = create_app(package, config=ServeConfig(max_body_bytes=200))
     with TestClient(app) as c:
         (err,) = _detail(c.post("/predict", json=[RECORD] * 5), status=413)
-        assert "at most 200 bytes" in err["msg"]
+        assert "found 686 bytes" in err["msg"] and "body limit of 200 bytes" in err["msg"]
         assert c.post("/predict", json=RECORD).status_code == 200
 
 
@@ -607,3 +607,65 @@ def test_no_route_declares_parameters_for_fastapi_to_validate(package: ModelPack
 def test_stray_query_string_is_ignored(client: TestClient) -> None:
     assert client.post("/predict?debug=1&x", json=RECORD).status_code == 200
     assert client.get("/metadata?fields=name").status_code == 200
+
+
+# --- request size limits -------------------------------------------------------------------
+
+
+def _many_rows(n: int) -> list[dict[str, Any]]:
+    """``n`` realistic records: the penguins over and over, with their missing values."""
+    frame = load_penguins().drop(columns=["species"])
+    rows = json.loads(frame.to_json(orient="records"))
+    return [rows[i % len(rows)] for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def default_client(package: ModelPackage) -> Iterator[TestClient]:
+    with TestClient(create_app(package)) as c:
+        yield c
+
+
+def _max_items(client: TestClient) -> int:
+    content = client.get("/openapi.json").json()["paths"]["/predict"]["post"]["requestBody"]
+    (many,) = [s for s in content["content"]["application/json"]["schema"]["oneOf"] if "items" in s]
+    return int(many["maxItems"])
+
+
+@pytest.mark.parametrize("indent", [None, 2])
+def test_default_limits_take_as_many_records_as_advertised(
+    default_client: TestClient, indent: int | None
+) -> None:
+    n = _max_items(default_client)
+    assert n == 10_000
+    body = json.dumps(_many_rows(n), indent=indent).encode()
+    response = _post_raw(default_client, body)
+    assert response.status_code == 200, response.text[:300]
+    assert len(response.json()["predictions"]) == n
+
+
+def test_one_record_over_the_record_limit_names_the_record_limit(
+    default_client: TestClient,
+) -> None:
+    (err,) = _detail(default_client.post("/predict", json=_many_rows(10_001)), status=413)
+    assert err["type"] == "too_many_records"
+    assert "10001 records" in err["msg"] and "10000" in err["msg"]
+    assert "--max-records" in err["msg"]
+
+
+def test_body_over_the_byte_limit_names_the_byte_limit(default_client: TestClient) -> None:
+    limit = default_client.app.shipyard.limits.max_body_bytes  # type: ignore[attr-defined]
+    body = json.dumps(_many_rows(10)).encode()
+    body += b" " * (limit + 1 - len(body))
+    (err,) = _detail(_post_raw(default_client, body), status=413)
+    assert err["type"] == "body_too_large"
+    assert f"{limit + 1} bytes" in err["msg"] and f"{limit} bytes" in err["msg"]
+    assert "--max-body-bytes" in err["msg"]
+
+
+def test_explicit_limits_are_kept_and_advertised(package: ModelPackage) -> None:
+    config = ServeConfig(max_records=20, max_body_bytes=50_000)
+    with TestClient(create_app(package, config=config)) as c:
+        assert _max_items(c) == 20
+        assert c.post("/predict", json=_many_rows(20)).status_code == 200
+        (err,) = _detail(c.post("/predict", json=_many_rows(21)), status=413)
+        assert "20" in err["msg"]

@@ -19,10 +19,12 @@ FORBIDDEN = (
 def test_public_names() -> None:
     assert sorted(shipyard.serve.__all__) == [
         "ModelRunner",
+        "RequestLimits",
         "ServeConfig",
         "build_record_model",
         "create_app",
         "example_record",
+        "request_limits",
         "run_server",
     ]
     for name in shipyard.serve.__all__:

@@ -18,21 +18,38 @@ def serve(
     model_uri: Annotated[str, typer.Argument(help="models:/NAME@ALIAS or models:/NAME/VERSION")],
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    max_records: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Refuse requests with more records (413). Default: 10,000, or as many as fit "
+            "in --max-body-bytes when only that is given.",
+            show_default=False,
+        ),
+    ] = None,
     max_body_bytes: Annotated[
-        int, typer.Option(help="Refuse larger request bodies (413).")
-    ] = 1_048_576,
+        int | None,
+        typer.Option(
+            min=1,
+            help="Refuse larger request bodies (413). Default: room for --max-records records "
+            "of the model's longest values, at least 1 MiB.",
+            show_default=False,
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve a registered model over HTTP: POST /predict, /health, /ready, /metadata, /metrics."""
-    from shipyard.serve import ServeConfig, create_app, run_server
+    from shipyard.serve import ServeConfig, create_app, request_limits, run_server
 
     state: CliState = ctx.obj
     package = _load(state, model_uri)
-    app = create_app(package, config=ServeConfig(max_body_bytes=max_body_bytes))
+    config = ServeConfig(max_body_bytes=max_body_bytes, max_records=max_records)
+    app = create_app(package, config=config)
+    limits = request_limits(config, package.signature)
     meta = package.metadata
     state.out.print(
         f"Serving [bold]{meta.get('name')}[/] version [bold]{meta.get('version')}[/] on "
-        f"http://{host}:{port} (docs at /docs)"
+        f"http://{host}:{port} (docs at /docs; up to {limits.describe()})"
     )
     run_server(app, host=host, port=port, log_level=log_level)
 

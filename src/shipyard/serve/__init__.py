@@ -7,15 +7,18 @@ Example:
 
 from shipyard.serve._app import create_app
 from shipyard.serve._config import ServeConfig
+from shipyard.serve._limits import RequestLimits, request_limits
 from shipyard.serve._runner import ModelRunner
 from shipyard.serve._schema import build_record_model, example_record
 from shipyard.serve._server import run_server
 
 __all__ = [
     "ModelRunner",
+    "RequestLimits",
     "ServeConfig",
     "build_record_model",
     "create_app",
     "example_record",
+    "request_limits",
     "run_server",
 ]

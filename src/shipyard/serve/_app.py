@@ -21,7 +21,12 @@ from starlette.exceptions import HTTPException
 from shipyard.errors import PredictionError
 from shipyard.serve._config import ServeConfig
 from shipyard.serve._docs import add_docs_routes
-from shipyard.serve._limits import BodySizeLimitMiddleware, error_body
+from shipyard.serve._limits import (
+    BodySizeLimitMiddleware,
+    RequestLimits,
+    error_body,
+    request_limits,
+)
 from shipyard.serve._metrics import METRICS_CONTENT_TYPE, MetricsMiddleware, ServeMetrics
 from shipyard.serve._runner import ModelRunner
 from shipyard.serve._schema import (
@@ -43,15 +48,6 @@ logger = logging.getLogger(__name__)
 
 _JSON_TYPES = ("application/json",)
 _THREADPOOL_PARSE_BYTES = 64 * 1024  # parse larger bodies off the event loop
-_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse, "description": text}
-    for code, text in (
-        (413, "the body or the list of records is too large"),
-        (415, "the body is not application/json"),
-        (422, "a record does not match the model's inputs"),
-        (500, "the model failed; see the server log"),
-    )
-}
 
 
 @dataclass
@@ -66,6 +62,7 @@ class ServerState:
     package: ModelPackage
     config: ServeConfig
     runner: ModelRunner = field(init=False)
+    limits: RequestLimits = field(init=False)
     record_model: type[BaseModel] = field(init=False)
     parser: RecordParser = field(init=False)
     metrics: ServeMetrics = field(init=False)
@@ -82,7 +79,8 @@ class ServerState:
         self.record_model = build_record_model(
             self.package.signature, name=f"{prefix}Record", extra=self.config.extra_fields
         )
-        self.parser = RecordParser(self.record_model, max_records=self.config.max_records)
+        self.limits = request_limits(self.config, self.package.signature)
+        self.parser = RecordParser(self.record_model, max_records=self.limits.max_records)
         self.runner = ModelRunner(self.package)
         self.metrics = ServeMetrics(**self.model_info)
 
@@ -151,7 +149,7 @@ def create_app(package: ModelPackage, *, config: ServeConfig | None = None) -> F
     _add_info_routes(app, state)
     add_docs_routes(app, openapi_url=app.openapi_url or "/openapi.json")
     _add_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=state.config.max_body_bytes)
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=state.limits.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app
 
@@ -167,7 +165,7 @@ def _lifespan(state: ServerState) -> Any:
 
 def _request_body_openapi(state: ServerState) -> dict[str, Any]:
     ref = {"$ref": f"#/components/schemas/{state.record_model.__name__}"}
-    many = {"type": "array", "items": ref, "minItems": 1, "maxItems": state.config.max_records}
+    many = {"type": "array", "items": ref, "minItems": 1, "maxItems": state.limits.max_records}
     example = example_record(state.package.signature)
     examples = {
         "one record": {"value": example},
@@ -175,6 +173,22 @@ def _request_body_openapi(state: ServerState) -> dict[str, Any]:
     }
     content = {"schema": {"oneOf": [ref, many]}, "examples": examples}
     return {"requestBody": {"required": True, "content": {"application/json": content}}}
+
+
+def _error_responses(limits: RequestLimits) -> dict[int | str, dict[str, Any]]:
+    too_large = (
+        f"the body is over {limits.max_body_bytes} bytes (type body_too_large) or the list "
+        f"holds more than {limits.max_records} records (type too_many_records)"
+    )
+    return {
+        code: {"model": ErrorResponse, "description": text}
+        for code, text in (
+            (413, too_large),
+            (415, "the body is not application/json"),
+            (422, "a record does not match the model's inputs"),
+            (500, "the model failed; see the server log"),
+        )
+    }
 
 
 def _add_predict_route(app: FastAPI, state: ServerState) -> None:
@@ -187,7 +201,7 @@ def _add_predict_route(app: FastAPI, state: ServerState) -> None:
     @app.post(
         "/predict",
         response_model=single | batch,
-        responses=_ERROR_RESPONSES,
+        responses=_error_responses(state.limits),
         openapi_extra=_request_body_openapi(state),
         summary="Predict for one record (an object) or a list of records (an array)",
         tags=["predict"],

@@ -12,10 +12,18 @@ __all__ = ["ServeConfig"]
 class ServeConfig(BaseModel):
     """Settings of one prediction server app.
 
+    The two request limits agree by default: a list of ``max_records`` records fits in
+    ``max_body_bytes`` even when every value is as long as the Signature allows (see
+    :func:`shipyard.serve._limits.request_limits`). Leave a limit unset (``None``) to derive it
+    from the other one and the model's Signature.
+
     Attributes:
         max_body_bytes: largest request body accepted; larger bodies get a 413 before being
-            read whole.
-        max_records: most records one ``POST /predict`` may carry.
+            read whole. Unset: room for ``max_records`` records of the model's longest values,
+            at least 1 MiB.
+        max_records: most records one ``POST /predict`` may carry (a 413 past it). Unset:
+            10,000, or as many as fit in ``max_body_bytes`` when only that is set (and in
+            16 MiB when neither is, for a model so wide that 10,000 records would not).
         extra_fields: ``forbid`` rejects a record with a field the model does not take (422);
             ``ignore`` drops such fields silently.
         title: the OpenAPI title; defaults to the model's name.
@@ -27,7 +35,7 @@ class ServeConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_body_bytes: int = Field(default=1_048_576, gt=0)
-    max_records: int = Field(default=10_000, gt=0)
+    max_body_bytes: int | None = Field(default=None, gt=0)
+    max_records: int | None = Field(default=None, gt=0)
     extra_fields: Literal["forbid", "ignore"] = "forbid"
     title: str | None = None

@@ -1,16 +1,96 @@
-"""Request body size limit, enforced before a body is read whole."""
+"""Request size limits: how many records and bytes one request may carry, and the byte limit's
+middleware, which refuses a body before it is read whole."""
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodySizeLimitMiddleware", "BodyTooLargeError", "error_body"]
+from shipyard.serve._schema import record_size_bound
+
+if TYPE_CHECKING:
+    from shipyard.data import Signature
+    from shipyard.serve._config import ServeConfig
+
+__all__ = [
+    "DEFAULT_MAX_RECORDS",
+    "BodySizeLimitMiddleware",
+    "BodyTooLargeError",
+    "RequestLimits",
+    "error_body",
+    "request_limits",
+]
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_RECORDS = 10_000
+_MIN_BODY_BYTES = 1 << 20  # a derived body limit is at least 1 MiB ...
+_MAX_DERIVED_BODY_BYTES = 16 << 20  # ... and, unless max_records is set, at most 16 MiB
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """The limits one server applies to each ``POST /predict``.
+
+    Attributes:
+        max_records: the most records in one request (more: 413, ``too_many_records``).
+        max_body_bytes: the largest body (larger: 413, ``body_too_large``).
+        record_bytes: the most bytes one record of the model's Signature takes as JSON.
+    """
+
+    max_records: int
+    max_body_bytes: int
+    record_bytes: int
+
+    def describe(self) -> str:
+        """The limits in words, e.g. ``10,000 records or 3.2 MiB per request``."""
+        return (
+            f"{self.max_records:,} records or {self.max_body_bytes / (1 << 20):.1f} MiB per request"
+        )
+
+
+def request_limits(config: ServeConfig, signature: Signature) -> RequestLimits:
+    """Settle the record and byte limits so that they agree, from the settings and the model.
+
+    A limit the settings leave unset is derived from the other one with
+    :func:`~shipyard.serve._schema.record_size_bound`, so that a list of ``max_records``
+    records fits in ``max_body_bytes`` even with every value as long as the Signature allows:
+
+    * neither set: 10,000 records and room for them (at least 1 MiB); a model too wide for
+      10,000 records in 16 MiB gets as many records as fit in 16 MiB instead;
+    * only ``max_records``: room for that many records, at least 1 MiB;
+    * only ``max_body_bytes``: as many records as fit, at most 10,000 and at least 1;
+    * both: as given (a warning is logged when the records may not fit in the bytes).
+
+    Args:
+        config: the server's settings.
+        signature: the model's Signature.
+
+    Returns:
+        The limits the server applies.
+    """
+    per_record = record_size_bound(signature)
+    records, body = config.max_records, config.max_body_bytes
+    if records is None and body is None:
+        records = max(1, min(DEFAULT_MAX_RECORDS, _MAX_DERIVED_BODY_BYTES // per_record))
+    if records is None:
+        assert body is not None
+        records = max(1, min(DEFAULT_MAX_RECORDS, body // per_record))
+    if body is None:
+        body = max(_MIN_BODY_BYTES, records * per_record)
+    elif records * per_record > body:
+        logger.warning(
+            "%d records of this model can take up to %d bytes, more than max_body_bytes=%d: "
+            "a full list of records may be refused for its size",
+            records,
+            records * per_record,
+            body,
+        )
+    return RequestLimits(max_records=records, max_body_bytes=body, record_bytes=per_record)
 
 
 def error_body(msg: str, *, type_: str, field: str | None = None) -> dict[str, Any]:
@@ -32,10 +112,11 @@ class BodyTooLargeError(Exception):
 
 
 def _too_large_message(limit: int, size: int | None = None) -> str:
-    found = f"{size} bytes" if size is not None else "more bytes"
+    found = f"found {size} bytes, more than" if size is not None else "the streamed body passed"
     return (
-        f"request body too large: found {found}, at most {limit} bytes are accepted; "
-        f"send fewer records per request"
+        f"request body too large: {found} the server's body limit of {limit} bytes "
+        f"(--max-body-bytes): send fewer records per request, or start the server with a "
+        f"larger --max-body-bytes"
     )
 
 

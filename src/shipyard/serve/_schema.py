@@ -13,6 +13,7 @@ the field, in every kind of field. Integer fields take 64-bit integers, the rang
 
 from __future__ import annotations
 
+import json
 import keyword
 import math
 import re
@@ -37,6 +38,7 @@ from shipyard.data import ColumnSchema, Signature, category_text
 from shipyard.errors import PredictionError
 
 __all__ = [
+    "RECORD_WHITESPACE_BYTES",
     "ErrorDetail",
     "ErrorResponse",
     "InvalidRequestError",
@@ -46,11 +48,16 @@ __all__ = [
     "build_response_models",
     "example_record",
     "model_class_name",
+    "record_size_bound",
 ]
 
 _EXAMPLE_DATETIME = "2024-01-01T00:00:00"
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _FLOAT_MAX_INT = int(sys.float_info.max)  # larger integers overflow a float to infinity
+# The longest JSON text of one value by kind: -2.2250738585072014e-308, -9223372036854775808,
+# false, 2024-01-01T00:00:00.000000+00:00; free text has no observed bound, so an allowance.
+_VALUE_BYTES = {"number": 24, "integer": 20, "boolean": 5, "datetime": 34, "string": 256}
+RECORD_WHITESPACE_BYTES = 12  # per field: a newline and the indentation of pretty-printed JSON
 _SHOWN_BITS = 128  # larger integers are described, not quoted, in an error message
 
 
@@ -126,6 +133,34 @@ def is_finite_number(value: object) -> bool:
 
 def _not_finite() -> PydanticCustomError:
     return PydanticCustomError("finite_number", "Input should be a finite number")
+
+
+def record_size_bound(signature: Signature) -> int:
+    """The most bytes one record of ``signature`` takes as JSON, with each field's longest value.
+
+    Numbers count as long as a float's longest text, categories as their longest name
+    (JSON-escaped), free text as 256 bytes, and every field with room for the newline and
+    indentation of pretty-printed JSON. A list of ``n`` records fits in ``n`` times this.
+
+    Args:
+        signature: the model's Signature.
+
+    Returns:
+        The size in bytes, separators between records included.
+
+    Example:
+        >>> x = ColumnSchema(name="x", kind="number", dtype="float64", nullable=True)
+        >>> record_size_bound(Signature(inputs=(x,)))  # {"x": -2.2250738585072014e-308}, ...
+        58
+    """
+    size = 2 + 2 + RECORD_WHITESPACE_BYTES  # braces, ", " after the record, the closing line
+    for col in signature.inputs:
+        value = _VALUE_BYTES.get(col.kind, _VALUE_BYTES["string"])
+        if col.kind == "category" and col.categories:
+            value = max(len(json.dumps(c)) for c in col.categories)
+        size += len(json.dumps(col.name)) + len(": ") + max(value, len("null")) + len(",")
+        size += RECORD_WHITESPACE_BYTES
+    return size
 
 
 def _as_category_text(value: Any) -> Any:
@@ -319,7 +354,7 @@ def _detail(error: ErrorDetails, is_batch: bool, names: list[str]) -> dict[str, 
         "loc": ["body", *([record] if record is not None else []), *loc],
         "msg": _message(error, field, record, names),
         "input": _input(error, field),
-        "type": error["type"],
+        "type": "too_many_records" if error["type"] == "too_long" else error["type"],
     }
     if is_batch:
         entry["record"] = record
@@ -336,8 +371,9 @@ def _message(error: ErrorDetails, field: str | None, record: int | None, names: 
         return f"{where}unknown field {field!r}: remove it; the model takes only {names}"
     if kind == "too_long":
         return (
-            f"the request holds {ctx.get('actual_length')} records, more than the "
-            f"{ctx.get('max_length')} allowed: split it into smaller requests"
+            f"the request holds {ctx.get('actual_length')} records, more than the server's "
+            f"record limit of {ctx.get('max_length')} (--max-records): split it into smaller "
+            f"requests, or start the server with a larger --max-records"
         )
     if kind == "too_short":
         return "the list of records is empty: send at least one record"
