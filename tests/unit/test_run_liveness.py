@@ -8,6 +8,7 @@ the start time recorded for it; elsewhere, the run must have sent a heartbeat wi
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -124,6 +125,23 @@ def test_run_of_a_dead_process_is_crashed(store: Store, tracker: Tracker) -> Non
 def test_a_recycled_pid_does_not_keep_a_run_alive(store: Store, tracker: Tracker) -> None:
     run_id = _insert_run(store, **_here(pid_started="12345"))  # our pid, another start time
     assert _status(tracker, run_id) == "crashed"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process states via /proc")
+def test_a_killed_owner_not_yet_reaped_by_its_parent_is_dead(
+    store: Store, tracker: Tracker
+) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        started = _liveness._start_time(child.pid)
+        os.kill(child.pid, signal.SIGKILL)
+        stat = Path(f"/proc/{child.pid}/stat")
+        _wait_for(lambda: stat.read_text().rsplit(")", 1)[1].split()[0] == "Z", "a zombie")
+        run_id = _insert_run(store, **_here(pid=child.pid, pid_started=started))
+        assert _status(tracker, run_id) == "crashed"  # a zombie never ends its run
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_a_live_owner_keeps_its_run_running_without_heartbeats(
@@ -273,3 +291,49 @@ def test_runs_of_this_process_are_running(tracker: Tracker) -> None:
     assert {r.status for r in tracker.search_runs()} == {"running"}
     for run in runs:
         run.end()
+
+
+# -- without /proc (macOS, BSD), and the settings ------------------------------------------------
+
+
+def test_without_proc_a_dead_pid_still_crashes_and_a_live_one_needs_heartbeats(
+    store: Store, tracker: Tracker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_liveness, "_PROC", tmp_path / "no-proc")
+    me = _liveness.current_process()
+    assert me.started is None  # no start times to compare
+    assert me.pid_space  # the host name (and nothing else) names the pid space
+    here = {"host": me.host, "pid_space": me.pid_space, "pid_started": None}
+    dead = _insert_run(store, **here, pid=_dead_pid(), heartbeat_at=time.time())
+    live_fresh = _insert_run(store, **here, pid=os.getpid(), heartbeat_at=time.time())
+    live_silent = _insert_run(store, **here, pid=os.getpid(), heartbeat_at=time.time() - 3600)
+    assert _status(tracker, dead) == "crashed"
+    assert _status(tracker, live_fresh) == "running"  # a live pid may be a reused one:
+    assert _status(tracker, live_silent) == "crashed"  # the heartbeat decides
+
+
+def test_heartbeat_settings_are_checked(store: Store) -> None:
+    with pytest.raises(ValueError, match="stale_after=10 must exceed heartbeat_interval=30"):
+        Tracker(store, stale_after=10, heartbeat_interval=30)
+    with pytest.raises(ValueError, match="heartbeat_interval=0"):
+        Tracker(store, heartbeat_interval=0)
+
+
+def test_a_failing_heartbeat_is_logged_and_the_writer_goes_on(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    from shipyard.tracking._writer import BufferedWriter
+
+    calls: list[int] = []
+
+    def failing() -> None:
+        calls.append(1)
+        raise StoreError("the store is away")
+
+    writer = BufferedWriter(store, flush_interval=60, heartbeat=failing, heartbeat_interval=0.01)
+    writer.start()
+    try:
+        _wait_for(lambda: len(calls) >= 3, "three heartbeats")
+    finally:
+        writer.close()
+    assert "tracking heartbeat failed: the store is away" in caplog.text

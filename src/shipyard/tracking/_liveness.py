@@ -129,8 +129,6 @@ def _start_time(pid: int) -> str | None:
 
 def _process_state(pid: int, started: str | None) -> str:
     """``"dead"``, ``"alive"`` (the owner itself) or ``"unverified"`` (a live pid, maybe reused)."""
-    if pid <= 0:  # not a process id (0 and negatives name process groups for kill)
-        return "unverified"
     fields = _stat_fields(pid)
     if fields is None:  # no /proc (macOS), or hidden by hidepid: ask the kernel directly
         try:
