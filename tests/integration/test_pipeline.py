@@ -146,7 +146,15 @@ def test_validation_error_stops_before_training(tmp_path: Path, store: Store) ->
     assert Registry(store).list_models() == []
 
 
-def test_unknown_model_names_the_line(tmp_path: Path, store: Store) -> None:
+def _no_candidate_trained(store: Store, events: list[Event]) -> None:
+    assert not [e for e in events if e.kind in ("candidate", "fold")]
+    tracker = Tracker(store)
+    (parent,) = tracker.search_runs()
+    assert parent.status == "failed" and tracker.search_runs(parent_id=parent.id) == []
+    tracker.close()
+
+
+def test_unknown_model_fails_before_any_candidate_is_trained(tmp_path: Path, store: Store) -> None:
     spec = load_spec(
         _project(
             tmp_path,
@@ -155,8 +163,31 @@ def test_unknown_model_names_the_line(tmp_path: Path, store: Store) -> None:
             "models:\n  - model: linear\n  - model: xgboostt\n",
         )
     )
+    events: list[Event] = []
     with pytest.raises(TrainingError, match=r"shipyard.yaml:5 \(models\[1\].model\).*'xgboostt'"):
-        run_project(spec, store=store)
+        run_project(spec, store=store, on_event=events.append)
+    _no_candidate_trained(store, events)
+
+
+def test_too_few_rows_per_class_fails_before_any_candidate_is_trained(
+    tmp_path: Path, store: Store
+) -> None:
+    frame = _cancer()
+    frame.loc[:3, "target"] = "rare"  # 4 rows: 3 to train on, for 5 stratified folds
+    spec = load_spec(
+        _project(
+            tmp_path,
+            frame,
+            "name: c\ndata: {source: {type: csv, path: data/train.csv}, target: target}\n"
+            "models:\n  - model: linear\n  - model: random_forest\n",
+        )
+    )
+    events: list[Event] = []
+    with pytest.raises(
+        DataError, match=r"\(split.cv_folds\): 5-fold stratified.*'rare' \(3 rows\)"
+    ):
+        run_project(spec, store=store, on_event=events.append)
+    _no_candidate_trained(store, events)
 
 
 def test_metric_that_does_not_fit_the_task(tmp_path: Path, store: Store) -> None:

@@ -65,12 +65,31 @@ def test_unknown_model_and_param_errors_name_the_place() -> None:
         catalogue.create("random_forest", "binary", seed=0, params={"n_estimator": 5})
 
 
-def test_bad_param_value_is_a_training_error_at_fit() -> None:
-    estimator = default_catalogue().create(
-        "random_forest", "binary", seed=0, params={"n_estimators": -3}
-    )
+def test_unknown_params_point_at_the_params_line() -> None:
+    with pytest.raises(TrainingError, match=r"^shipyard.yaml:11: random_forest has no parameter"):
+        default_catalogue().create(
+            "random_forest",
+            "binary",
+            seed=0,
+            params={"n_estimator": 5},
+            where="shipyard.yaml:10",
+            params_where="shipyard.yaml:11",
+        )
+
+
+def test_bad_param_value_is_a_training_error_before_any_fit() -> None:
+    with pytest.raises(
+        TrainingError,
+        match=r"bad parameters for random_forest: The 'n_estimators' parameter of "
+        r"RandomForestClassifier must be an int in the range \[1, inf\)\. Got -3",
+    ):
+        default_catalogue().create("random_forest", "binary", seed=0, params={"n_estimators": -3})
+
+
+def test_a_value_only_the_library_checks_is_a_training_error_at_fit() -> None:
+    estimator = default_catalogue().create("lightgbm", "binary", seed=0, params={"num_leaves": 1})
     x, y = _data("binary")
-    with pytest.raises(TrainingError, match="RandomForestClassifier failed to fit"):
+    with pytest.raises(TrainingError, match=r"LGBMClassifier failed to fit: .*num_leaves"):
         refit(make_pipeline(SIG, estimator), x, y)
 
 

@@ -89,13 +89,25 @@ def validate(
     ),
     show_passed: Annotated[bool, typer.Option("--all", help="List passed checks too.")] = False,
 ) -> None:
-    """Check the project file and its data without training; exit 1 when an error check fails."""
-    from shipyard.pipeline import inspect_project  # the training stack loads on use
+    """Check the project file and its data without training; exit 1 when run would fail.
+
+    The checks are those a run makes before training (its preflight): the validation report,
+    the candidates (model keys, parameter names and values) and the split (rows of each class
+    for a stratified holdout and for the cross-validation folds).
+    """
+    from shipyard.pipeline import inspect_project, preflight  # the training stack loads on use
 
     state: CliState = ctx.obj
-    inspection = inspect_project(load_spec(spec))
+    project = load_spec(spec)
+    inspection = inspect_project(project)
     _print_inspection(state, inspection, show_passed=show_passed)
-    inspection.report.raise_for_errors()
+    plan = preflight(project, inspection)
+    labels = ", ".join(plan.estimators)
+    state.out.print(
+        f"[green]Ready to train[/] {len(plan.estimators)} candidate(s) ({labels}) on "
+        f"{len(plan.train_idx):,} rows with {len(plan.folds)}-fold cross-validation; "
+        f"{len(plan.test_idx):,} rows held out"
+    )
 
 
 def _print_inspection(state: CliState, inspection: Inspection, *, show_passed: bool) -> None:

@@ -4,7 +4,7 @@ Nothing here knows about the metadata store: DataFrames in, result objects out.
 """
 
 from shipyard.data._build import build_signature
-from shipyard.data._coerce import category_text, coerce_frame, to_text
+from shipyard.data._coerce import category_text, coerce_frame, to_numbers, to_text
 from shipyard.data._fingerprint import fingerprint
 from shipyard.data._numbers import read_numbers
 from shipyard.data._profile import (
@@ -49,6 +49,7 @@ __all__ = [
     "profile_frame",
     "profile_values",
     "read_numbers",
+    "to_numbers",
     "to_text",
     "validate",
 ]

@@ -1,7 +1,7 @@
 """The pipeline service: runs a project, batch predictions, the quickstart project."""
 
 from shipyard.pipeline._events import Event, EventHandler, ignore_events
-from shipyard.pipeline._inspect import Inspection, inspect_data, inspect_project
+from shipyard.pipeline._inspect import Inspection, Plan, inspect_data, inspect_project, preflight
 from shipyard.pipeline._predict import predict_file, read_table, write_table
 from shipyard.pipeline._quickstart import QUICKSTART_SPEC, create_quickstart_project
 from shipyard.pipeline._result import CandidateResult, RunResult
@@ -13,12 +13,14 @@ __all__ = [
     "Event",
     "EventHandler",
     "Inspection",
+    "Plan",
     "RunResult",
     "create_quickstart_project",
     "ignore_events",
     "inspect_data",
     "inspect_project",
     "predict_file",
+    "preflight",
     "read_table",
     "run_project",
     "write_table",

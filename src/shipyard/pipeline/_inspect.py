@@ -1,20 +1,29 @@
-"""Look at a project's data before training: target, task, metric, validation report.
+"""Look at a project before training: its data, then everything a run would trip over.
 
-``shipyard validate`` stops here; ``shipyard run`` goes on to train when there are no errors.
+:func:`inspect_data` settles target, task and metric and validates the data;
+:func:`preflight` checks the candidates, the target and the split and returns the
+:class:`Plan` a run trains on. ``shipyard validate`` and ``shipyard run`` both call the two, so
+that a project ``validate`` passes does not fail in ``run`` before training is done.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from shipyard import data as sd
-from shipyard.errors import SpecError
+from shipyard.errors import DataError, SpecError, TrainingError
 from shipyard.evaluate import default_metric
 from shipyard.spec import CLASSIFICATION_METRICS, REGRESSION_METRICS, ProjectSpec
+from shipyard.train import Catalogue, default_catalogue
 
-__all__ = ["Inspection", "inspect_data", "inspect_project"]
+__all__ = ["Inspection", "Plan", "inspect_data", "inspect_project", "preflight"]
+
+_CLASSIFICATION = ("binary", "multiclass")
+_SHOWN = 5
 
 
 @dataclass(frozen=True)
@@ -91,3 +100,164 @@ def _check_metric(spec: ProjectSpec, task: str) -> str:
         )
         raise SpecError(msg)
     return metric
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run trains on, settled and checked before any candidate is trained.
+
+    Attributes:
+        frame: the rows with a target, numbered from 0.
+        x: their inputs, converted to the Signature's dtypes.
+        y: their target: floats for a regression, class labels (text) for a classifier.
+        signature: the model's inputs and target.
+        train_idx: the positions (in ``frame``) of the training part.
+        test_idx: the positions of the holdout part.
+        folds: the cross-validation folds, as ``(train, test)`` positions within the
+            training part.
+        estimators: each candidate's unfitted estimator by label, in the project file's order.
+    """
+
+    frame: pd.DataFrame
+    x: pd.DataFrame
+    y: pd.Series
+    signature: sd.Signature
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    estimators: dict[str, Any]
+
+
+def preflight(
+    spec: ProjectSpec, inspection: Inspection, *, catalogue: Catalogue | None = None
+) -> Plan:
+    """Check everything that can be checked before training, and plan the run.
+
+    In order: every candidate (its catalogue key, the task, its parameter names and values;
+    all problems in one error), the validation report, the target (a regression's must be
+    numbers), the holdout split (a stratified split needs two rows of each class) and the
+    cross-validation folds (a stratified one needs ``cv_folds`` rows of each class in the
+    training part; every fold needs rows, and a classifier's training folds two classes).
+    Errors name the project file's line (``spec.locate``).
+
+    Args:
+        spec: the project spec.
+        inspection: what :func:`inspect_data` found.
+        catalogue: model families; the built-in catalogue by default.
+
+    Returns:
+        The plan: the rows, their inputs and target, the split, the folds, the estimators.
+
+    Raises:
+        TrainingError: a candidate names an unknown model, a task its model does not do, or
+            a parameter its estimator does not have or refuses.
+        DataValidationError: an error-level validation check failed.
+        DataError: the target or the split does not fit the data.
+    """
+    catalogue = catalogue or default_catalogue()
+    task = inspection.task
+    estimators = _estimators(spec, task, catalogue)
+    inspection.report.raise_for_errors()
+    assert inspection.signature is not None  # built whenever the report has no errors
+    target = spec.data.target
+    frame = inspection.frame[inspection.frame[target].notna()].reset_index(drop=True)
+    y = _target(spec, frame[target], task)
+    x = sd.coerce_frame(frame, inspection.signature)
+    train_idx, test_idx = _holdout(spec, frame, task)
+    folds = _folds(spec, x.iloc[train_idx], y.iloc[train_idx], task)
+    return Plan(frame, x, y, inspection.signature, train_idx, test_idx, folds, estimators)
+
+
+def _estimators(spec: ProjectSpec, task: str, catalogue: Catalogue) -> dict[str, Any]:
+    estimators: dict[str, Any] = {}
+    problems: list[str] = []
+    for i, cand in enumerate(spec.models):
+        try:
+            estimators[cand.label] = catalogue.create(
+                cand.model,
+                task,
+                seed=spec.seed,
+                params=cand.params,
+                where=spec.locate("models", i, "model"),
+                params_where=spec.locate("models", i, "params"),
+            )
+        except TrainingError as exc:
+            problems.append(str(exc))
+    if len(problems) == 1:
+        raise TrainingError(problems[0])
+    if problems:
+        msg = f"{len(problems)} problem(s) with the candidate models:\n  " + "\n  ".join(problems)
+        raise TrainingError(msg)
+    return estimators
+
+
+def _target(spec: ProjectSpec, y: pd.Series, task: str) -> pd.Series:
+    if task in _CLASSIFICATION:
+        return pd.Series(sd.to_text(y), index=y.index, dtype=object, name=y.name)
+    values, bad = sd.to_numbers(y)
+    if bad.any():
+        rows = np.flatnonzero(bad)[:_SHOWN]
+        shown = ", ".join(f"row {r + 1}: {y.iloc[r]!r}" for r in rows)
+        msg = (
+            f"{spec.locate('task')}: a regression needs a target of numbers, but "
+            f"{int(bad.sum())} of {len(y)} values of {y.name!r} are not numbers ({shown}); "
+            "set task to binary or multiclass, or fix the values"
+        )
+        raise DataError(msg)
+    return pd.Series(values, index=y.index, name=y.name)
+
+
+def _holdout(spec: ProjectSpec, frame: pd.DataFrame, task: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        return sd.holdout_split(frame, target=spec.data.target, split=spec.split, task=task)
+    except DataError as exc:
+        msg = f"{spec.locate('split', 'strategy')}: {exc}"
+        raise DataError(msg) from exc
+
+
+def _folds(
+    spec: ProjectSpec, x: pd.DataFrame, y: pd.Series, task: str
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The CV folds of the training part, after checking that each can be trained on."""
+    k, n = spec.split.cv_folds, len(x)
+    where = spec.locate("split", "cv_folds")
+    strategy = spec.split.strategy
+    if task in _CLASSIFICATION and strategy not in ("random", "time"):
+        _check_stratified_folds(y, k, where)
+    needed = k + 1 if strategy == "time" else k
+    if n < needed:
+        kind = " of a time split" if strategy == "time" else ""
+        msg = (
+            f"{where}: {k} folds{kind} need at least {needed} training rows, but the training "
+            f"part has {n} rows; lower split.cv_folds, lower split.test_size or add rows"
+        )
+        raise DataError(msg)
+    splitter = sd.cv_splitter(split=spec.split, task=task)
+    folds = [(np.asarray(tr), np.asarray(te)) for tr, te in splitter.split(x, y)]
+    if task in _CLASSIFICATION:
+        for i, (tr, _) in enumerate(folds):
+            labels = y.iloc[tr].unique()
+            if len(labels) < 2:
+                msg = (
+                    f"{where}: the training part of fold {i + 1} of {k} holds only the class "
+                    f"{labels[0]!r}, and a classifier needs two; use split.strategy "
+                    "'stratified', fewer folds or more rows of the other classes"
+                )
+                raise DataError(msg)
+    return folds
+
+
+def _check_stratified_folds(y: pd.Series, k: int, where: str) -> None:
+    counts = y.value_counts()
+    rare = counts[counts < k]
+    if rare.empty:
+        return
+    shown = ", ".join(f"{label!r} ({n} row{'' if n == 1 else 's'})" for label, n in rare.items())
+    smallest = int(counts.min())
+    lower = f"set split.cv_folds to {smallest}, " if smallest >= 2 else ""
+    msg = (
+        f"{where}: {k}-fold stratified cross-validation needs at least {k} rows of each class "
+        f"in the training part ({len(y)} rows), but class(es) {shown} have fewer; {lower}add "
+        "rows of those classes, or set split.strategy to 'random'"
+    )
+    raise DataError(msg)

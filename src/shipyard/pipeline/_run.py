@@ -21,20 +21,13 @@ from shipyard.evaluate import (
     render_run_report,
 )
 from shipyard.pipeline._events import Event, EventHandler, ignore_events
-from shipyard.pipeline._inspect import Inspection, inspect_data
+from shipyard.pipeline._inspect import Inspection, Plan, inspect_data, preflight
 from shipyard.pipeline._result import CandidateResult, RunResult
 from shipyard.registry import ModelPackage, Registry
 from shipyard.spec import ProjectSpec, spec_hash
 from shipyard.store import Store, dialect_insert, redact_url, tables
 from shipyard.tracking import Run, Tracker, collect_lineage
-from shipyard.train import (
-    Catalogue,
-    cross_validate,
-    default_catalogue,
-    make_pipeline,
-    predict_evaluate,
-    refit,
-)
+from shipyard.train import Catalogue, cross_validate, make_pipeline, predict_evaluate, refit
 
 __all__ = ["run_project"]
 
@@ -53,6 +46,8 @@ class _Prepared:
     warnings: list[str]
     train_idx: np.ndarray
     test_idx: np.ndarray
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    estimators: dict[str, Any]
 
 
 def run_project(
@@ -72,12 +67,16 @@ def run_project(
         catalogue: model families; the built-in catalogue by default.
         on_event: receives progress events.
 
+    Everything :func:`preflight` can check (the same checks as ``shipyard validate``) is
+    checked before the first candidate is trained.
+
     Raises:
-        DataError: the source cannot be read or lacks a declared column.
+        DataError: the source cannot be read or lacks a declared column, or the target or
+            the split does not fit the data; nothing was trained.
         DataValidationError: an error-level check failed; nothing was trained.
-        TrainingError: a candidate failed to train.
+        TrainingError: a candidate names an unknown model or parameter (nothing was trained),
+            or failed to train.
     """
-    catalogue = catalogue or default_catalogue()
     on_event(Event("step", f"loading {spec.data.source.type} data"))
     frame = sd.load_source(spec.data.source, spec.base_dir)
     on_event(Event("step", f"validating {len(frame):,} rows x {frame.shape[1]} columns"))
@@ -89,13 +88,13 @@ def run_project(
         Tracker(store) as tracker,  # closing it stops its writer thread
         tracker.start_run("run", project=spec.name, lineage=lineage) as run,
     ):
-        prepared = _prepare(spec, inspection, run, on_event)
+        prepared = _prepare(spec, inspection, run, catalogue, on_event)
         _record_dataset(store, spec, prepared)
-        candidates = _cross_validate_all(spec, prepared, tracker, run, catalogue, on_event)
+        candidates = _cross_validate_all(spec, prepared, tracker, run, on_event)
         best = candidates[0]
         run.set_tags({"best_candidate": best.label, "task": prepared.task})
         on_event(Event("step", f"refitting {best.label} and evaluating on the holdout"))
-        model, holdout = _refit_best(spec, prepared, best, catalogue)
+        model, holdout = _refit_best(prepared, best)
         run.log_metrics(holdout.metrics)
         run.log_artifact("evaluation.json", json.dumps(holdout.to_dict(), indent=2).encode())
         on_event(Event("step", "registering the model"))
@@ -116,7 +115,11 @@ def run_project(
 
 
 def _prepare(
-    spec: ProjectSpec, inspection: Inspection, run: Run, on_event: EventHandler
+    spec: ProjectSpec,
+    inspection: Inspection,
+    run: Run,
+    catalogue: Catalogue | None,
+    on_event: EventHandler,
 ) -> _Prepared:
     report, task, metric = inspection.report, inspection.task, inspection.metric
     run.log_artifact(
@@ -128,25 +131,25 @@ def _prepare(
     warnings = [r.message for r in report.warnings]
     for message in warnings:
         on_event(Event("warning", message))
-    report.raise_for_errors()
-    assert inspection.signature is not None  # built whenever the report has no errors
-    signature = inspection.signature
-    target = spec.data.target
-    frame = inspection.frame[inspection.frame[target].notna()].reset_index(drop=True)
-    x = sd.coerce_frame(frame, signature)
-    y = _target(frame[target], task)
-    run.log_params(_run_params(spec, task, metric, signature, len(frame)))
+    on_event(Event("step", "checking the candidates and the split"))
+    plan: Plan = preflight(spec, inspection, catalogue=catalogue)
+    signature = plan.signature
+    run.log_params(_run_params(spec, task, metric, signature, len(plan.frame)))
     run.log_artifact("signature.json", signature.to_json().encode())
-    train_idx, test_idx = sd.holdout_split(frame, target=target, split=spec.split, task=task)
     return _Prepared(
-        frame, x, y, task, metric, signature, inspection.fingerprint, warnings, train_idx, test_idx
+        frame=plan.frame,
+        x=plan.x,
+        y=plan.y,
+        task=task,
+        metric=metric,
+        signature=signature,
+        fingerprint=inspection.fingerprint,
+        warnings=warnings,
+        train_idx=plan.train_idx,
+        test_idx=plan.test_idx,
+        folds=plan.folds,
+        estimators=plan.estimators,
     )
-
-
-def _target(y: pd.Series, task: str) -> pd.Series:
-    if task == "regression":
-        return pd.to_numeric(y, errors="raise").astype(float)
-    return pd.Series(sd.to_text(y), index=y.index, dtype=object, name=y.name)
 
 
 def _run_params(
@@ -172,11 +175,10 @@ def _cross_validate_all(
     prepared: _Prepared,
     tracker: Tracker,
     parent: Run,
-    catalogue: Catalogue,
     on_event: EventHandler,
 ) -> list[CandidateResult]:
     results = [
-        _cross_validate_one(spec, i, prepared, tracker, parent, catalogue, on_event)
+        _cross_validate_one(spec, i, prepared, tracker, parent, on_event)
         for i in range(len(spec.models))
     ]
     sign = 1.0 if greater_is_better(prepared.metric) else -1.0
@@ -190,14 +192,10 @@ def _cross_validate_one(
     prepared: _Prepared,
     tracker: Tracker,
     parent: Run,
-    catalogue: Catalogue,
     on_event: EventHandler,
 ) -> CandidateResult:
     cand = spec.models[index]
-    where = spec.locate("models", index, "model")
-    estimator = catalogue.create(
-        cand.model, prepared.task, seed=spec.seed, params=cand.params, where=where
-    )
+    estimator = prepared.estimators[cand.label]  # built and checked by preflight
     on_event(Event("candidate", f"cross-validating {cand.label}", index, len(spec.models)))
     x, y = prepared.x.iloc[prepared.train_idx], prepared.y.iloc[prepared.train_idx]
     with tracker.start_run(cand.label, project=spec.name, parent_id=parent.id) as child:
@@ -212,7 +210,7 @@ def _cross_validate_one(
             make_pipeline(prepared.signature, estimator),
             x,
             y,
-            cv=sd.cv_splitter(split=spec.split, task=prepared.task),
+            cv=prepared.folds,
             task=prepared.task,
             classes=prepared.signature.classes,
             on_fold=on_fold,
@@ -235,11 +233,8 @@ def _finite(value: float) -> float:
     return value if np.isfinite(value) else -np.inf
 
 
-def _refit_best(
-    spec: ProjectSpec, prepared: _Prepared, best: CandidateResult, catalogue: Catalogue
-) -> tuple[Any, Evaluation]:
-    cand = next(c for c in spec.models if c.label == best.label)
-    estimator = catalogue.create(cand.model, prepared.task, seed=spec.seed, params=cand.params)
+def _refit_best(prepared: _Prepared, best: CandidateResult) -> tuple[Any, Evaluation]:
+    estimator = prepared.estimators[best.label]
     train_idx, test_idx = prepared.train_idx, prepared.test_idx
     model = refit(
         make_pipeline(prepared.signature, estimator),

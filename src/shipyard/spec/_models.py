@@ -236,8 +236,12 @@ class RegistrySpec(_Strict):
     the champion's holdout ``metric`` by at least ``min_improvement``.
     """
 
-    model_name: str | None = None
-    alias: str | None = "production"
+    # The registry's rules for names and aliases, checked here so that a run cannot train
+    # every candidate and then fail to register the winner.
+    model_name: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=128
+    )
+    alias: str | None = Field(default="production", pattern=r"^[a-z][a-z0-9_-]{0,63}$")
     min_improvement: float = 0.0
 
 

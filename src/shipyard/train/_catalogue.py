@@ -82,18 +82,42 @@ class Catalogue:
         raise TrainingError(msg)
 
     def create(
-        self, key: str, task: str, *, seed: int, params: Mapping[str, Any], where: str = "models"
+        self,
+        key: str,
+        task: str,
+        *,
+        seed: int,
+        params: Mapping[str, Any],
+        where: str = "models",
+        params_where: str | None = None,
     ) -> Any:
-        """Build an unfitted estimator with ``params`` applied.
+        """Build an unfitted estimator with ``params`` applied and checked.
+
+        Parameter names are checked against the estimator, and values against its declared
+        constraints when it declares them (scikit-learn estimators do; a library that checks
+        only when fitting, such as LightGBM, fails then, as a :class:`TrainingError` too).
+
+        Args:
+            key: the catalogue key.
+            task: ``"binary"``, ``"multiclass"`` or ``"regression"``.
+            seed: the random seed the factory gives the estimator.
+            params: the candidate's parameters.
+            where: where the key was given, for messages (``file:line (field)``).
+            params_where: where the parameters were given; ``where`` by default.
+
+        Returns:
+            The unfitted estimator.
 
         Raises:
-            TrainingError: unknown key, a task the family does not support, or a bad parameter.
+            TrainingError: unknown key, a task the family does not support, an unknown
+                parameter (with the closest name) or a value the estimator refuses.
         """
         entry = self.get(key, where=where)
         if task not in entry.tasks:
             tasks = sorted(entry.tasks)
             msg = f"{where}: model {key!r} does not support task {task!r} (it does {tasks})"
             raise TrainingError(msg)
+        params_where = params_where or where
         estimator = entry.factory(task, seed)
         valid = estimator.get_params(deep=False)
         unknown = [p for p in params if p not in valid]
@@ -102,13 +126,18 @@ class Catalogue:
             hints = ", ".join(
                 f"{p!r}" + (f" (did you mean {c[0]!r}?)" if c else "") for p, c in close.items()
             )
-            msg = f"{where}: {key} has no parameter {hints}; see the estimator's documentation"
+            msg = (
+                f"{params_where}: {key} has no parameter {hints}; see the estimator's documentation"
+            )
             raise TrainingError(msg)
         try:
-            return estimator.set_params(**params)
+            estimator.set_params(**params)
+            if hasattr(estimator, "_parameter_constraints"):  # scikit-learn's own check
+                estimator._validate_params()
         except (TypeError, ValueError) as exc:
-            msg = f"{where}: bad parameters for {key}: {exc}"
+            msg = f"{params_where}: bad parameters for {key}: {exc}"
             raise TrainingError(msg) from exc
+        return estimator
 
 
 def default_catalogue() -> Catalogue:

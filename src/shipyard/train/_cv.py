@@ -56,12 +56,26 @@ def cross_validate(
 ) -> CVResult:
     """Fit a clone of ``pipeline`` on each training fold and score it on the held-out fold.
 
+    Args:
+        pipeline: the unfitted model.
+        x: the inputs.
+        y: the target.
+        cv: a scikit-learn splitter, or the folds themselves as ``(train, test)`` position
+            pairs (as a run's preflight settles them).
+        task: ``"binary"``, ``"multiclass"`` or ``"regression"``.
+        classes: the class labels of a classifier.
+        on_fold: called with each fold's number and scores.
+
+    Returns:
+        Each fold's metrics with their mean, standard deviation and the fitting time.
+
     Raises:
         TrainingError: the estimator fails to fit (wrapping the library's error).
     """
     folds: list[dict[str, float]] = []
     fit_seconds = 0.0
-    for i, (tr, te) in enumerate(cv.split(x, y)):
+    splits = cv.split(x, y) if hasattr(cv, "split") else cv
+    for i, (tr, te) in enumerate(splits):
         model = clone(pipeline)
         started = time.perf_counter()
         _fit(model, x.iloc[tr], y.iloc[tr])
@@ -91,10 +105,20 @@ def predict_evaluate(
 def _fit(model: Pipeline, x: pd.DataFrame, y: pd.Series) -> None:
     try:
         model.fit(x, y)
-    except (ValueError, TypeError) as exc:
+    except Exception as exc:
+        if not isinstance(exc, ValueError | TypeError) and not _library_error(exc):
+            raise  # a bug, not a parameter or data the estimator refuses
         name = type(model.named_steps["model"]).__name__
-        msg = f"{name} failed to fit: {exc}"
+        msg = f"{name} failed to fit: {str(exc).strip()}"
         raise TrainingError(msg) from exc
+
+
+def _library_error(exc: Exception) -> bool:
+    """Whether ``exc`` is an estimator library's own error (LightGBM's ``LightGBMError``)."""
+    return type(exc).__module__.partition(".")[0] in _LIBRARIES
+
+
+_LIBRARIES = frozenset({"lightgbm"})
 
 
 def refit(pipeline: Pipeline, x: pd.DataFrame, y: pd.Series) -> Pipeline:
