@@ -161,3 +161,9 @@ def test_runs_list_refuses_an_unknown_status(
     code, _out, err = cli(capsys, "runs", "list", "--status", "crashd")
     assert code == 1
     assert "crashed" in err
+
+
+def test_help_names_every_store_setting(capsys: pytest.CaptureFixture[str], env: Path) -> None:
+    code, out, _err = cli(capsys, "--help")
+    assert code == 0
+    assert "SHIPYARD_STORE_URL" in out and "SHIPYARD_HOME" in out

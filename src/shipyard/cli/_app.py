@@ -46,7 +46,8 @@ def _root(
     store: Annotated[
         str | None,
         typer.Option(
-            help="Metadata store URL (default: SHIPYARD_STORE_URL, else .shipyard/shipyard.db)."
+            help="Metadata store URL (default: SHIPYARD_STORE_URL, else shipyard.db in "
+            "SHIPYARD_HOME, else in .shipyard)."
         ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
