@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -124,3 +125,40 @@ def test_crashed_runs_on_postgres(tracker: Tracker) -> None:
     assert tracker.get_run(silent).status == "running"
     live.end()
     assert tracker.get_run(live.id).status == "finished"
+
+
+_OWNER = """
+import time
+import shipyard
+from shipyard.tracking import Lineage
+
+run = shipyard.start_run("doomed", lineage=Lineage())
+shipyard.log_metric("loss", 0.5)
+run._tracker.flush()
+print(run.id, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_a_run_killed_9_is_crashed_on_postgres(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHIPYARD_STORE_URL", pg_url)
+    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path))
+    owner = subprocess.Popen([sys.executable, "-c", _OWNER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None
+        run_id = owner.stdout.readline().strip()
+        assert len(run_id) == 32, "the owner process did not start its run"
+        with Store.from_env() as store, Tracker(store) as reader:
+            assert reader.get_run(run_id).status == "running"
+    finally:
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(60)
+        owner.stdout.close()  # type: ignore[union-attr]
+    with Store.from_env() as store, Tracker(store) as reader:
+        record = reader.get_run(run_id)
+        assert record.status == "crashed"
+        assert record.metrics == {"loss": 0.5}
+        assert [r.id for r in reader.search_runs(status="crashed")] == [run_id]
