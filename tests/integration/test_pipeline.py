@@ -350,7 +350,9 @@ def test_coerce_reads_stray_text_as_missing_in_training_and_prediction(tmp_path:
     with Store.open(root=tmp_path / ".shipyard") as store:
         result = run_project(spec, store=store)
         package = Registry(store).load(result.model_uri)
-    assert any("read as missing" in w for w in result.warnings)
+    assert any(
+        w.startswith("column 'magnesium': ") and "read as missing" in w for w in result.warnings
+    )
     magnesium = package.signature.column("magnesium")
     assert (magnesium.kind, magnesium.on_bad_numbers) == ("number", "coerce")
     records = pd.read_csv(tmp_path / "data" / "train.csv").head(12)
@@ -362,3 +364,22 @@ def test_coerce_reads_stray_text_as_missing_in_training_and_prediction(tmp_path:
     from shipyard.pipeline import predict_file
 
     assert predict_file(package, tmp_path / "data" / "train.csv", tmp_path / "p.csv") == 178
+
+
+def test_run_warnings_name_their_column(tmp_path: Path) -> None:
+    frame = _cancer()
+    frame["empty"] = np.nan
+    spec = load_spec(
+        _project(
+            tmp_path,
+            frame,
+            "name: c\ndata: {source: {type: csv, path: data/train.csv}, target: target}\n"
+            "split: {cv_folds: 2}\nmodels: [{model: linear}]\n",
+        )
+    )
+    events: list[Event] = []
+    with Store.open(root=tmp_path / ".shipyard") as store:
+        result = run_project(spec, store=store, on_event=events.append)
+    (warning,) = result.warnings
+    assert warning.startswith("column 'empty': every value is missing (569 rows)")
+    assert [e.message for e in events if e.kind == "warning"] == [warning]

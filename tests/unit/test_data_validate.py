@@ -179,3 +179,17 @@ def test_large_data_runs_expectations_in_threads_with_the_same_results() -> None
     assert parallel[-4:] == serial
     assert [r.check for r in parallel[-4:]] == ["range", "regex", "unique", "not_null"]
     assert parallel[-3].n_failed == int((frame["s"] == "bad").sum()) > 0
+
+
+def test_an_all_missing_column_is_named_whatever_the_limit() -> None:
+    df = _frame()
+    df["empty"] = None
+    for limit in (0.5, 1.0):
+        empty = _failed(validate(df, max_missing_fraction=limit), "missing_fraction", "empty")
+        assert empty.severity == "warning" and not empty.passed
+        assert "every value is missing (6 rows)" in empty.message
+        assert "features.exclude" in empty.message
+    sentence = empty.to_sentence()
+    assert sentence.startswith("column 'empty': every value is missing")
+    table = validate(df, expectations=[RowCount(check="row_count", min=10)]).errors[0]
+    assert table.to_sentence() == table.message  # a table-level result has no column to name

@@ -51,6 +51,10 @@ class CheckResult:
         """Whether nothing failed."""
         return self.n_failed == 0
 
+    def to_sentence(self) -> str:
+        """The result as a sentence that names its column: ``column 'x': message``."""
+        return f"column {self.column!r}: {self.message}" if self.column else self.message
+
     def to_line(self) -> str:
         """The result as one line of text: ``SEVERITY  column  message``."""
         return f"{self.severity.upper()}  {self.column or '<table>'}  {self.message}"

@@ -41,10 +41,10 @@ def validate(
     """Check a dataset and report every finding (this function never raises on bad data).
 
     Always checked: duplicate column names (error), missing target values (warning: those
-    rows are dropped), columns missing more than ``max_missing_fraction`` of their values
-    (warning) and constant columns (warning). With a ``schema`` (e.g. a model's Signature,
-    to check new data): missing columns and values that do not convert (errors), values
-    outside the training range, unknown categories and nulls in a never-null column
+    rows are dropped), columns missing more than ``max_missing_fraction`` of their values or
+    all of them (warning) and constant columns (warning). With a ``schema`` (e.g. a model's
+    Signature, to check new data): missing columns and values that do not convert (errors),
+    values outside the training range, unknown categories and nulls in a never-null column
     (warnings). Then each expectation, at its own severity.
 
     Args:
@@ -130,11 +130,17 @@ def _column_health(name: str, series: pd.Series, max_missing: float) -> list[Che
         return []
     n_missing = int(series.isna().sum())
     share = n_missing / n_rows
-    too_sparse = share > max_missing
-    message = (
-        f"missing values: {n_missing} of {n_rows} rows ({share:.0%}), "
-        f"{'above' if too_sparse else 'within'} the limit {max_missing:.0%}"
-    )
+    too_sparse = share > max_missing or n_missing == n_rows
+    if n_missing == n_rows:  # whatever the limit: such a column can only mislead
+        message = (
+            f"every value is missing ({n_rows} rows); the column cannot help a model, "
+            "fill it or exclude it in features.exclude"
+        )
+    else:
+        message = (
+            f"missing values: {n_missing} of {n_rows} rows ({share:.0%}), "
+            f"{'above' if too_sparse else 'within'} the limit {max_missing:.0%}"
+        ) + ("; fill or drop the column" if too_sparse else "")
     results = [
         CheckResult(
             "missing_fraction",
@@ -142,7 +148,7 @@ def _column_health(name: str, series: pd.Series, max_missing: float) -> list[Che
             "warning",
             int(too_sparse) * n_missing,
             n_rows,
-            message=message + ("; fill or drop the column" if too_sparse else ""),
+            message=message,
         )
     ]
     if n_missing < n_rows:

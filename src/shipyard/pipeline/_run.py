@@ -128,7 +128,7 @@ def _prepare(
     run.log_metrics(
         {"validation.errors": len(report.errors), "validation.warnings": len(report.warnings)}
     )
-    warnings = [r.message for r in report.warnings]
+    warnings = [r.to_sentence() for r in report.warnings]
     for message in warnings:
         on_event(Event("warning", message))
     on_event(Event("step", "checking the candidates and the split"))
