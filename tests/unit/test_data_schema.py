@@ -176,3 +176,27 @@ def test_build_signature_needs_inputs(tmp_path: Path) -> None:
     df = _frame()[["colour", "price"]]
     with pytest.raises(DataError, match="no input columns"):
         build_signature(df, _spec(tmp_path, "features:\n  exclude: [price]\n"), "multiclass")
+
+
+def test_a_single_class_is_not_answered_with_the_task_the_user_set(tmp_path: Path) -> None:
+    df = _frame()
+    df["colour"] = "red"
+    for task in ("multiclass", "binary"):
+        spec = _spec(tmp_path, f"task: {task}\n")
+        with pytest.raises(DataError) as info:
+            build_signature(df, spec, task)
+        message = str(info.value)
+        assert "the target 'colour' has a single class 'red'" in message
+        assert "a classifier needs at least two" in message and "filter" in message
+        assert "set task" not in message
+
+
+def test_a_class_count_that_does_not_fit_the_task_names_the_other_task(tmp_path: Path) -> None:
+    three = _frame()
+    with pytest.raises(
+        DataError, match=r"task 'binary' \(.*shipyard.yaml:5 \(task\)\).*set task to multiclass"
+    ):
+        build_signature(three, _spec(tmp_path, "task: binary\n"), "binary")
+    two = three[three["colour"] != "green"].reset_index(drop=True)
+    with pytest.raises(DataError, match=r"task 'multiclass' .*2 class.*set task to binary"):
+        build_signature(two, _spec(tmp_path, "task: multiclass\n"), "multiclass")

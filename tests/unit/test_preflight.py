@@ -137,3 +137,13 @@ def test_registry_names_are_checked_when_the_file_is_read(tmp_path: Path) -> Non
         _spec(tmp_path, "registry:\n  alias: Production\n")
     with pytest.raises(SpecError, match=r"shipyard.yaml:6: registry.model_name: found .my model."):
         _spec(tmp_path, "registry:\n  model_name: my model\n")
+
+
+def test_a_regression_on_a_single_value(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "task: regression\nmodels: [{model: linear}]\n")
+    frame = _frame({"a": 30})
+    frame["label"] = 4.5
+    with pytest.raises(
+        DataError, match=r"the target 'label' has a single value 4.5.*check the data"
+    ):
+        _check(spec, frame)

@@ -112,12 +112,19 @@ def _classes(y: pd.Series, spec: ProjectSpec, task: str) -> tuple[str, ...] | No
     if task not in ("binary", "multiclass"):
         return None
     labels = tuple(text_labels(y))
-    if (task == "binary") != (len(labels) == 2) or len(labels) < 2:
+    if len(labels) < 2:  # no task fits: the data (or the source's filter) is at fault
+        found = f"a single class {labels[0]!r}" if labels else "no class (every value is missing)"
+        msg = (
+            f"the target {y.name!r} has {found}; a classifier needs at least two: check the "
+            f"data, data.target ({spec.locate('data', 'target')}) or the source's filter"
+        )
+        raise DataError(msg)
+    if (task == "binary") != (len(labels) == 2):
         shown = list(labels[:10]) + (["..."] if len(labels) > 10 else [])
+        other = "binary" if len(labels) == 2 else "multiclass (or regression, for numbers)"
         msg = (
             f"task {task!r} ({spec.locate('task')}) does not fit the target {y.name!r}, which "
-            f"has {len(labels)} class(es) {shown}; set task to "
-            f"{'binary' if len(labels) == 2 else 'multiclass or regression'} or check the target"
+            f"has {len(labels)} classes {shown}; set task to {other}, or check the target"
         )
         raise DataError(msg)
     return labels

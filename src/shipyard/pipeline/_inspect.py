@@ -204,6 +204,14 @@ def _target(spec: ProjectSpec, y: pd.Series, task: str) -> pd.Series:
             "set task to binary or multiclass, or fix the values"
         )
         raise DataError(msg)
+    distinct = np.unique(values[~np.isnan(values)])
+    if len(distinct) < 2:
+        found = f"a single value {distinct[0]:g}" if len(distinct) else "no value"
+        msg = (
+            f"the target {y.name!r} has {found}; a model needs at least two: check the data, "
+            f"data.target ({spec.locate('data', 'target')}) or the source's filter"
+        )
+        raise DataError(msg)
     return pd.Series(values, index=y.index, name=y.name)
 
 
