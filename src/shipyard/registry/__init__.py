@@ -1,7 +1,7 @@
 """The model registry: versioned model packages, aliases and model URIs."""
 
+from shipyard.model import ModelPackage, Predictions
 from shipyard.registry._catalog import AliasMove, ModelRecord, VersionRecord
-from shipyard.registry._package import ModelPackage, Predictions
 from shipyard.registry._registry import Registry
 from shipyard.registry._uri import ModelRef, parse_model_uri
 

@@ -9,8 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from shipyard.errors import ModelNotFoundError, RegistryError
+from shipyard.model import ModelPackage
 from shipyard.registry._catalog import AliasMove, ModelCatalog, ModelRecord, VersionRecord
-from shipyard.registry._package import ModelPackage
 from shipyard.registry._uri import ModelRef, parse_model_uri
 from shipyard.store import Store, tables
 

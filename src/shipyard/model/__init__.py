@@ -1,0 +1,27 @@
+"""The model layer: the package format, predictions and the runtimes (sklearn, ONNX).
+
+It knows nothing of where a model's files came from: the registry stores and loads packages,
+and the server and batch prediction run them through a :class:`Runtime`.
+"""
+
+from shipyard.model._package import ONNX_FILE, PIPELINE_FILE, ModelPackage
+from shipyard.model._predictions import Predictions
+from shipyard.model._runtime import (
+    OnnxRuntime,
+    Runtime,
+    RuntimeCheck,
+    SklearnRuntime,
+    compare_predictions,
+)
+
+__all__ = [
+    "ONNX_FILE",
+    "PIPELINE_FILE",
+    "ModelPackage",
+    "OnnxRuntime",
+    "Predictions",
+    "Runtime",
+    "RuntimeCheck",
+    "SklearnRuntime",
+    "compare_predictions",
+]

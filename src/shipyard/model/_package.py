@@ -1,0 +1,154 @@
+"""The model package: everything needed to run a model, as a set of named files.
+
+A package is pure data: the fitted sklearn pipeline (``pipeline.joblib``), its
+:class:`~shipyard.data.Signature` (``signature.json``), metadata (``metadata.json``: name,
+version, task, metrics, lineage, how the ONNX graph was checked), the reference profile
+(``profile.json``) and, where the pipeline converts, an ONNX graph (``model.onnx``). The
+registry stores the files in the artifact store with their sha256 and verifies them before
+anything is unpickled; a package never reads or writes storage itself. New artifacts are new
+files: readers ignore files they do not know.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import joblib
+import pandas as pd
+
+from shipyard.data import ReferenceProfile, Signature
+from shipyard.errors import StoreError
+from shipyard.model._predictions import Predictions
+from shipyard.model._runtime import OnnxRuntime, Runtime, SklearnRuntime
+
+__all__ = ["ONNX_FILE", "PIPELINE_FILE", "ModelPackage"]
+
+logger = logging.getLogger(__name__)
+
+PIPELINE_FILE = "pipeline.joblib"
+SIGNATURE_FILE = "signature.json"
+METADATA_FILE = "metadata.json"
+PROFILE_FILE = "profile.json"
+ONNX_FILE = "model.onnx"
+FORMAT_VERSION = 1
+
+RuntimeChoice = Literal["auto", "onnx", "sklearn"]
+
+
+@dataclass
+class ModelPackage:
+    """A fitted pipeline with its Signature and metadata.
+
+    Attributes:
+        pipeline: the fitted sklearn ``Pipeline`` (features + estimator).
+        signature: the inputs it takes and the target it predicts.
+        task: ``binary``, ``multiclass`` or ``regression``.
+        metadata: name, version, metrics, lineage; JSON-serialisable. ``metadata["onnx"]``
+            says whether the pipeline converted to ONNX and how the graph was checked.
+        profile: the reference profile of the training inputs and holdout predictions, the
+            baseline for drift monitoring (optional: ``profile.json``).
+        onnx: the pipeline as an ONNX graph, checked against it on the holdout (optional:
+            ``model.onnx``).
+    """
+
+    pipeline: Any
+    signature: Signature
+    task: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    profile: ReferenceProfile | None = None
+    onnx: bytes | None = None
+
+    @property
+    def is_classifier(self) -> bool:
+        """Whether the model predicts classes."""
+        return self.task in ("binary", "multiclass")
+
+    @property
+    def classes(self) -> tuple[str, ...] | None:
+        """The class labels in the probability columns' order (``None`` for regression)."""
+        if not self.is_classifier:
+            return None
+        return tuple(str(c) for c in self.pipeline.classes_)
+
+    def predict(self, frame: pd.DataFrame) -> Predictions:
+        """Predict for the rows of ``frame`` with the sklearn pipeline (the reference).
+
+        Raises:
+            PredictionError: a column is missing, has the wrong type or an unknown category.
+        """
+        return self.sklearn_runtime().predict_frame(frame)
+
+    def sklearn_runtime(self) -> SklearnRuntime:
+        """The sklearn pipeline as a :class:`~shipyard.model.Runtime`."""
+        return SklearnRuntime(self.pipeline, self.signature, self.task)
+
+    def runtime(self, prefer: RuntimeChoice = "auto", *, threads: int = 1) -> Runtime:
+        """The runtime to serve with: ONNX when the package has a checked graph, else sklearn.
+
+        Args:
+            prefer: ``auto`` (ONNX when present), ``onnx`` (required) or ``sklearn``.
+            threads: onnxruntime's intra-op threads.
+
+        Raises:
+            StoreError: ``onnx`` was asked for and the package has no graph (the message says
+                why the run could not convert it).
+        """
+        if prefer == "sklearn" or (prefer == "auto" and self.onnx is None):
+            return self.sklearn_runtime()
+        if self.onnx is None:
+            why = self.metadata.get("onnx", {}).get("reason") or "it was registered without one"
+            msg = f"this model package has no ONNX graph ({why}); serve it with sklearn"
+            raise StoreError(msg)
+        return OnnxRuntime(self.onnx, self.signature, self.task, self.classes, threads=threads)
+
+    def to_files(self) -> dict[str, bytes]:
+        """Serialise to named files (the registry stores each with its sha256)."""
+        buf = io.BytesIO()
+        joblib.dump(self.pipeline, buf, compress=3)
+        meta = {"format_version": FORMAT_VERSION, "task": self.task, **self.metadata}
+        files = {
+            PIPELINE_FILE: buf.getvalue(),
+            SIGNATURE_FILE: self.signature.to_json().encode(),
+            METADATA_FILE: json.dumps(meta, indent=2, sort_keys=True, default=str).encode(),
+        }
+        if self.profile is not None:
+            files[PROFILE_FILE] = self.profile.to_json().encode()
+        if self.onnx is not None:
+            files[ONNX_FILE] = self.onnx
+        return files
+
+    @classmethod
+    def from_files(cls, files: dict[str, bytes]) -> ModelPackage:
+        """Rebuild a package from files whose sha256 the caller has already verified.
+
+        Raises:
+            StoreError: a required file is missing or the format is newer than this Shipyard.
+        """
+        missing = [f for f in (PIPELINE_FILE, SIGNATURE_FILE, METADATA_FILE) if f not in files]
+        if missing:
+            msg = f"model package is incomplete: missing {missing}"
+            raise StoreError(msg)
+        meta = json.loads(files[METADATA_FILE])
+        if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+            msg = (
+                f"model package format {meta['format_version']} is newer than this Shipyard "
+                f"understands ({FORMAT_VERSION}); upgrade shipyard"
+            )
+            raise StoreError(msg)
+        task = str(meta.pop("task"))
+        meta.pop("format_version", None)
+        pipeline = joblib.load(io.BytesIO(files[PIPELINE_FILE]))
+        signature = Signature.from_json(files[SIGNATURE_FILE])
+        profile = ReferenceProfile.from_json(files[PROFILE_FILE]) if PROFILE_FILE in files else None
+        return cls(
+            pipeline=pipeline,
+            signature=signature,
+            task=task,
+            metadata=meta,
+            profile=profile,
+            onnx=files.get(ONNX_FILE),
+        )

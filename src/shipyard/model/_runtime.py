@@ -1,0 +1,263 @@
+"""Runtimes: what executes a fitted model on records or frames.
+
+A :class:`Runtime` takes records (dicts keyed by column name, already validated against the
+Signature) or a DataFrame, and returns :class:`Predictions`. Two implementations:
+
+- :class:`SklearnRuntime` runs the fitted sklearn pipeline on a frame coerced to the Signature:
+  the reference behaviour, used for everything the ONNX path cannot take.
+- :class:`OnnxRuntime` runs the package's ONNX graph with onnxruntime on arrays built straight
+  from the records, without pandas: the server's fast path.
+
+Both give a row the same answer, to the bit, whatever batch it arrives in: BLAS and
+onnxruntime take another code path for a single row (a matrix-vector product), so a batch of
+one runs as two copies of the row. The ONNX graph reproduces the pipeline within the tolerance
+recorded when it was checked (see :func:`compare_predictions`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from shipyard.data import Signature, coerce_frame
+from shipyard.errors import PredictionError
+from shipyard.model._predictions import Predictions
+
+__all__ = [
+    "OnnxRuntime",
+    "Runtime",
+    "RuntimeCheck",
+    "SklearnRuntime",
+    "compare_predictions",
+]
+
+logger = logging.getLogger(__name__)
+
+_NUMERIC_KINDS = frozenset({"number", "integer", "boolean"})
+_MISSING_TEXT = ""  # the ONNX graph's marker for a missing category (see train/_onnx.py)
+
+Record = Mapping[str, Any]
+
+
+class Runtime(Protocol):
+    """Runs a model on records or frames."""
+
+    name: str
+    """``sklearn`` or ``onnx``: what ``/metadata`` and ``/metrics`` report."""
+
+    def predict_records(self, records: Sequence[Record]) -> Predictions:
+        """Predict for records keyed by column name (missing keys and ``None`` are missing)."""
+        ...
+
+    def predict_frame(self, frame: pd.DataFrame) -> Predictions:
+        """Predict for the rows of a frame holding the Signature's columns."""
+        ...
+
+
+class SklearnRuntime:
+    """Run the fitted sklearn pipeline.
+
+    Args:
+        pipeline: the fitted ``Pipeline`` (features + estimator).
+        signature: its inputs; frames are coerced to it before predicting.
+        task: ``binary``, ``multiclass`` or ``regression``.
+    """
+
+    name = "sklearn"
+
+    def __init__(self, pipeline: Any, signature: Signature, task: str) -> None:
+        self.pipeline = pipeline
+        self.signature = signature
+        self.task = task
+        self._columns = signature.input_names
+
+    def predict_records(self, records: Sequence[Record]) -> Predictions:
+        """Predict for records (see :class:`Runtime`)."""
+        rows = _at_least_two(records)
+        frame = pd.DataFrame.from_records(rows, columns=self._columns)
+        return self.predict_frame(frame).head(len(records))
+
+    def predict_frame(self, frame: pd.DataFrame) -> Predictions:
+        """Predict for a frame, coerced to the Signature first.
+
+        Raises:
+            PredictionError: a column is missing, has the wrong type or an unknown category.
+        """
+        x = coerce_frame(frame, self.signature)
+        if len(x) == 1:
+            return self.predict_frame(pd.concat([x, x], ignore_index=True)).head(1)
+        if self.task == "regression":
+            return Predictions(labels=np.asarray(self.pipeline.predict(x), dtype=float))
+        proba = np.asarray(self.pipeline.predict_proba(x), dtype=float)
+        classes = tuple(str(c) for c in self.pipeline.classes_)
+        return Predictions.from_probabilities(proba, classes)
+
+
+class OnnxRuntime:
+    """Run an ONNX graph from :func:`shipyard.train.convert_to_onnx` with onnxruntime.
+
+    Args:
+        model: the serialised ONNX model.
+        signature: the inputs; each is one ``(n, 1)`` graph input.
+        task: ``binary``, ``multiclass`` or ``regression``.
+        classes: the class labels in the probability columns' order (classifiers).
+        threads: onnxruntime's intra-op threads; 1 leaves the other cores to the HTTP workers.
+
+    Raises:
+        PredictionError: the graph does not load or its inputs do not match the Signature.
+    """
+
+    name = "onnx"
+
+    def __init__(
+        self,
+        model: bytes,
+        signature: Signature,
+        task: str,
+        classes: Sequence[str] | None = None,
+        *,
+        threads: int = 1,
+    ) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+            msg = f"cannot load the ONNX model: {exc}"
+            raise PredictionError(msg) from exc
+        self.signature = signature
+        self.task = task
+        self.classes = tuple(classes) if classes is not None else None
+        if task != "regression" and not self.classes:
+            msg = "an ONNX classifier needs its class labels"
+            raise PredictionError(msg)
+        self._numeric = [c.name for c in signature.inputs if c.kind in _NUMERIC_KINDS]
+        self._text = [c.name for c in signature.inputs if c.kind not in _NUMERIC_KINDS]
+        expected = set(signature.input_names)
+        found = {i.name for i in self._session.get_inputs()}
+        if found != expected:
+            msg = f"the ONNX model's inputs {sorted(found)} differ from the Signature's"
+            raise PredictionError(msg)
+        outputs = [o.name for o in self._session.get_outputs()]
+        self._output = outputs[-1]  # classifiers: (label, probabilities); regressors: (variable,)
+
+    def predict_records(self, records: Sequence[Record]) -> Predictions:
+        """Predict for records (see :class:`Runtime`); no DataFrame is built."""
+        n = len(records)
+        records = _at_least_two(records)
+        feed: dict[str, np.ndarray] = {}
+        for name in self._numeric:
+            values = [r.get(name) for r in records]
+            feed[name] = np.array(values, dtype=np.float32).reshape(-1, 1)
+        for name in self._text:
+            texts = [_text(r.get(name)) for r in records]
+            feed[name] = np.array(texts, dtype=object).reshape(-1, 1)
+        return self._run(feed).head(n)
+
+    def predict_frame(self, frame: pd.DataFrame) -> Predictions:
+        """Predict for a frame, coerced to the Signature first (see :class:`Runtime`)."""
+        x = coerce_frame(frame, self.signature)
+        n = len(x)
+        if n == 1:
+            x = pd.concat([x, x], ignore_index=True)
+        feed: dict[str, np.ndarray] = {}
+        for name in self._numeric:
+            column = x[name].to_numpy(dtype=np.float32, na_value=np.nan)
+            feed[name] = column.reshape(-1, 1)
+        for name in self._text:
+            texts = [_text(v) for v in x[name].tolist()]
+            feed[name] = np.array(texts, dtype=object).reshape(-1, 1)
+        return self._run(feed).head(n)
+
+    def _run(self, feed: dict[str, np.ndarray]) -> Predictions:
+        (out,) = self._session.run([self._output], feed)
+        if self.task == "regression":
+            return Predictions(labels=np.asarray(out, dtype=float).reshape(-1))
+        assert self.classes is not None
+        return Predictions.from_probabilities(np.asarray(out, dtype=float), self.classes)
+
+
+def _at_least_two(records: Sequence[Record]) -> Sequence[Record]:
+    """A single record twice: see the module docstring (same bits alone and in a batch)."""
+    return [records[0], records[0]] if len(records) == 1 else records
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return _MISSING_TEXT
+    return str(value)
+
+
+@dataclass(frozen=True)
+class RuntimeCheck:
+    """How closely one runtime reproduced another on the same rows.
+
+    Attributes:
+        n_rows: rows compared.
+        labels_equal: every predicted label (classifiers) is the same.
+        max_abs_diff: the largest absolute difference of a probability or regression value.
+        tolerance: the largest difference accepted.
+        ok: labels equal and the difference within the tolerance.
+        reason: why the check failed (empty when ``ok``).
+    """
+
+    n_rows: int
+    labels_equal: bool
+    max_abs_diff: float
+    tolerance: float
+    ok: bool
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields, for the package's metadata."""
+        return {
+            "n_rows": self.n_rows,
+            "labels_equal": self.labels_equal,
+            "max_abs_diff": self.max_abs_diff,
+            "tolerance": self.tolerance,
+        }
+
+
+def compare_predictions(
+    reference: Predictions, candidate: Predictions, *, tolerance: float = 1e-4
+) -> RuntimeCheck:
+    """Compare a candidate runtime's predictions with the reference's on the same rows.
+
+    Classifiers: labels must be equal and probabilities within ``tolerance``. Regressors:
+    values within ``tolerance`` relative to ``max(1, |reference|)``.
+
+    Example:
+        >>> a = Predictions(labels=np.array([1.0, 2.0]))
+        >>> compare_predictions(a, Predictions(labels=np.array([1.0, 2.00001]))).ok
+        True
+    """
+    n = len(reference.labels)
+    if len(candidate.labels) != n:
+        return RuntimeCheck(n, False, float("inf"), tolerance, False, "row counts differ")
+    if reference.probabilities is None:
+        ref = np.asarray(reference.labels, dtype=float)
+        scale = np.maximum(1.0, np.abs(ref))
+        diff = np.abs(np.asarray(candidate.labels, dtype=float) - ref) / scale
+        worst = float(np.nanmax(diff)) if n else 0.0
+        ok = bool(worst <= tolerance)
+        reason = "" if ok else f"values differ by up to {worst:.3g} (relative; allowed {tolerance})"
+        return RuntimeCheck(n, True, worst, tolerance, ok, reason)
+    mismatched = int(np.sum(np.asarray(reference.labels) != np.asarray(candidate.labels)))
+    assert candidate.probabilities is not None
+    worst = float(np.max(np.abs(candidate.probabilities - reference.probabilities))) if n else 0.0
+    ok = mismatched == 0 and worst <= tolerance
+    reasons = []
+    if mismatched:
+        reasons.append(f"{mismatched} of {n} labels differ")
+    if worst > tolerance:
+        reasons.append(f"probabilities differ by up to {worst:.3g} (allowed {tolerance})")
+    return RuntimeCheck(n, mismatched == 0, worst, tolerance, ok, "; ".join(reasons))

@@ -1,0 +1,148 @@
+"""The model layer: ONNX conversion of real pipelines and the two runtimes that run them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from palmerpenguins import load_penguins
+
+from shipyard.data import Signature, build_signature, coerce_frame, to_text
+from shipyard.errors import PredictionError
+from shipyard.model import OnnxRuntime, Predictions, SklearnRuntime, compare_predictions
+from shipyard.spec import parse_spec
+from shipyard.train import default_catalogue, make_pipeline, refit
+from shipyard.train._onnx import OnnxConversionError, convert_to_onnx
+
+SPEC = "name: penguins\ndata: {source: {type: csv, path: x}, target: %s}\n"
+
+
+def _data(target: str) -> tuple[pd.DataFrame, pd.Series, Signature, str]:
+    frame = load_penguins().dropna(subset=[target]).drop(columns=["year"])
+    frame = frame.reset_index(drop=True)
+    task = "regression" if target == "body_mass_g" else "multiclass"
+    if target == "sex":
+        task = "binary"
+    signature = build_signature(frame, parse_spec(SPEC % target), task)
+    x = coerce_frame(frame, signature)
+    y = frame[target] if task == "regression" else pd.Series(to_text(frame[target]), dtype=object)
+    return x, y, signature, task
+
+
+def _fit(key: str, target: str = "species") -> tuple[Any, pd.DataFrame, Signature, str]:
+    x, y, signature, task = _data(target)
+    estimator = default_catalogue().create(key, task, seed=0, params={})
+    return refit(make_pipeline(signature, estimator), x, y), x, signature, task
+
+
+def _runtimes(key: str, target: str = "species") -> tuple[SklearnRuntime, OnnxRuntime, Any]:
+    pipeline, x, signature, task = _fit(key, target)
+    classes = None if task == "regression" else [str(c) for c in pipeline.classes_]
+    onnx = OnnxRuntime(convert_to_onnx(pipeline, signature), signature, task, classes)
+    return SklearnRuntime(pipeline, signature, task), onnx, x
+
+
+def _with_gaps(x: pd.DataFrame) -> pd.DataFrame:
+    """Missing numbers and categories in rows training had complete."""
+    out = x.copy()
+    out.loc[out.index[::7], "bill_length_mm"] = np.nan
+    out.loc[out.index[::5], "island"] = np.nan
+    return out
+
+
+def _records(x: pd.DataFrame) -> list[dict[str, Any]]:
+    return x.astype(object).where(x.notna(), None).to_dict("records")
+
+
+@pytest.mark.parametrize(
+    ("key", "target"),
+    [
+        ("lightgbm", "species"),
+        ("linear", "species"),
+        ("extra_trees", "species"),
+        ("linear", "sex"),
+        ("lightgbm", "body_mass_g"),
+        ("linear", "body_mass_g"),
+    ],
+)
+def test_onnx_reproduces_the_pipeline(key: str, target: str) -> None:
+    sk, onnx, x = _runtimes(key, target)
+    x = _with_gaps(x)
+    reference = sk.predict_frame(x)
+    check = compare_predictions(reference, onnx.predict_frame(x))
+    assert check.ok, check.reason
+    assert check.labels_equal and check.max_abs_diff <= 1e-4
+    # arrays built straight from records give what the frame path gives
+    from_records = onnx.predict_records(_records(x))
+    assert compare_predictions(reference, from_records).ok
+
+
+@pytest.mark.parametrize("key", ["linear", "lightgbm"])
+def test_a_row_gets_the_same_bits_alone_and_in_any_batch(key: str) -> None:
+    sk, onnx, x = _runtimes(key)
+    records = _records(_with_gaps(x))[:60]
+    for runtime in (sk, onnx):
+        whole = runtime.predict_records(records).probabilities
+        alone = np.vstack([runtime.predict_records([r]).probabilities for r in records])
+        odd = np.vstack(
+            [runtime.predict_records(records[i : i + 7]).probabilities for i in range(0, 60, 7)]
+        )
+        assert np.array_equal(whole, alone), runtime.name
+        assert np.array_equal(whole, odd), runtime.name
+
+
+def test_a_failed_check_says_what_differs() -> None:
+    ref = Predictions.from_probabilities(np.array([[0.9, 0.1], [0.4, 0.6]]), ("a", "b"))
+    off = Predictions.from_probabilities(np.array([[0.9, 0.1], [0.6, 0.4]]), ("a", "b"))
+    check = compare_predictions(ref, off)
+    assert not check.ok and not check.labels_equal
+    assert "1 of 2 labels differ" in check.reason and "up to 0.2" in check.reason
+    values = compare_predictions(
+        Predictions(labels=np.array([100.0])), Predictions(labels=np.array([101.0]))
+    )
+    assert not values.ok and "relative" in values.reason
+
+
+def test_datetime_inputs_do_not_convert_and_say_which_column() -> None:
+    frame = pd.DataFrame(
+        {
+            "when": pd.date_range("2024-01-01", periods=40, freq="D"),
+            "x": np.arange(40.0),
+            "y": np.arange(40.0) * 2,
+        }
+    )
+    spec = parse_spec("name: t\ndata: {source: {type: csv, path: x}, target: y}\n")
+    signature = build_signature(frame, spec, "regression")
+    estimator = default_catalogue().create("linear", "regression", seed=0, params={})
+    pipeline = refit(make_pipeline(signature, estimator), coerce_frame(frame, signature), frame.y)
+    with pytest.raises(OnnxConversionError, match=r"when \(datetime\)"):
+        convert_to_onnx(pipeline, signature)
+
+
+def test_an_estimator_without_a_converter_gives_a_short_reason() -> None:
+    from sklearn.dummy import DummyClassifier
+    from sklearn.pipeline import Pipeline
+
+    pipeline, x, signature, _ = _fit("linear")
+    features = pipeline.steps[0][1]
+    odd = Pipeline(
+        [
+            ("features", features),
+            ("model", DummyClassifier().fit(features.transform(x), pipeline.predict(x))),
+        ]
+    )
+    with pytest.raises(OnnxConversionError, match="DummyClassifier") as info:
+        convert_to_onnx(odd, signature)
+    assert len(str(info.value)) < 400
+
+
+def test_onnx_runtime_refuses_a_graph_for_other_inputs() -> None:
+    pipeline, _, signature, task = _fit("linear")
+    graph = convert_to_onnx(pipeline, signature)
+    other = Signature(inputs=signature.inputs[:2], classes=signature.classes)
+    with pytest.raises(PredictionError, match="differ from the Signature"):
+        OnnxRuntime(graph, other, task, [str(c) for c in pipeline.classes_])
+    with pytest.raises(PredictionError, match="cannot load"):
+        OnnxRuntime(b"not onnx", signature, task, ["a"])
