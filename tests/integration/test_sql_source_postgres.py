@@ -39,3 +39,19 @@ def test_errors_name_the_table(pg_url: str) -> None:
         load_source(SqlSource(type="sql", url=pg_url, table="pengiuns"), Path())
     with pytest.raises(DataError, match="cannot read the query"):
         load_source(SqlSource(type="sql", url=pg_url, query="SELECT * FROM nowhere"), Path())
+
+
+def test_a_schema_qualified_table(pg_url: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE SCHEMA sales"))
+    FRAME.to_sql("orders", engine, schema="sales", index=False)
+    engine.dispose()
+    by_table = load_source(SqlSource(type="sql", url=pg_url, table="sales.orders"), Path())
+    pd.testing.assert_frame_equal(by_table, FRAME, check_dtype=False)
+    with pytest.raises(DataError, match=r"no such table 'ordrs' in schema 'sales'.*\['orders'\]"):
+        load_source(SqlSource(type="sql", url=pg_url, table="sales.ordrs"), Path())
+    with pytest.raises(DataError, match=r"no such schema 'sails'.*'sales'"):
+        load_source(SqlSource(type="sql", url=pg_url, table="sails.orders"), Path())

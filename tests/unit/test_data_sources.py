@@ -112,3 +112,11 @@ def test_csv_names_that_only_look_mangled_are_fine(tmp_path: Path) -> None:
     (tmp_path / "ok.csv").write_text('alcohol,alcohol.1,"a,b",,\n1,2,3,4,5\n')
     df = load_source(CsvSource(type="csv", path="ok.csv"), tmp_path)
     assert list(df.columns)[:3] == ["alcohol", "alcohol.1", "a,b"]
+
+
+def test_sql_schema_qualified_table_on_sqlite(tmp_path: Path) -> None:
+    url = _sqlite(tmp_path)
+    by_table = load_source(SqlSource(type="sql", url=url, table="main.items"), tmp_path)
+    pd.testing.assert_frame_equal(by_table, FRAME, check_dtype=False)
+    with pytest.raises(DataError, match=r"no such schema 'mian'; the database has \['main'\]"):
+        load_source(SqlSource(type="sql", url=url, table="mian.items"), tmp_path)

@@ -149,13 +149,29 @@ def _read_sql(source: SqlSource) -> pd.DataFrame:
 
 def _query(sa: Any, engine: Any, source: SqlSource) -> pd.DataFrame:
     with engine.connect() as conn:
-        if source.table is not None:
-            if not sa.inspect(conn).has_table(source.table):
-                tables = sa.inspect(conn).get_table_names()
-                msg = f"no such table {source.table!r}; the database has {tables}"
-                raise ValueError(msg)
-            return pd.read_sql_table(source.table, conn)
-        return pd.read_sql_query(sa.text(source.query), conn)
+        if source.table is None:
+            return pd.read_sql_query(sa.text(source.query), conn)
+        schema, table = _split_table(source.table)
+        inspector = sa.inspect(conn)
+        if schema is not None and schema not in (schemas := inspector.get_schema_names()):
+            msg = f"no such schema {schema!r}; the database has {sorted(schemas)}"
+            raise ValueError(msg)
+        if not inspector.has_table(table, schema=schema):
+            tables = inspector.get_table_names(schema=schema)
+            where = f" in schema {schema!r}" if schema is not None else ""
+            msg = f"no such table {table!r}{where}; the {_schema_or_db(schema)} has {tables}"
+            raise ValueError(msg)
+        return pd.read_sql_table(table, conn, schema=schema)
+
+
+def _split_table(name: str) -> tuple[str | None, str]:
+    """``"sales.orders"`` -> ``("sales", "orders")``; ``"orders"`` -> ``(None, "orders")``."""
+    schema, dot, table = name.rpartition(".")
+    return (schema, table) if dot and schema else (None, name)
+
+
+def _schema_or_db(schema: str | None) -> str:
+    return "database" if schema is None else "schema"
 
 
 def redact_url(url: str) -> str:
