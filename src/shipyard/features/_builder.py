@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -15,8 +13,6 @@ from shipyard.features._datetime import DatetimeFeatures
 
 __all__ = ["MISSING_CATEGORY", "build_features"]
 
-logger = logging.getLogger(__name__)
-
 MISSING_CATEGORY = "__missing__"
 """Missing categorical values become this category of their own."""
 
@@ -27,14 +23,16 @@ def build_features(signature: Signature) -> ColumnTransformer:
     Numeric and boolean columns: median imputation (with missing-value indicators) and
     scaling. Categories: missing values as a category of their own, then one-hot encoding
     that ignores categories unseen in training. Datetimes: calendar parts, imputed and scaled.
-    ``string`` columns (free text) are not used yet and are dropped with a log message.
+    Free text (``string``) never reaches a Signature built by
+    :func:`shipyard.data.build_signature`, which leaves it out of the inputs with a warning; a
+    hand-built Signature's ``string`` inputs are not transformed (the transformer drops them).
 
     Args:
         signature: the model's inputs; the frame given to ``fit``/``transform`` must have
             these columns with the dtypes of :func:`shipyard.data.coerce_frame`.
 
     Raises:
-        TrainingError: no input column can be used as a feature.
+        TrainingError: no input column is a number, boolean, category or datetime.
     """
     by_kind: dict[str, list[str]] = {}
     for col in signature.inputs:
@@ -48,8 +46,6 @@ def build_features(signature: Signature) -> ColumnTransformer:
     if by_kind.get("datetime"):
         pipe = make_pipeline(DatetimeFeatures(), *_numeric_steps())
         steps.append(("datetime", pipe, by_kind["datetime"]))
-    if by_kind.get("string"):
-        logger.info("free-text columns are not used as features yet: %s", by_kind["string"])
     if not steps:
         msg = (
             f"no usable feature columns among {signature.input_names}: every input is free "
