@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 
 from shipyard.cli._context import CliState, current_user, open_store
 from shipyard.cli._render import fmt_float, fmt_time, kv_table, table
 from shipyard.registry import Registry, parse_model_uri
+from shipyard.spec import TaskType
 
 __all__ = ["models_app"]
 
 models_app = typer.Typer(
-    help="List, show, promote and roll back registered models.", no_args_is_help=True
+    help="List, show, promote and roll back registered models; list the model catalogue.",
+    no_args_is_help=True,
 )
 
 
@@ -156,6 +158,32 @@ def rollback(
     finally:
         store.close()
     state.out.print(f"{name}@{alias}: {_move(move.previous_version, move.version)}")
+
+
+@models_app.command("catalogue")
+def catalogue(
+    ctx: typer.Context,
+    task: Annotated[
+        str | None,
+        typer.Option(help="Only the families that do this task: binary, multiclass or regression."),
+    ] = None,
+) -> None:
+    """List the model families a project file's models: can name (no store needed)."""
+    from shipyard.train import default_catalogue  # the training stack loads on use
+
+    state: CliState = ctx.obj
+    tasks = get_args(TaskType)
+    if task is not None and task not in tasks:
+        msg = f"unknown task {task!r}; expected one of {', '.join(tasks)}"
+        raise typer.BadParameter(msg, param_hint="--task")
+    entries = default_catalogue().entries(task)
+    rows = [
+        (e.key, ", ".join(t for t in tasks if t in e.tasks), e.description, e.library)
+        for e in entries
+    ]
+    title = f"{len(entries)} model families" + (f" for {task}" if task else "")
+    state.out.print(table(title, ["key", "tasks", "description", "library"], rows))
+    state.out.print("Use a key in shipyard.yaml: models: [{model: KEY, params: {...}}]")
 
 
 def _move(before: int | None, after: int | None) -> str:

@@ -42,12 +42,15 @@ class CatalogueEntry:
         tasks: the tasks it supports.
         factory: builds the unfitted estimator for a task and seed.
         description: one line for ``shipyard models catalogue`` and the docs.
+        library: the package that implements it (``shipyard models catalogue`` shows it, so
+            a plugin's entry says what to install).
     """
 
     key: str
     tasks: frozenset[str]
     factory: Factory
     description: str
+    library: str = "scikit-learn"
 
 
 class Catalogue:
@@ -64,9 +67,10 @@ class Catalogue:
         """Every registered key, sorted."""
         return sorted(self._entries)
 
-    def entries(self) -> list[CatalogueEntry]:
-        """Every entry, sorted by key."""
-        return [self._entries[k] for k in self.keys()]
+    def entries(self, task: str | None = None) -> list[CatalogueEntry]:
+        """Every entry, sorted by key; only those that support ``task`` when it is given."""
+        entries = [self._entries[k] for k in self.keys()]
+        return [e for e in entries if task is None or task in e.tasks]
 
     def get(self, key: str, *, where: str = "models") -> CatalogueEntry:
         """The entry for ``key``.
@@ -166,7 +170,9 @@ def _builtins() -> list[CatalogueEntry]:
         CatalogueEntry(
             "hist_gradient_boosting", ALL_TASKS, _hgb, "histogram gradient boosting (scikit-learn)"
         ),
-        CatalogueEntry("lightgbm", ALL_TASKS, _lightgbm, "LightGBM gradient boosted trees"),
+        CatalogueEntry(
+            "lightgbm", ALL_TASKS, _lightgbm, "LightGBM gradient boosted trees", "lightgbm"
+        ),
     ]
 
 
