@@ -124,7 +124,8 @@ def test_readme_shows_what_quickstart_prints(project: Path) -> None:
 
 
 def test_second_run_gives_the_same_metrics(project: Path) -> None:
-    shipyard(project, "run")
+    second = shipyard(project, "run").stdout
+    assert "not promoted" in second and "a tie keeps the champion" in second
     show = shipyard(project, "models", "show", "penguins").stdout
     assert "v1" in show and "v2" in show
     import sqlite3
@@ -189,10 +190,11 @@ def test_runs_and_models_commands(project: Path) -> None:
     listing = shipyard(project, "runs", "list").stdout
     assert "finished" in listing and "penguins" in listing
     assert "f1_macro" in shipyard(project, "models", "show", "models:/penguins@production").stdout
-    moved = shipyard(project, "models", "promote", "penguins", "1", "--reason", "e2e").stdout
-    assert "v2 -> v1" in moved
+    # the second run tied with version 1, so production stayed there
+    moved = shipyard(project, "models", "promote", "penguins", "2", "--reason", "e2e").stdout
+    assert "v1 -> v2" in moved
     back = shipyard(project, "models", "rollback", "penguins").stdout
-    assert "v1 -> v2" in back
+    assert "v2 -> v1" in back
     history = shipyard(project, "models", "show", "penguins").stdout
     assert history.count("e2e") >= 3
 

@@ -98,6 +98,17 @@ def test_binary_run_registers_and_promotes(tmp_path: Path, store: Store) -> None
     assert profile is not None
     assert profile.inputs.columns["mean_radius"].count == profile.inputs.n_rows  # type: ignore[union-attr]
     assert set(profile.predictions) == {"prediction", "confidence"}
+    # the winner converted to ONNX, checked on the holdout, and the server will run it
+    assert result.runtime == "onnx" and package.onnx is not None
+    onnx_info = package.metadata["onnx"]
+    assert onnx_info["status"] == "converted" and onnx_info["check"]["labels_equal"]
+    assert onnx_info["check"]["max_abs_diff"] <= onnx_info["check"]["tolerance"] == 1e-4
+    runtime = package.runtime()
+    assert runtime.name == "onnx"
+    fast = runtime.predict_frame(frame)
+    assert list(fast.labels) == list(preds.labels)
+    assert np.allclose(fast.probabilities, preds.probabilities, atol=1e-4)
+    assert package.runtime("sklearn").name == "sklearn"
 
 
 def test_same_data_and_spec_give_the_same_metrics(tmp_path: Path, store: Store) -> None:
@@ -268,8 +279,14 @@ def test_sql_source_and_time_split_on_postgres(tmp_path: Path, pg_url: str) -> N
     store = Store.open(pg_url, root=tmp_path / ".shipyard")
     result = run_project(spec, store=store)
     assert result.n_rows == len(frame) and result.holdout["accuracy"] > 0.9
-    signature = Registry(store).load(result.model_uri).signature
-    assert signature.column("seen_at").kind == "datetime"
+    package = Registry(store).load(result.model_uri)
+    assert package.signature.column("seen_at").kind == "datetime"
+    # datetime inputs have no ONNX converter: the run says so and the server runs sklearn
+    assert result.runtime == "sklearn" and package.onnx is None
+    assert "seen_at (datetime)" in package.metadata["onnx"]["reason"]
+    assert package.runtime().name == "sklearn"
+    with pytest.raises(shipyard.errors.StoreError, match="no ONNX graph"):
+        package.runtime("onnx")
     with store.connect() as conn:
         (source,) = conn.execute(sa.text("SELECT source FROM datasets")).one()
     assert "s3cret" not in source and "***" in source

@@ -18,7 +18,7 @@ from rich.progress import (
 )
 
 from shipyard.cli._context import CliState, current_user, open_store
-from shipyard.cli._render import fmt_float, table
+from shipyard.cli._render import escape, fmt_float, table
 from shipyard.errors import SpecError
 from shipyard.spec import load_spec, starter_spec
 
@@ -216,5 +216,17 @@ def _print_result(state: CliState, result: RunResult) -> None:
     out.print(table("Holdout metrics", ["metric", result.best], holdout))
     verb = "[green]promoted[/]" if result.promoted else "[yellow]not promoted[/]"
     version = f"[bold]{result.model_name}[/] version [bold]{result.model_version}[/]"
-    out.print(f"Registered {version} ({verb}: {result.gate})")
+    out.print(f"Registered {version} ({verb}: {escape(result.gate)})")
+    out.print(f"Runtime: {escape(_runtime_line(result))}")
     out.print(f"Run: {result.run_id}  data: {result.dataset_fingerprint[:12]}")
+
+
+def _runtime_line(result: RunResult) -> str:
+    """What the server will run, and why (ONNX checked on the holdout, or sklearn's reason)."""
+    check = result.onnx.get("check") or {}
+    if result.runtime == "onnx":
+        return (
+            f"onnx (checked against the pipeline on {check.get('n_rows', 0)} rows, "
+            f"largest difference {check.get('max_abs_diff', 0.0):.1e})"
+        )
+    return f"sklearn ({result.onnx.get('reason') or 'no ONNX graph'})"

@@ -140,13 +140,20 @@ class OnnxRuntime:
         if task != "regression" and not self.classes:
             msg = "an ONNX classifier needs its class labels"
             raise PredictionError(msg)
-        self._numeric = [c.name for c in signature.inputs if c.kind in _NUMERIC_KINDS]
-        self._text = [c.name for c in signature.inputs if c.kind not in _NUMERIC_KINDS]
-        expected = set(signature.input_names)
-        found = {i.name for i in self._session.get_inputs()}
-        if found != expected:
-            msg = f"the ONNX model's inputs {sorted(found)} differ from the Signature's"
+        # the graph's inputs follow the Signature's order; the converter may sanitise names
+        graph_inputs = self._session.get_inputs()
+        kinds = ["string" if "string" in i.type else "float" for i in graph_inputs]
+        wanted = ["float" if c.kind in _NUMERIC_KINDS else "string" for c in signature.inputs]
+        if kinds != wanted:
+            msg = (
+                f"the ONNX model's inputs ({len(kinds)}: {kinds}) differ from the Signature's "
+                f"({len(wanted)}: {wanted})"
+            )
             raise PredictionError(msg)
+        pairs = list(zip(signature.inputs, graph_inputs, strict=True))
+        # (column, graph input) pairs, by kind
+        self._numeric = [(c.name, i.name) for c, i in pairs if c.kind in _NUMERIC_KINDS]
+        self._text = [(c.name, i.name) for c, i in pairs if c.kind not in _NUMERIC_KINDS]
         outputs = [o.name for o in self._session.get_outputs()]
         self._output = outputs[-1]  # classifiers: (label, probabilities); regressors: (variable,)
 
@@ -155,11 +162,11 @@ class OnnxRuntime:
         n = len(records)
         records = _at_least_two(records)
         feed: dict[str, np.ndarray] = {}
-        for name in self._numeric:
-            values = [r.get(name) for r in records]
+        for column, name in self._numeric:
+            values = [r.get(column) for r in records]
             feed[name] = np.array(values, dtype=np.float32).reshape(-1, 1)
-        for name in self._text:
-            texts = [_text(r.get(name)) for r in records]
+        for column, name in self._text:
+            texts = [_text(r.get(column)) for r in records]
             feed[name] = np.array(texts, dtype=object).reshape(-1, 1)
         return self._run(feed).head(n)
 
@@ -170,11 +177,11 @@ class OnnxRuntime:
         if n == 1:
             x = pd.concat([x, x], ignore_index=True)
         feed: dict[str, np.ndarray] = {}
-        for name in self._numeric:
-            column = x[name].to_numpy(dtype=np.float32, na_value=np.nan)
-            feed[name] = column.reshape(-1, 1)
-        for name in self._text:
-            texts = [_text(v) for v in x[name].tolist()]
+        for column, name in self._numeric:
+            values = x[column].to_numpy(dtype=np.float32, na_value=np.nan)
+            feed[name] = values.reshape(-1, 1)
+        for column, name in self._text:
+            texts = [_text(v) for v in x[column].tolist()]
             feed[name] = np.array(texts, dtype=object).reshape(-1, 1)
         return self._run(feed).head(n)
 

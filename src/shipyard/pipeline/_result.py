@@ -44,6 +44,8 @@ class RunResult:
         promoted: whether the version took ``alias``; ``gate`` says why or why not.
         dataset_fingerprint: the content hash of the data used.
         report_path: the run's HTML report, as an artifact path (``runs/ID/report.html``).
+        runtime: what the server will run: ``onnx`` or ``sklearn``.
+        onnx: how the ONNX conversion went (``status``, ``reason``, ``check``).
     """
 
     run_id: str
@@ -62,6 +64,8 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     confusion_matrix: dict[str, Any] | None = None
     report_path: str | None = None
+    runtime: str = "sklearn"
+    onnx: dict[str, Any] = field(default_factory=dict)
 
     @property
     def model_uri(self) -> str:

@@ -20,6 +20,7 @@ from shipyard.evaluate import (
     greater_is_better,
     render_run_report,
 )
+from shipyard.model import OnnxRuntime, SklearnRuntime, compare_predictions
 from shipyard.pipeline._events import Event, EventHandler, ignore_events
 from shipyard.pipeline._inspect import Inspection, Plan, inspect_data, preflight
 from shipyard.pipeline._result import CandidateResult, RunResult
@@ -28,10 +29,14 @@ from shipyard.spec import ProjectSpec, spec_hash
 from shipyard.store import Store, dialect_insert, redact_url, tables
 from shipyard.tracking import Run, Tracker, collect_lineage
 from shipyard.train import Catalogue, cross_validate, make_pipeline, predict_evaluate, refit
+from shipyard.train._onnx import OnnxConversionError, convert_to_onnx
 
 __all__ = ["run_project"]
 
 logger = logging.getLogger(__name__)
+
+ONNX_TOLERANCE = 1e-4
+"""The largest difference a served ONNX graph may show against the pipeline on the holdout."""
 
 
 @dataclass
@@ -97,6 +102,9 @@ def run_project(
         model, holdout = _refit_best(prepared, best)
         run.log_metrics(holdout.metrics)
         run.log_artifact("evaluation.json", json.dumps(holdout.to_dict(), indent=2).encode())
+        on_event(Event("step", f"converting {best.label} to ONNX and checking it on the holdout"))
+        onnx, onnx_info = _export_onnx(prepared, model)
+        run.set_tags({"runtime": "onnx" if onnx is not None else "sklearn"})
         on_event(Event("step", "registering the model"))
         result = _register(
             spec,
@@ -108,6 +116,8 @@ def run_project(
             holdout,
             dataclasses.asdict(lineage),
             user,
+            onnx,
+            onnx_info,
         )
         on_event(Event("step", "writing the HTML report"))
         path = _write_report(spec, inspection, result, holdout, lineage.git_commit, run, on_event)
@@ -251,6 +261,47 @@ def _refit_best(prepared: _Prepared, best: CandidateResult) -> tuple[Any, Evalua
     return model, holdout
 
 
+def _export_onnx(prepared: _Prepared, model: Any) -> tuple[bytes | None, dict[str, Any]]:
+    """Convert the refit pipeline to ONNX; keep the graph only if it reproduces the pipeline.
+
+    The check runs both runtimes on the holdout (as a frame, as batch prediction does, and as
+    records, as the server does) plus one record with every input missing: labels must be
+    equal and probabilities (or regression values) within the tolerance.
+
+    Returns:
+        ``(graph, info)``: the graph or ``None``, and what happened (for the package's
+        metadata): ``status`` (``converted``, ``not converted`` or ``rejected``), ``reason``,
+        ``check`` and the conversion's ``seconds``.
+    """
+    started = time.perf_counter()
+    try:
+        graph = convert_to_onnx(model, prepared.signature)
+    except OnnxConversionError as exc:
+        return None, {"status": "not converted", "reason": f"not converted: {exc}"}
+    seconds = round(time.perf_counter() - started, 3)
+    holdout = prepared.x.iloc[prepared.test_idx]
+    blank = pd.DataFrame([dict.fromkeys(prepared.signature.input_names)])
+    rows = pd.concat([holdout, sd.coerce_frame(blank, prepared.signature)], ignore_index=True)
+    records: list[dict[str, Any]] = [
+        {str(k): v for k, v in r.items()}
+        for r in rows.astype(object).where(rows.notna(), None).to_dict("records")
+    ]
+    sklearn = SklearnRuntime(model, prepared.signature, prepared.task)
+    classes = None if prepared.task == "regression" else [str(c) for c in model.classes_]
+    onnx = OnnxRuntime(graph, prepared.signature, prepared.task, classes)
+    reference = sklearn.predict_frame(rows)
+    checks = [
+        compare_predictions(reference, onnx.predict_frame(rows), tolerance=ONNX_TOLERANCE),
+        compare_predictions(reference, onnx.predict_records(records), tolerance=ONNX_TOLERANCE),
+    ]
+    worst = max(checks, key=lambda c: (not c.ok, c.max_abs_diff))
+    info: dict[str, Any] = {"check": worst.to_dict(), "seconds": seconds, "bytes": len(graph)}
+    if not worst.ok:
+        reason = f"rejected: the ONNX graph does not reproduce the pipeline ({worst.reason})"
+        return None, {**info, "status": "rejected", "reason": reason}
+    return graph, {**info, "status": "converted", "reason": ""}
+
+
 def _register(
     spec: ProjectSpec,
     store: Store,
@@ -261,6 +312,8 @@ def _register(
     holdout: Evaluation,
     lineage: dict[str, Any],
     user: str,
+    onnx: bytes | None,
+    onnx_info: dict[str, Any],
 ) -> RunResult:
     registry = Registry(store)
     name = spec.model_name
@@ -279,9 +332,15 @@ def _register(
         },
         "created_at": time.time(),
         "project": spec.name,
+        "onnx": onnx_info,
     }
     package = ModelPackage(
-        model, prepared.signature, prepared.task, metadata, _reference_profile(prepared, holdout)
+        model,
+        prepared.signature,
+        prepared.task,
+        metadata,
+        _reference_profile(prepared, holdout),
+        onnx=onnx,
     )
     record = registry.register(name, package, run_id=run.id, created_by=user)
     promoted, gate = _gate(
@@ -303,6 +362,8 @@ def _register(
         dataset_fingerprint=prepared.fingerprint,
         n_rows=len(prepared.frame),
         warnings=prepared.warnings,
+        runtime="onnx" if onnx is not None else "sklearn",
+        onnx=onnx_info,
         confusion_matrix=(
             {"labels": holdout.labels, "matrix": holdout.confusion_matrix}
             if holdout.confusion_matrix is not None
@@ -401,10 +462,14 @@ def _gate(
         old = champion.metrics.get(metric)
         if old is not None and np.isfinite(old):
             gain = (new - old) if greater_is_better(metric) else (old - new)
-            if gain < spec.registry.min_improvement:
+            needed = spec.registry.min_improvement
+            if gain <= 0 or gain < needed:
+                why = "a tie keeps the champion" if gain == 0 else "the challenger must beat it"
+                if needed > 0:
+                    why = f"needs an improvement of at least {needed}"
                 return False, (
                     f"kept version {champion.version} as {alias}: {metric} {new:.4f} vs "
-                    f"{old:.4f} (needs an improvement of at least {spec.registry.min_improvement})"
+                    f"{old:.4f} ({why})"
                 )
         was = f"{old:.4f}" if old is not None else "no value"
         reason = f"{metric} {new:.4f} vs {was} of champion version {champion.version}"

@@ -233,7 +233,7 @@ class RegistrySpec(_Strict):
     """Where the winning model is registered and how it is promoted.
 
     The new version takes ``alias`` when there is no champion holding it yet, or when it beats
-    the champion's holdout ``metric`` by at least ``min_improvement``.
+    the champion's holdout ``metric`` by at least ``min_improvement`` (a tie keeps the champion).
     """
 
     # The registry's rules for names and aliases, checked here so that a run cannot train
