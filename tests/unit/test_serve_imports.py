@@ -18,9 +18,12 @@ FORBIDDEN = (
 
 def test_public_names() -> None:
     assert sorted(shipyard.serve.__all__) == [
+        "ListenError",
         "ModelRunner",
         "RequestLimits",
         "ServeConfig",
+        "ShutdownReport",
+        "bind_socket",
         "build_record_model",
         "create_app",
         "example_record",

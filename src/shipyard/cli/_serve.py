@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from shipyard.cli._context import CliState, open_store
+from shipyard.errors import ShipyardError
 from shipyard.registry import ModelPackage, Registry
 
 __all__ = ["predict", "serve"]
@@ -17,7 +18,7 @@ def serve(
     ctx: typer.Context,
     model_uri: Annotated[str, typer.Argument(help="models:/NAME@ALIAS or models:/NAME/VERSION")],
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0: any free one).")] = 8000,
     max_records: Annotated[
         int | None,
         typer.Option(
@@ -36,22 +37,52 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    graceful_timeout: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="On SIGTERM or Ctrl-C, seconds admitted requests may take to finish.",
+        ),
+    ] = 30,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
-    """Serve a registered model over HTTP: POST /predict, /health, /ready, /metadata, /metrics."""
-    from shipyard.serve import ServeConfig, create_app, request_limits, run_server
+    """Serve a registered model over HTTP: POST /predict, /health, /ready, /metadata, /metrics.
+
+    SIGTERM or Ctrl-C drains the server: no new connections, every admitted request answered,
+    then exit 0 (1 when requests were still running at --graceful-timeout and were cut off).
+    """
+    from shipyard.serve import ServeConfig, bind_socket, create_app, request_limits, run_server
 
     state: CliState = ctx.obj
     package = _load(state, model_uri)
     config = ServeConfig(max_body_bytes=max_body_bytes, max_records=max_records)
     app = create_app(package, config=config)
     limits = request_limits(config, package.signature)
+    sock = bind_socket(host, port)  # a busy port is an error here, before "Serving"
+    bound_port = sock.getsockname()[1]
+    where = f"[{host}]" if ":" in host else host
     meta = package.metadata
     state.out.print(
         f"Serving [bold]{meta.get('name')}[/] version [bold]{meta.get('version')}[/] on "
-        f"http://{host}:{port} (docs at /docs; up to {limits.describe()})"
+        f"http://{where}:{bound_port} (docs at /docs; up to {limits.describe()})"
     )
-    run_server(app, host=host, port=port, log_level=log_level)
+    report = run_server(
+        app,
+        host=host,
+        port=bound_port,
+        sock=sock,
+        log_level=log_level,
+        graceful_timeout=graceful_timeout,
+    )
+    if not report.drained:
+        msg = (
+            f"the server stopped before answering everything it had admitted: "
+            f"{report.cancelled} request(s) cancelled and {report.open_connections} "
+            f"connection(s) left open at --graceful-timeout {graceful_timeout} s (or at a "
+            f"second Ctrl-C)"
+        )
+        raise ShipyardError(msg)
+    state.out.print("Stopped: every admitted request was answered.")
 
 
 def predict(

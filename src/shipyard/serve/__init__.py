@@ -10,12 +10,15 @@ from shipyard.serve._config import ServeConfig
 from shipyard.serve._limits import RequestLimits, request_limits
 from shipyard.serve._runner import ModelRunner
 from shipyard.serve._schema import build_record_model, example_record
-from shipyard.serve._server import run_server
+from shipyard.serve._server import ListenError, ShutdownReport, bind_socket, run_server
 
 __all__ = [
+    "ListenError",
     "ModelRunner",
     "RequestLimits",
     "ServeConfig",
+    "ShutdownReport",
+    "bind_socket",
     "build_record_model",
     "create_app",
     "example_record",

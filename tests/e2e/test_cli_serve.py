@@ -1,0 +1,82 @@
+"""``shipyard serve`` through ``shipyard.cli.main``: what it says and how it exits on errors."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from palmerpenguins import load_penguins
+from sklearn.dummy import DummyClassifier
+
+from shipyard.cli import main
+from shipyard.data import ColumnSchema, Signature
+from shipyard.registry import ModelPackage, Registry
+from shipyard.store import Store
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    captured = capsys.readouterr()
+    return int(info.value.code or 0), captured.out + captured.err
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A store with ``models:/penguins/1``, found through SHIPYARD_HOME."""
+    monkeypatch.delenv("SHIPYARD_STORE_URL", raising=False)
+    monkeypatch.delenv("SHIPYARD_ARTIFACT_ROOT", raising=False)
+    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / ".shipyard"))
+    monkeypatch.setenv("COLUMNS", "200")
+    frame = load_penguins().dropna()
+    sig = Signature(
+        inputs=(
+            ColumnSchema(name="bill_length_mm", kind="number", dtype="float64", nullable=True),
+        ),
+        classes=tuple(sorted(frame["species"].unique())),
+    )
+    model = DummyClassifier().fit(frame[["bill_length_mm"]], frame["species"])
+    package = ModelPackage(pipeline=model, signature=sig, task="multiclass", metadata={})
+    store = Store.from_env(None, root=tmp_path / ".shipyard")
+    try:
+        Registry(store).register("penguins", package)
+    finally:
+        store.close()
+    return tmp_path
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        yield other.getsockname()[1]
+
+
+def test_busy_port_exits_1_with_the_reason_before_serving(
+    capsys: pytest.CaptureFixture[str], home: Path, busy_port: int
+) -> None:
+    code, out = cli(capsys, "serve", "models:/penguins/1", "--port", str(busy_port))
+    assert code == 1, out
+    assert (
+        f"error: cannot listen on 127.0.0.1:{busy_port}: the address is in use; pick another --port"
+    ) in out
+    assert "Serving" not in out
+    assert "Traceback" not in out
+
+
+def test_port_out_of_range_is_a_usage_error(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    code, out = cli(capsys, "serve", "models:/penguins/1", "--port", "70000")
+    assert code == 1
+    assert "--port" in out and "65535" in out and "Serving" not in out
+
+
+def test_serve_help_lists_the_limits_and_the_graceful_timeout(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out = cli(capsys, "serve", "--help")
+    assert code == 0
+    for option in ("--max-records", "--max-body-bytes", "--graceful-timeout"):
+        assert option in out
