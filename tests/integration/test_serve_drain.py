@@ -180,3 +180,77 @@ def test_request_past_the_graceful_timeout_is_cancelled_and_reported() -> None:
     assert server.report.cancelled == 1
     (answer,) = out
     assert not isinstance(answer, httpx.Response) or answer.status_code != 200, answer
+
+
+def _raw_get(conn: socket.socket, path: str = "/") -> bytes:
+    conn.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+    data = b""
+    while b"\r\n\r\n" not in data or not data.endswith(b"done"):
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_idle_keep_alive_connection_is_closed_after_the_grace() -> None:
+    server, thread, port = _start(graceful_timeout=30)
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        assert _raw_get(conn).startswith(b"HTTP/1.1 200")  # keep-alive: stays open, idle
+        server.should_exit = True
+        thread.join(30)
+        assert not thread.is_alive()
+        assert conn.recv(100) == b""  # the server closed it: an end, not a reset
+    assert server.report.drained
+
+
+def test_request_on_an_idle_connection_after_the_signal_is_answered() -> None:
+    server, thread, port = _start(graceful_timeout=30)
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        assert _raw_get(conn).startswith(b"HTTP/1.1 200")
+        server.should_exit = True
+        while not server.draining:
+            time.sleep(0.01)
+        answer = _raw_get(conn, "/?s=0.2")
+        thread.join(30)
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert b"connection: close" in answer.lower()
+    assert server.report.drained
+
+
+def test_run_server_in_the_main_thread_drains_on_sigterm_and_returns() -> None:
+    """SIGTERM is handled (no exit 143), the previous handler comes back, the report says so."""
+    import os
+    import signal
+
+    from shipyard.serve import run_server
+
+    sock = bind_socket("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    answers: list[int] = []
+
+    def client_then_sigterm() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                answers.append(httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def refuse(signum: int, frame: object) -> None:
+        raise AssertionError("SIGTERM reached the previous handler")
+
+    previous = signal.signal(signal.SIGTERM, refuse)
+    helper = threading.Thread(target=client_then_sigterm)
+    try:
+        helper.start()
+        report = run_server(_slow_app(), sock=sock, log_level="warning", graceful_timeout=10)
+        assert signal.getsignal(signal.SIGTERM) is refuse  # restored, not re-raised into
+    finally:
+        helper.join(30)
+        signal.signal(signal.SIGTERM, previous)
+    assert answers == [200]
+    assert report.signal == signal.SIGTERM
+    assert report.drained

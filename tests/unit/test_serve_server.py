@@ -16,7 +16,12 @@ from starlette.testclient import TestClient
 
 from shipyard.errors import ShipyardError
 from shipyard.serve import ListenError, bind_socket
-from shipyard.serve._server import CloseWhenDraining, _listen_message, _readable
+from shipyard.serve._server import (
+    CloseWhenDraining,
+    _listen_message,
+    _readable,
+    _refuse_new_connections,
+)
 
 
 @pytest.fixture
@@ -102,3 +107,29 @@ def test_readable_sees_waiting_connections_and_bytes() -> None:
                 client.sendall(b"x")
                 assert _eventually_readable(accepted)  # bytes wait to be read
     assert not _readable(listener)  # closed
+
+
+def test_bind_socket_on_ipv6_loopback() -> None:
+    try:
+        sock = bind_socket("::1", 0)
+    except ListenError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    with sock:
+        assert sock.family == socket.AF_INET6
+        assert sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) == 1
+
+
+class _Unfilterable:
+    def fileno(self) -> int:
+        return 0
+
+    def setsockopt(self, level: int, optname: int, value: object, /) -> None:
+        raise PermissionError("filters are not allowed here")
+
+
+def test_a_socket_that_refuses_the_filter_is_closed_the_plain_way() -> None:
+    assert not _refuse_new_connections(_Unfilterable())
+    closed = socket.socket()
+    closed.close()
+    assert not _refuse_new_connections(closed)
+    assert not _readable(closed)
