@@ -92,11 +92,6 @@ def test_user_text_with_brackets_is_printed_verbatim(
     assert "sweep[fast]" in out and "broken[x]" in out and "[bold]0.1[/bold]" in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs src/shipyard/cli/__init__.py to print escape(str(exc)) (owned by another "
-    "engineer; remove this marker with that change)",
-)
 def test_postgres_install_hint_keeps_its_brackets(
     capsys: pytest.CaptureFixture[str], env: Path
 ) -> None:

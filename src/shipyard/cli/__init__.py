@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from shipyard.cli._app import build_app
+from shipyard.cli._render import escape
 from shipyard.errors import ShipyardError
 
 __all__ = ["build_app", "main"]
@@ -44,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ShipyardError as exc:
         if debug:
             err.print_exception()
-        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(exc)}", soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("[red]Interrupted.[/]")
@@ -53,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if debug:
             err.print_exception()
         err.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+            f"[bold red]internal error:[/] {type(exc).__name__}: {escape(exc)}\n"
             "This is a bug in Shipyard. Re-run with --debug for the traceback and report it."
         )
         sys.exit(2)
