@@ -65,6 +65,7 @@ def test_run_then_inspect_runs_and_models(
     assert "report.html" in out
     code, out = cli(capsys, "--verbose", "run", "shipyard.yaml")
     assert code == 0 and "version 2" in out
+    assert "not promoted" in out and "a tie keeps the champion" in out  # same data, same model
 
     code, out = cli(capsys, "runs", "list")
     assert code == 0 and out.count("finished") == 2
@@ -86,9 +87,11 @@ def test_run_then_inspect_runs_and_models(
     assert code == 1 and "at least two" in out
 
     code, out = cli(capsys, "models", "list")
-    assert code == 0 and "cancer" in out and "production=v2" in out
+    assert code == 0 and "cancer" in out and "production=v1" in out
     code, out = cli(capsys, "models", "show", "models:/cancer/1")
     assert code == 0 and "Signature" in out and "mean_radius" in out
+    code, out = cli(capsys, "models", "promote", "cancer", "2", "--reason", "by hand")
+    assert code == 0 and "v1 -> v2" in out
     code, out = cli(capsys, "models", "promote", "cancer", "1", "--alias", "staging")
     assert code == 0 and "none -> v1" in out
     code, out = cli(capsys, "models", "rollback", "cancer")

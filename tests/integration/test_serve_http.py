@@ -150,5 +150,5 @@ def test_streamed_body_over_limit_is_413(http: httpx.Client) -> None:
 
 def test_metrics_over_http(http: httpx.Client) -> None:
     text = http.get("/metrics").text
-    assert 'shipyard_model_info{name="penguins",version="1"} 1.0' in text
+    assert 'shipyard_model_info{name="penguins",runtime="sklearn",version="1"} 1.0' in text
     assert "shipyard_predictions_total" in text

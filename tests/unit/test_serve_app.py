@@ -378,8 +378,13 @@ def test_metrics_count_requests_and_predictions(client: TestClient) -> None:
     assert samples["shipyard_http_requests_total", unmatched] == 1
     assert samples["shipyard_predictions_total", ()] == 5
     assert samples["shipyard_http_request_duration_seconds_count", (("route", "/predict"),)] == 3
-    info = (("name", "penguins-multiclass"), ("version", "3"))
+    info = (("name", "penguins-multiclass"), ("runtime", "sklearn"), ("version", "3"))
     assert samples["shipyard_model_info", info] == 1
+    # two model calls (one and four rows); the bad record never reached the model
+    assert samples["shipyard_batch_rows_count", ()] == 2
+    assert samples["shipyard_batch_rows_sum", ()] == 5
+    assert samples["shipyard_batch_requests_sum", ()] == 2
+    assert samples["shipyard_queue_rows", ()] == 0
 
 
 def test_metrics_registry_is_per_app(package: ModelPackage) -> None:

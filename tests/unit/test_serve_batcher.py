@@ -196,3 +196,16 @@ def test_batch_hook_sees_rows_and_requests() -> None:
 def test_the_queue_must_hold_a_batch() -> None:
     with pytest.raises(ValueError, match="max_queue_rows"):
         BatchingConfig(max_batch_rows=100, max_queue_rows=10)
+
+
+def test_a_batcher_follows_its_caller_to_a_new_event_loop() -> None:
+    """Test clients may drive an app from a new loop per call, leaving the old one stopped."""
+    model = Model()
+    batcher = MicroBatcher(model, BatchingConfig(timeout_s=2))
+    first = asyncio.new_event_loop()
+    try:
+        assert first.run_until_complete(batcher.submit(rows(1))) == [2]
+        # the first loop is stopped, not closed: its consumer is pending and will never run
+        assert asyncio.run(batcher.submit(rows(2))) == [4]
+    finally:
+        first.close()

@@ -13,14 +13,18 @@ FORBIDDEN = (
     "shipyard.pipeline",
     "shipyard.tracking",
     "lightgbm",
+    "skl2onnx",
+    "onnxmltools",
 )
 
 
 def test_public_names() -> None:
     assert sorted(shipyard.serve.__all__) == [
+        "BatchingConfig",
         "ListenError",
         "ModelRunner",
         "RequestLimits",
+        "ServeApp",
         "ServeConfig",
         "ShutdownReport",
         "bind_socket",

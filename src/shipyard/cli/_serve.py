@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from shipyard.cli._context import CliState, open_store
+from shipyard.cli._render import escape
 from shipyard.errors import ShipyardError
 from shipyard.registry import ModelPackage, Registry
 
 __all__ = ["predict", "serve"]
+
+
+class Runtime(enum.StrEnum):
+    """What runs the model (``--runtime``)."""
+
+    auto = "auto"
+    onnx = "onnx"
+    sklearn = "sklearn"
+
+
+def _first_error(exc: ValueError) -> str:
+    """A pydantic error's first message, without its URL and type noise."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        return str(first.get("msg", exc)).removeprefix("Value error, ")
+    return str(exc)
 
 
 def serve(
@@ -44,6 +63,24 @@ def serve(
             help="On SIGTERM or Ctrl-C, seconds admitted requests may take to finish.",
         ),
     ] = 30,
+    runtime: Annotated[
+        Runtime,
+        typer.Option(help="auto: the package's ONNX graph when it has one, else sklearn."),
+    ] = Runtime.auto,
+    max_batch_rows: Annotated[
+        int, typer.Option(min=1, help="Most rows one model call scores (micro-batching).")
+    ] = 256,
+    max_wait_ms: Annotated[
+        float,
+        typer.Option(min=0, help="How long an idle model waits for more rows (0: never)."),
+    ] = 0.0,
+    max_queue_rows: Annotated[
+        int,
+        typer.Option(min=1, help="Rows that may wait for the model; beyond, 503 + Retry-After."),
+    ] = 100_000,
+    timeout: Annotated[
+        float, typer.Option(min=0.001, help="Seconds a request may wait for its answer (504).")
+    ] = 30.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve a registered model over HTTP: POST /predict, /health, /ready, /metadata, /metrics.
@@ -51,20 +88,42 @@ def serve(
     SIGTERM or Ctrl-C drains the server: no new connections, every admitted request answered,
     then exit 0 (1 when requests were still running at --graceful-timeout and were cut off).
     """
-    from shipyard.serve import ServeConfig, bind_socket, create_app, request_limits, run_server
+    from shipyard.serve import (
+        BatchingConfig,
+        ServeConfig,
+        bind_socket,
+        create_app,
+        request_limits,
+        run_server,
+    )
 
     state: CliState = ctx.obj
     package = _load(state, model_uri)
-    config = ServeConfig(max_body_bytes=max_body_bytes, max_records=max_records)
-    app = create_app(package, config=config)
+    try:
+        batching = BatchingConfig(
+            max_batch_rows=max_batch_rows,
+            max_wait_ms=max_wait_ms,
+            max_queue_rows=max_queue_rows,
+            timeout_s=timeout,
+        )
+        config = ServeConfig(
+            max_body_bytes=max_body_bytes,
+            max_records=max_records,
+            runtime=runtime.value,
+            batching=batching,
+        )
+        app = create_app(package, config=config)
+    except ValueError as exc:  # settings that contradict each other
+        raise ShipyardError(_first_error(exc)) from exc
     limits = request_limits(config, package.signature)
     sock = bind_socket(host, port)  # a busy port is an error here, before "Serving"
     bound_port = sock.getsockname()[1]
     where = f"[{host}]" if ":" in host else host
     meta = package.metadata
     state.out.print(
-        f"Serving [bold]{meta.get('name')}[/] version [bold]{meta.get('version')}[/] on "
-        f"http://{where}:{bound_port} (docs at /docs; up to {limits.describe()})"
+        f"Serving [bold]{escape(meta.get('name'))}[/] version [bold]{meta.get('version')}[/] "
+        f"on http://{where}:{bound_port} with {app.shipyard.runner.runtime.name} "
+        f"(docs at /docs; up to {limits.describe()})"
     )
     report = run_server(
         app,
@@ -92,14 +151,18 @@ def predict(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Where to write (.parquet or .csv).")
     ] = Path("predictions.parquet"),
+    runtime: Annotated[
+        Runtime,
+        typer.Option(help="auto: the package's ONNX graph when it has one, else sklearn."),
+    ] = Runtime.auto,
 ) -> None:
-    """Predict a CSV or Parquet file with a registered model."""
+    """Predict a CSV or Parquet file with a registered model (as the server would)."""
     from shipyard.pipeline import predict_file
 
     state: CliState = ctx.obj
     package = _load(state, model_uri)
-    n = predict_file(package, input_path, output)
-    state.out.print(f"Wrote {n:,} predictions to [bold]{output}[/]")
+    n = predict_file(package, input_path, output, runtime=runtime.value)
+    state.out.print(f"Wrote {n:,} predictions to [bold]{escape(output)}[/]")
 
 
 def _load(state: CliState, model_uri: str) -> ModelPackage:

@@ -4,7 +4,7 @@ It knows nothing of where a model's files came from: the registry stores and loa
 and the server and batch prediction run them through a :class:`Runtime`.
 """
 
-from shipyard.model._package import ONNX_FILE, PIPELINE_FILE, ModelPackage
+from shipyard.model._package import ONNX_FILE, PIPELINE_FILE, ModelPackage, RuntimeChoice
 from shipyard.model._predictions import Predictions
 from shipyard.model._runtime import (
     OnnxRuntime,
@@ -22,6 +22,7 @@ __all__ = [
     "Predictions",
     "Runtime",
     "RuntimeCheck",
+    "RuntimeChoice",
     "SklearnRuntime",
     "compare_predictions",
 ]

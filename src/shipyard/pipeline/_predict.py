@@ -11,6 +11,7 @@ import pandas as pd
 
 from shipyard import data as sd
 from shipyard.errors import DataError
+from shipyard.model import RuntimeChoice
 from shipyard.registry import ModelPackage
 from shipyard.spec import CsvSource, ParquetSource
 
@@ -61,11 +62,24 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> None:
         raise
 
 
-def predict_file(package: ModelPackage, input_path: str | Path, output_path: str | Path) -> int:
+def predict_file(
+    package: ModelPackage,
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    runtime: RuntimeChoice = "auto",
+) -> int:
     """Predict every row of ``input_path`` and write the input plus predictions.
 
     The output keeps the input's columns and adds ``prediction`` and, for classifiers, one
-    ``proba_<class>`` column per class.
+    ``proba_<class>`` column per class. The model runs as the server runs it (``auto``: the
+    package's ONNX graph when it has one), so a file and the server give the same answers.
+
+    Args:
+        package: the model package.
+        input_path: a CSV, TSV or Parquet file of records.
+        output_path: where to write (``.parquet`` or ``.csv``), atomically.
+        runtime: ``auto``, ``onnx`` or ``sklearn``.
 
     Returns:
         The number of rows predicted.
@@ -75,7 +89,7 @@ def predict_file(package: ModelPackage, input_path: str | Path, output_path: str
         PredictionError: the rows do not match the model's Signature.
     """
     frame = read_table(input_path)
-    predictions = package.predict(frame).to_frame()
+    predictions = package.runtime(runtime).predict_frame(frame).to_frame()
     clash = [c for c in predictions.columns if c in frame.columns]
     out = frame.drop(columns=clash).reset_index(drop=True)
     out = pd.concat([out, predictions], axis=1)

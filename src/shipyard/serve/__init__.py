@@ -5,7 +5,8 @@ Example:
     >>> run_server(create_app(package), port=8000)  # doctest: +SKIP
 """
 
-from shipyard.serve._app import create_app
+from shipyard.serve._app import ServeApp, create_app
+from shipyard.serve._batcher import BatchingConfig
 from shipyard.serve._config import ServeConfig
 from shipyard.serve._limits import RequestLimits, request_limits
 from shipyard.serve._runner import ModelRunner
@@ -13,9 +14,11 @@ from shipyard.serve._schema import build_record_model, example_record
 from shipyard.serve._server import ListenError, ShutdownReport, bind_socket, run_server
 
 __all__ = [
+    "BatchingConfig",
     "ListenError",
     "ModelRunner",
     "RequestLimits",
+    "ServeApp",
     "ServeConfig",
     "ShutdownReport",
     "bind_socket",

@@ -1,7 +1,12 @@
 """The prediction server's ASGI app: routes, error mapping and middleware, wired together.
 
-Request models come from :mod:`shipyard.serve._schema`, model execution from
-:mod:`shipyard.serve._runner`; this module only connects them to HTTP.
+Request models come from :mod:`shipyard.serve._schema`, model execution (runtime and
+micro-batching) from :mod:`shipyard.serve._runner`; this module only connects them to HTTP.
+
+``POST /predict`` is FastAPI's route for the OpenAPI description, but its requests are served
+by :class:`PredictEndpoint`, a plain ASGI handler: FastAPI's per-request machinery (dependency
+solving, response models) would cost more than the model itself once requests are batched.
+Errors still go through the app's exception handlers, so every error body has one shape.
 """
 
 from __future__ import annotations
@@ -12,13 +17,17 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.types import Receive, Scope, Send
 
 from shipyard.errors import PredictionError
+from shipyard.serve._batcher import Overloaded, ShuttingDown, TimedOut
 from shipyard.serve._config import ServeConfig
 from shipyard.serve._docs import add_docs_routes
 from shipyard.serve._limits import (
@@ -40,9 +49,9 @@ from shipyard.serve._schema import (
 )
 
 if TYPE_CHECKING:
-    from shipyard.registry._package import ModelPackage
+    from shipyard.model import ModelPackage
 
-__all__ = ["create_app"]
+__all__ = ["ServeApp", "create_app"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,9 +89,23 @@ class ServerState:
             self.package.signature, name=f"{prefix}Record", extra=self.config.extra_fields
         )
         self.limits = request_limits(self.config, self.package.signature)
+        batching = self.config.batching
+        if self.limits.max_records > batching.max_queue_rows:
+            msg = (
+                f"the batching queue ({batching.max_queue_rows} rows) cannot hold one request "
+                f"of --max-records {self.limits.max_records}; raise max_queue_rows or lower "
+                "--max-records"
+            )
+            raise ValueError(msg)
         self.parser = RecordParser(self.record_model, max_records=self.limits.max_records)
-        self.runner = ModelRunner(self.package)
-        self.metrics = ServeMetrics(**self.model_info)
+        self.runner = ModelRunner(self.package, runtime=self.config.runtime, batching=batching)
+        self.metrics = ServeMetrics(**self.model_info, runtime=self.runner.runtime.name)
+        self.runner.batcher.on_batch = self.metrics.observe_batch
+        self.metrics.queue_rows.set_function(lambda: self.runner.batcher.queued_rows)
+        self.headers = [
+            (b"content-type", b"application/json"),
+            (b"x-shipyard-model", f"{self.model_info['name']}/{version}".encode()),
+        ]
 
     def example(self) -> dict[str, Any]:
         """The Signature's example record, validated as a request record would be."""
@@ -100,11 +123,18 @@ class ServerState:
             "signature": signature.model_dump(mode="json"),
             "metrics": meta.get("metrics", {}),
             "lineage": meta.get("lineage", {}),
+            "runtime": self.runner.runtime.name,
+            "onnx": meta.get("onnx", {}),
+            "batching": self.config.batching.model_dump(),
         }
 
 
-class _ServeApp(FastAPI):
-    """FastAPI with the generated record schema added to the OpenAPI components."""
+class ServeApp(FastAPI):
+    """The server app: FastAPI with the record schema in the OpenAPI components.
+
+    Attributes:
+        shipyard: what the routes share (package, runner, limits, metrics).
+    """
 
     shipyard: ServerState
 
@@ -118,7 +148,7 @@ class _ServeApp(FastAPI):
         return self.openapi_schema or {}
 
 
-def create_app(package: ModelPackage, *, config: ServeConfig | None = None) -> FastAPI:
+def create_app(package: ModelPackage, *, config: ServeConfig | None = None) -> ServeApp:
     """Build the prediction server's ASGI app for one model package.
 
     Args:
@@ -136,7 +166,7 @@ def create_app(package: ModelPackage, *, config: ServeConfig | None = None) -> F
     """
     state = ServerState(package, config or ServeConfig())
     name, version = state.model_info["name"], state.model_info["version"]
-    app = _ServeApp(
+    app = ServeApp(
         title=state.config.title or f"{name or 'Shipyard model'} prediction server",
         version=version or "unversioned",
         description=f"Predictions from the {package.task} model {name!r}, version {version}.",
@@ -157,8 +187,11 @@ def create_app(package: ModelPackage, *, config: ServeConfig | None = None) -> F
 def _lifespan(state: ServerState) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.runner.open()
         await run_in_threadpool(state.runner.warm_up, state.example())
         yield
+        # the HTTP server has drained its connections; finish anything still queued
+        await state.runner.close(timeout=state.config.batching.timeout_s)
 
     return lifespan
 
@@ -187,6 +220,8 @@ def _error_responses(limits: RequestLimits) -> dict[int | str, dict[str, Any]]:
             (415, "the body is not application/json"),
             (422, "a record does not match the model's inputs"),
             (500, "the model failed; see the server log"),
+            (503, "the server is at capacity or draining; retry after the Retry-After seconds"),
+            (504, "the request was not answered within the batching timeout"),
         )
     }
 
@@ -206,22 +241,74 @@ def _add_predict_route(app: FastAPI, state: ServerState) -> None:
         summary="Predict for one record (an object) or a list of records (an array)",
         tags=["predict"],
     )
-    async def predict(request: Request) -> Response:
-        _check_content_type(request)
-        body = await request.body()
+    async def predict() -> None:
+        """Describes the route in the OpenAPI schema; :class:`PredictEndpoint` serves it."""
+        raise NotImplementedError
+
+    route = next(r for r in app.routes if isinstance(r, APIRoute) and r.path == "/predict")
+    route.app = PredictEndpoint(state)
+
+
+class PredictEndpoint:
+    """``POST /predict`` as a plain ASGI handler: parse, validate, batch, answer.
+
+    Refusals raise the exceptions the app's handlers turn into responses: 415 (content type),
+    413/422 (the body), 503 with Retry-After (the queue is full or the server is draining),
+    504 (no answer in time), 500 (the model failed).
+    """
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = self.state
+        _check_media_type(_header(scope, b"content-type"))
+        body = await _read_body(receive)
         if len(body) > _THREADPOOL_PARSE_BYTES:
             records, is_batch = await run_in_threadpool(state.parser.parse, body)
         else:
             records, is_batch = state.parser.parse(body)
         results = await _run_model(state, records)
         if is_batch:
-            return JSONResponse({"predictions": results, "model": state.model_info})
-        return JSONResponse({**results[0], "model": state.model_info})
+            payload = orjson.dumps({"predictions": results, "model": state.model_info})
+        else:
+            payload = orjson.dumps({**results[0], "model": state.model_info})
+        headers = [*state.headers, (b"content-length", b"%d" % len(payload))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
 
 
 async def _run_model(state: ServerState, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     try:
-        results = await run_in_threadpool(state.runner.predict, records)
+        results = await state.runner.submit(records)
+    except ShuttingDown:
+        state.metrics.refused.labels(reason="shutting_down").inc()
+        raise
+    except Overloaded:
+        state.metrics.refused.labels(reason="overloaded").inc()
+        raise
+    except TimedOut:
+        state.metrics.refused.labels(reason="timeout").inc()
+        raise
     except PredictionError:
         raise
     except Exception as exc:
@@ -232,8 +319,7 @@ async def _run_model(state: ServerState, records: list[dict[str, Any]]) -> list[
     return results
 
 
-def _check_content_type(request: Request) -> None:
-    content_type = request.headers.get("content-type", "")
+def _check_media_type(content_type: str) -> None:
     media = content_type.split(";", 1)[0].strip().lower()
     if media in _JSON_TYPES or (media.startswith("application/") and media.endswith("+json")):
         return
@@ -280,6 +366,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidRequestError, _invalid_request)
     app.add_exception_handler(PredictionError, _prediction_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Overloaded, _overloaded)
+    app.add_exception_handler(TimedOut, _timed_out)
     app.add_exception_handler(Exception, _internal_error)
 
 
@@ -296,6 +384,17 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     body = error_body(str(exc.detail), type_=f"http_{exc.status_code}")
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _overloaded(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Overloaded)
+    kind = "shutting_down" if isinstance(exc, ShuttingDown) else "overloaded"
+    headers = {"Retry-After": str(exc.retry_after_s)}
+    return JSONResponse(error_body(str(exc), type_=kind), status_code=503, headers=headers)
+
+
+async def _timed_out(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(error_body(str(exc), type_="timeout"), status_code=504)
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:

@@ -53,7 +53,7 @@ class BatchingConfig(BaseModel):
 
     max_batch_rows: int = Field(default=256, gt=0)
     max_wait_ms: float = Field(default=0.0, ge=0)
-    max_queue_rows: int = Field(default=20_000, gt=0)
+    max_queue_rows: int = Field(default=100_000, gt=0)
     timeout_s: float = Field(default=30.0, gt=0)
 
     @model_validator(mode="after")
@@ -116,12 +116,13 @@ class MicroBatcher:
     ) -> None:
         self._predict = predict
         self.config = config or BatchingConfig()
-        self._on_batch = on_batch
+        self.on_batch = on_batch
         self._queue: deque[_Pending] = deque()
         self._queued_rows = 0
         self._running_rows = 0
         self._wakeup: asyncio.Event | None = None
         self._consumer: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipyard-model")
         self._closing = False
         self._batch_seconds = 0.01  # a running estimate, for Retry-After
@@ -164,6 +165,12 @@ class MicroBatcher:
             msg = f"no answer within {self.config.timeout_s:g} s"
             raise TimedOut(msg) from None
 
+    def open(self) -> None:
+        """Accept work again after :meth:`close` (an app's lifespan may start more than once)."""
+        if self._closing:
+            self._closing = False
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipyard-model")
+
     async def close(self, timeout: float | None = None) -> None:
         """Refuse new work, finish everything admitted (for at most ``timeout`` s), stop."""
         self._closing = True
@@ -178,9 +185,16 @@ class MicroBatcher:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _ensure_consumer(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # a new event loop (an app driven by test clients that start one per call): the
+            # old loop's consumer and queue can never run again
+            self._loop, self._consumer = loop, None
+            self._queue.clear()
+            self._queued_rows = self._running_rows = 0
         if self._consumer is None or self._consumer.done():
             self._wakeup = asyncio.Event()
-            self._consumer = asyncio.get_running_loop().create_task(self._consume())
+            self._consumer = loop.create_task(self._consume())
 
     def _retry_after(self) -> int:
         batches_queued = self._queued_rows / self.config.max_batch_rows + 1
@@ -253,8 +267,8 @@ class MicroBatcher:
             self._running_rows = 0
         seconds = time.perf_counter() - started
         self._batch_seconds = 0.8 * self._batch_seconds + 0.2 * seconds
-        if self._on_batch is not None:
-            self._on_batch(len(records), len(batch), seconds)
+        if self.on_batch is not None:
+            self.on_batch(len(records), len(batch), seconds)
 
 
 def _settle(

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shipyard.serve._batcher import BatchingConfig
+
 __all__ = ["ServeConfig"]
 
 
@@ -27,6 +29,9 @@ class ServeConfig(BaseModel):
         extra_fields: ``forbid`` rejects a record with a field the model does not take (422);
             ``ignore`` drops such fields silently.
         title: the OpenAPI title; defaults to the model's name.
+        runtime: ``auto`` runs the package's ONNX graph when it has one, else sklearn;
+            ``onnx`` requires the graph; ``sklearn`` always runs the pipeline.
+        batching: how concurrent requests are batched and admitted (queue bound, timeout).
 
     Example:
         >>> ServeConfig(max_records=100).max_records
@@ -39,3 +44,5 @@ class ServeConfig(BaseModel):
     max_records: int | None = Field(default=None, gt=0)
     extra_fields: Literal["forbid", "ignore"] = "forbid"
     title: str | None = None
+    runtime: Literal["auto", "onnx", "sklearn"] = "auto"
+    batching: BatchingConfig = Field(default_factory=BatchingConfig)

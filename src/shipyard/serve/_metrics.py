@@ -24,17 +24,20 @@ __all__ = ["METRICS_CONTENT_TYPE", "MetricsMiddleware", "ServeMetrics"]
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 _UNMATCHED = "<unmatched>"
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
 
 
 class ServeMetrics:
-    """The server's metrics: requests, latency, predicted records and the model's identity.
+    """The server's metrics: requests, latency, batches, queue, refusals and the model.
 
     Args:
         name: the model's name (a label of ``shipyard_model_info``).
         version: the model's version (a label of ``shipyard_model_info``).
+        runtime: what runs the model, ``onnx`` or ``sklearn`` (a label of
+            ``shipyard_model_info``).
     """
 
-    def __init__(self, *, name: str | None, version: str | None) -> None:
+    def __init__(self, *, name: str | None, version: str | None, runtime: str = "sklearn") -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "shipyard_http_requests",
@@ -56,11 +59,47 @@ class ServeMetrics:
         )
         self.model_info = Gauge(
             "shipyard_model_info",
-            "The model this server runs (always 1).",
-            ["name", "version"],
+            "The model this server runs and its runtime (always 1).",
+            ["name", "version", "runtime"],
             registry=self.registry,
         )
-        self.model_info.labels(name=name or "", version=version or "").set(1)
+        self.model_info.labels(name=name or "", version=version or "", runtime=runtime).set(1)
+        self.batch_rows = Histogram(
+            "shipyard_batch_rows",
+            "Rows per model call (micro-batches of concurrent requests).",
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_requests = Histogram(
+            "shipyard_batch_requests",
+            "Requests per model call.",
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_seconds = Histogram(
+            "shipyard_batch_duration_seconds",
+            "Seconds per model call.",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.queue_rows = Gauge(
+            "shipyard_queue_rows",
+            "Rows admitted and waiting for the model.",
+            registry=self.registry,
+        )
+        self.refused = Counter(
+            "shipyard_requests_refused",
+            "Requests refused before the model ran: overloaded (503), shutting_down (503), "
+            "timeout (504).",
+            ["reason"],
+            registry=self.registry,
+        )
+
+    def observe_batch(self, n_rows: int, n_requests: int, seconds: float) -> None:
+        """Record one model call (the batcher's ``on_batch`` hook)."""
+        self.batch_rows.observe(n_rows)
+        self.batch_requests.observe(n_requests)
+        self.batch_seconds.observe(seconds)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         """Record one finished request."""

@@ -1,20 +1,22 @@
 """Model execution, apart from the HTTP request path.
 
-The HTTP layer hands validated records to a :class:`ModelRunner` and gets JSON-ready
-predictions back; batching, alternative runtimes and canary routing belong here.
+The HTTP layer hands validated records to a :class:`ModelRunner` and awaits JSON-ready
+predictions. The runner owns the model's :class:`~shipyard.model.Runtime` (ONNX when the
+package has a checked graph, else sklearn) and a :class:`~shipyard.serve._batcher.MicroBatcher`
+that scores concurrent requests together on one model thread.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
+from shipyard.serve._batcher import BatchHook, BatchingConfig, MicroBatcher
 from shipyard.serve._schema import example_record
 
 if TYPE_CHECKING:
-    from shipyard.registry._package import ModelPackage
+    from shipyard.model import ModelPackage, Runtime, RuntimeChoice
 
 __all__ = ["ModelRunner"]
 
@@ -22,21 +24,32 @@ logger = logging.getLogger(__name__)
 
 
 class ModelRunner:
-    """Run a model package on batches of records.
+    """Run a model package on records, batching concurrent requests.
 
     Args:
         package: the fitted model package to run.
+        runtime: ``auto`` (ONNX when the package has a graph), ``onnx`` or ``sklearn``.
+        batching: batch size, wait, queue bound and timeout.
+        on_batch: called after each model call with its rows, requests and seconds.
 
     Example:
         >>> runner = ModelRunner(package)  # doctest: +SKIP
         >>> runner.warm_up()  # doctest: +SKIP
-        >>> runner.predict([{"island": "Biscoe", ...}])  # doctest: +SKIP
+        >>> await runner.submit([{"island": "Biscoe", ...}])  # doctest: +SKIP
         [{'prediction': 'Adelie', 'probabilities': {...}}]
     """
 
-    def __init__(self, package: ModelPackage) -> None:
+    def __init__(
+        self,
+        package: ModelPackage,
+        *,
+        runtime: RuntimeChoice = "auto",
+        batching: BatchingConfig | None = None,
+        on_batch: BatchHook | None = None,
+    ) -> None:
         self.package = package
-        self._columns = package.signature.input_names
+        self.runtime: Runtime = package.runtime(runtime)
+        self.batcher = MicroBatcher(self.predict, batching, on_batch=on_batch)
         self._ready = False
 
     @property
@@ -44,11 +57,11 @@ class ModelRunner:
         """Whether a warm-up prediction has succeeded."""
         return self._ready
 
-    def predict(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Predict for a batch of records keyed by column name.
+    def predict(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Predict for records keyed by column name, on the calling thread.
 
         Args:
-            records: one dict per row; missing keys become nulls.
+            records: one dict per row; missing keys and ``None`` are missing values.
 
         Returns:
             One JSON-ready dict per record: ``prediction`` and, for classifiers,
@@ -57,8 +70,15 @@ class ModelRunner:
         Raises:
             PredictionError: a value does not fit the model's Signature.
         """
-        frame = pd.DataFrame.from_records(records, columns=self._columns)
-        return self.package.predict(frame).to_records()
+        return self.runtime.predict_records(records).to_records()
+
+    async def submit(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Predict through the batcher (see :meth:`MicroBatcher.submit` for its errors)."""
+        return await self.batcher.submit(records)
+
+    def open(self) -> None:
+        """Accept work (again, after :meth:`close`)."""
+        self.batcher.open()
 
     def warm_up(self, record: dict[str, Any] | None = None) -> bool:
         """Predict once on an example record; mark the runner ready on success.
@@ -75,6 +95,11 @@ class ModelRunner:
             logger.exception("warm-up prediction failed; the server stays not ready")
             self._ready = False
         else:
-            logger.info("warm-up prediction succeeded; the model is ready")
+            logger.info("warm-up prediction succeeded (%s runtime); ready", self.runtime.name)
             self._ready = True
         return self._ready
+
+    async def close(self, timeout: float | None = None) -> None:
+        """Refuse new work and finish what was admitted (see :meth:`MicroBatcher.close`)."""
+        self._ready = False
+        await self.batcher.close(timeout)
