@@ -11,19 +11,14 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _served import TIMEOUT, Served, register, serving
 from palmerpenguins import load_penguins
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
@@ -32,8 +27,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from shipyard.data import ColumnSchema, Signature, coerce_frame
-from shipyard.registry import ModelPackage, Registry
-from shipyard.store import Store
+from shipyard.registry import ModelPackage
 
 pytestmark = [pytest.mark.http, pytest.mark.slow]
 
@@ -43,7 +37,6 @@ IN_FLIGHT = 64  # concurrent requests sent before SIGTERM, one connection each
 KEEP_ALIVE = 8  # idle keep-alive connections that send one more request after SIGTERM
 HAMMERS = 8  # clients opening one connection after another through the shutdown
 RECORDS = 300  # records per request: enough work that requests are still running at SIGTERM
-TIMEOUT = 60.0  # seconds any one step may take
 
 
 def _package() -> ModelPackage:
@@ -83,72 +76,14 @@ def _package() -> ModelPackage:
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Shipyard home with ``models:/penguins/1`` registered."""
     root = tmp_path_factory.mktemp("serve-shutdown")
-    store = Store.from_env(None, root=root / ".shipyard")
-    try:
-        Registry(store).register("penguins", _package())
-    finally:
-        store.close()
+    register(root, "penguins", _package())
     return root
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Served:
-    proc: subprocess.Popen[str]
-    port: int
-
-    def output(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        out, _ = self.proc.communicate(timeout=TIMEOUT)
-        return out or ""
 
 
 @pytest.fixture
 def served(home: Path) -> Iterator[Served]:
-    port = _free_port()
-    env = {**os.environ, "SHIPYARD_HOME": str(home / ".shipyard")}
-    env.pop("SHIPYARD_STORE_URL", None)
-    env.pop("SHIPYARD_ARTIFACT_ROOT", None)
-    args = ["serve", "models:/penguins/1", "--port", str(port), "--log-level", "warning"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shipyard", *args],
-        cwd=home,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    served = Served(proc, port)
-    try:
-        _wait_ready(served)
-        yield served
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=TIMEOUT)
-
-
-def _wait_ready(served: Served) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        if served.proc.poll() is not None:
-            raise AssertionError(f"the server exited during startup:\n{served.output()}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=1)
-            conn.request("GET", "/ready")
-            if conn.getresponse().status == 200:
-                conn.close()
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"the server was not ready within {TIMEOUT} s:\n{served.output()}")
+    with serving(home, "models:/penguins/1") as server:
+        yield server
 
 
 def _body(n: int) -> bytes:

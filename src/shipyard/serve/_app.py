@@ -93,7 +93,7 @@ class ServerState:
         if self.limits.max_records > batching.max_queue_rows:
             msg = (
                 f"the batching queue ({batching.max_queue_rows} rows) cannot hold one request "
-                f"of --max-records {self.limits.max_records}; raise max_queue_rows or lower "
+                f"of --max-records {self.limits.max_records}; raise --max-queue-rows or lower "
                 "--max-records"
             )
             raise ValueError(msg)

@@ -1,0 +1,156 @@
+"""``shipyard serve`` under real concurrent traffic: batching and admission control.
+
+The server runs as a user runs it, on a registered LightGBM model with its ONNX graph. One test
+checks that concurrent single records are batched and that each answer is byte for byte what
+the record gets alone. The other drives the server at twice its queue's capacity and counts
+every answer: each is a 200 or a 503 with Retry-After (nothing reset, no other status), the
+server's memory stays flat, and ``/metrics`` counts the refusals it sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from _served import Served, register, serving
+from palmerpenguins import load_penguins
+
+from shipyard.data import build_signature, coerce_frame, to_text
+from shipyard.model import ModelPackage
+from shipyard.spec import parse_spec
+from shipyard.train import default_catalogue, make_pipeline, refit
+from shipyard.train._onnx import convert_to_onnx
+
+pytestmark = [pytest.mark.http, pytest.mark.slow]
+
+CLIENTS = 64  # concurrent connections
+RECORDS = 100  # records per request in the overload test
+QUEUE_ROWS = 3_200  # the server's queue: half of what the clients keep in flight
+SECONDS = 4.0  # how long the overload lasts
+
+
+def _package() -> ModelPackage:
+    frame = load_penguins().dropna(subset=["species"]).drop(columns=["year"])
+    frame = frame.reset_index(drop=True)
+    spec = parse_spec("name: penguins\ndata: {source: {type: csv, path: x}, target: species}\n")
+    signature = build_signature(frame, spec, "multiclass")
+    estimator = default_catalogue().create("lightgbm", "multiclass", seed=0, params={})
+    y = pd.Series(to_text(frame["species"]), dtype=object)
+    pipeline = refit(make_pipeline(signature, estimator), coerce_frame(frame, signature), y)
+    meta = {"name": "penguins", "version": 1}
+    onnx = convert_to_onnx(pipeline, signature)
+    return ModelPackage(pipeline, signature, "multiclass", meta, onnx=onnx)
+
+
+def _records() -> list[dict[str, object]]:
+    frame = load_penguins().drop(columns=["species", "year"])
+    return json.loads(frame.to_json(orient="records"))
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("serve-load")
+    register(root, "penguins", _package())
+    return root
+
+
+@pytest.fixture
+def served(home: Path) -> Iterator[Served]:
+    options = ["--max-queue-rows", str(QUEUE_ROWS), "--max-batch-rows", "512"]
+    options += ["--max-records", "1000"]
+    with serving(home, "models:/penguins/1", *options) as server:
+        yield server
+
+
+@pytest.fixture
+def waiting(home: Path) -> Iterator[Served]:
+    """A server whose idle model waits up to 20 ms for more rows before it runs a batch."""
+    with serving(home, "models:/penguins/1", "--max-wait-ms", "20") as server:
+        yield server
+
+
+def _metric(text: str, name: str) -> float:
+    found = re.findall(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.M)
+    return float(found[0]) if found else 0.0
+
+
+def _rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1))  # type: ignore[union-attr]
+
+
+def test_concurrent_records_are_batched_and_answered_as_if_alone(waiting: Served) -> None:
+    url = f"http://127.0.0.1:{waiting.port}"
+    records = _records()[:200]
+
+    async def together() -> list[bytes]:
+        limits = httpx.Limits(max_connections=CLIENTS)
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+            responses = await asyncio.gather(*(client.post("/predict", json=r) for r in records))
+        assert {r.status_code for r in responses} == {200}
+        return [r.content for r in responses]
+
+    batched = asyncio.run(together())
+    metrics = httpx.get(f"{url}/metrics").text
+    calls = _metric(metrics, "shipyard_batch_requests_count")
+    assert _metric(metrics, "shipyard_batch_requests_sum") == len(records)
+    assert calls <= len(records) / 2, f"{calls} model calls for {len(records)} requests"
+    with httpx.Client(base_url=url, timeout=60) as client:
+        alone = [client.post("/predict", json=r).content for r in records]
+    assert batched == alone  # the same bytes, batched or alone
+    assert _metric(httpx.get(f"{url}/metrics").text, "shipyard_batch_requests_count") == (
+        calls + len(records)
+    )
+
+
+def test_twice_the_queue_gets_200s_and_503s_and_nothing_else(served: Served) -> None:
+    url = f"http://127.0.0.1:{served.port}"
+    body = json.dumps([_records()[i] for i in range(RECORDS)]).encode()
+    headers = {"content-type": "application/json"}
+    outcomes: Counter[str] = Counter()
+    retry_after: set[str] = set()
+
+    async def client_loop(client: httpx.AsyncClient, stop: float) -> None:
+        loop = asyncio.get_running_loop()
+        while loop.time() < stop:
+            try:
+                response = await client.post("/predict", content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                outcomes[type(exc).__name__] += 1
+                continue
+            outcomes[str(response.status_code)] += 1
+            if response.status_code == 200:
+                assert len(response.json()["predictions"]) == RECORDS
+            elif response.status_code == 503:
+                retry_after.add(response.headers.get("retry-after", "missing"))
+                assert response.json()["detail"][0]["type"] == "overloaded"
+
+    async def overload(seconds: float) -> None:
+        limits = httpx.Limits(max_connections=CLIENTS)
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+            stop = asyncio.get_running_loop().time() + seconds
+            await asyncio.gather(*(client_loop(client, stop) for _ in range(CLIENTS)))
+
+    asyncio.run(overload(1.0))  # warm up: allocator pools and caches reach their size
+    rss_before = _rss_kib(served.proc.pid)
+    outcomes.clear()
+    asyncio.run(overload(SECONDS))
+    rss_after = _rss_kib(served.proc.pid)
+
+    summary = f"{dict(outcomes)}; RSS {rss_before} -> {rss_after} KiB"
+    assert set(outcomes) <= {"200", "503"}, summary  # no reset, no timeout, no 5xx but 503
+    assert outcomes["200"] > 0 and outcomes["503"] > 0, summary  # it was saturated
+    assert "missing" not in retry_after and all(int(v) >= 1 for v in retry_after)
+    assert rss_after - rss_before < 64 * 1024, summary  # bounded queue: memory stays flat
+    assert served.proc.poll() is None, "the server died under load"
+    metrics = httpx.get(f"{url}/metrics").text
+    refused = _metric(metrics, 'shipyard_requests_refused_total{reason="overloaded"}')
+    assert refused >= outcomes["503"], summary
+    assert httpx.get(f"{url}/ready").status_code == 200
