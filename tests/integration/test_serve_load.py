@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import signal
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,7 +67,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def served(home: Path) -> Iterator[Served]:
     options = ["--max-queue-rows", str(QUEUE_ROWS), "--max-batch-rows", "512"]
-    options += ["--max-records", "1000"]
+    options += ["--max-records", "1000", "--workers", "1"]  # one process: one queue to fill
     with serving(home, "models:/penguins/1", *options) as server:
         yield server
 
@@ -72,7 +75,7 @@ def served(home: Path) -> Iterator[Served]:
 @pytest.fixture
 def waiting(home: Path) -> Iterator[Served]:
     """A server whose idle model waits up to 20 ms for more rows before it runs a batch."""
-    with serving(home, "models:/penguins/1", "--max-wait-ms", "20") as server:
+    with serving(home, "models:/penguins/1", "--max-wait-ms", "20", "--workers", "1") as server:
         yield server
 
 
@@ -154,3 +157,33 @@ def test_twice_the_queue_gets_200s_and_503s_and_nothing_else(served: Served) -> 
     refused = _metric(metrics, 'shipyard_requests_refused_total{reason="overloaded"}')
     assert refused >= outcomes["503"], summary
     assert httpx.get(f"{url}/ready").status_code == 200
+
+
+def _children(pid: int) -> set[int]:
+    found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return {int(p) for p in found}
+
+
+def test_workers_share_the_port_and_a_dead_one_is_replaced(home: Path) -> None:
+    with serving(home, "models:/penguins/1", "--workers", "2") as served:
+        url = f"http://127.0.0.1:{served.port}"
+        workers = _children(served.proc.pid)
+        assert len(workers) == 2
+        victim = next(iter(workers))
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            now = _children(served.proc.pid)
+            if len(now) == 2 and victim not in now:
+                break
+            time.sleep(0.2)
+        assert len(now) == 2 and victim not in now, f"not replaced: {now}"
+        # every new connection is answered, whichever process accepts it
+        answers = Counter(
+            httpx.post(f"{url}/predict", json=_records()[0], timeout=60).status_code
+            for _ in range(40)
+        )
+        assert answers == {200: 40}
+        served.proc.send_signal(signal.SIGTERM)
+        assert served.proc.wait(timeout=60) == 0
+        assert "every admitted request was answered" in served.output()

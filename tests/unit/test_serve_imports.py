@@ -30,9 +30,11 @@ def test_public_names() -> None:
         "bind_socket",
         "build_record_model",
         "create_app",
+        "default_workers",
         "example_record",
         "request_limits",
         "run_server",
+        "run_workers",
     ]
     for name in shipyard.serve.__all__:
         assert getattr(shipyard.serve, name).__module__.startswith("shipyard.serve._")

@@ -81,6 +81,14 @@ def serve(
     timeout: Annotated[
         float, typer.Option(min=0.001, help="Seconds a request may wait for its answer (504).")
     ] = 30.0,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Server processes sharing the port (default: one per core).",
+            show_default=False,
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve a registered model over HTTP: POST /predict, /health, /ready, /metadata, /metrics.
@@ -93,8 +101,10 @@ def serve(
         ServeConfig,
         bind_socket,
         create_app,
+        default_workers,
         request_limits,
         run_server,
+        run_workers,
     )
 
     state: CliState = ctx.obj
@@ -115,6 +125,7 @@ def serve(
         app = create_app(package, config=config)
     except ValueError as exc:  # settings that contradict each other
         raise ShipyardError(_first_error(exc)) from exc
+    n_workers = workers or default_workers()
     limits = request_limits(config, package.signature)
     sock = bind_socket(host, port)  # a busy port is an error here, before "Serving"
     bound_port = sock.getsockname()[1]
@@ -122,22 +133,33 @@ def serve(
     meta = package.metadata
     state.out.print(
         f"Serving [bold]{escape(meta.get('name'))}[/] version [bold]{meta.get('version')}[/] "
-        f"on http://{where}:{bound_port} with {app.shipyard.runner.runtime.name} "
+        f"on http://{where}:{bound_port} with {app.shipyard.runner.runtime.name}, "
+        f"{n_workers} worker{'s' if n_workers > 1 else ''} "
         f"(docs at /docs; up to {limits.describe()})"
     )
-    report = run_server(
-        app,
-        host=host,
-        port=bound_port,
-        sock=sock,
-        log_level=log_level,
-        graceful_timeout=graceful_timeout,
-    )
+    if n_workers == 1:
+        report = run_server(
+            app,
+            host=host,
+            port=bound_port,
+            sock=sock,
+            log_level=log_level,
+            graceful_timeout=graceful_timeout,
+        )
+    else:  # each worker builds its own app after the fork: no model thread crosses it
+        report = run_workers(
+            lambda: create_app(package, config=config),
+            workers=n_workers,
+            sock=sock,
+            host=host,
+            port=bound_port,
+            log_level=log_level,
+            graceful_timeout=graceful_timeout,
+        )
     if not report.drained:
         msg = (
             f"the server stopped before answering everything it had admitted: "
-            f"{report.cancelled} request(s) cancelled and {report.open_connections} "
-            f"connection(s) left open at --graceful-timeout {graceful_timeout} s (or at a "
+            f"{report.describe()} at --graceful-timeout {graceful_timeout} s (or at a "
             f"second Ctrl-C)"
         )
         raise ShipyardError(msg)

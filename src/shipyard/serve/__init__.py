@@ -12,6 +12,7 @@ from shipyard.serve._limits import RequestLimits, request_limits
 from shipyard.serve._runner import ModelRunner
 from shipyard.serve._schema import build_record_model, example_record
 from shipyard.serve._server import ListenError, ShutdownReport, bind_socket, run_server
+from shipyard.serve._workers import default_workers, run_workers
 
 __all__ = [
     "BatchingConfig",
@@ -24,7 +25,9 @@ __all__ = [
     "bind_socket",
     "build_record_model",
     "create_app",
+    "default_workers",
     "example_record",
     "request_limits",
     "run_server",
+    "run_workers",
 ]

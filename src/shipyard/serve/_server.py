@@ -85,12 +85,24 @@ class ShutdownReport:
             before the graceful timeout (and without a forced exit).
         cancelled: requests still running at the graceful timeout, cancelled.
         open_connections: connections still open then (a request still arriving, say).
+        workers_cut_off: with several worker processes, how many did not drain (each
+            logs its own counts).
     """
 
     signal: int | None
     drained: bool
     cancelled: int = 0
     open_connections: int = 0
+    workers_cut_off: int = 0
+
+    def describe(self) -> str:
+        """What was cut off, for people."""
+        if self.workers_cut_off:
+            return f"{self.workers_cut_off} worker process(es) did not drain (see their log)"
+        return (
+            f"{self.cancelled} request(s) cancelled and {self.open_connections} "
+            "connection(s) left open"
+        )
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
