@@ -168,10 +168,28 @@ def test_regression_has_no_probabilities(regression_package: ModelPackage) -> No
     assert all(isinstance(p["prediction"], float) for p in many["predictions"])
 
 
-def test_extra_fields_ignored_when_configured(package: ModelPackage) -> None:
-    app = create_app(package, config=ServeConfig(extra_fields="ignore"))
-    with TestClient(app) as c:
-        assert c.post("/predict", json={**RECORD, "colour": "blue"}).status_code == 200
+def test_extra_fields_are_ignored_and_counted_by_default(package: ModelPackage) -> None:
+    with TestClient(create_app(package)) as c:
+        plain = c.post("/predict", json=RECORD).json()
+        both = c.post("/predict", json={**RECORD, "colour": "blue", "id": 7})
+        rows = c.post("/predict", json=[{**RECORD, "colour": "red"}, RECORD])
+        assert both.status_code == 200 and rows.status_code == 200
+        assert both.json() == plain  # the ignored fields change nothing
+        samples = _samples(c)
+    assert samples["shipyard_ignored_fields_total", (("field", "colour"),)] == 2
+    assert samples["shipyard_ignored_fields_total", (("field", "id"),)] == 1
+
+
+def test_ignored_field_names_are_capped_in_metrics(package: ModelPackage) -> None:
+    from shipyard.serve._metrics import MAX_IGNORED_NAMES
+
+    with TestClient(create_app(package)) as c:
+        for i in range(MAX_IGNORED_NAMES + 5):
+            assert c.post("/predict", json={**RECORD, f"junk{i}": 1}).status_code == 200
+        samples = _samples(c)
+    names = {dict(k[1])["field"] for k in samples if k[0] == "shipyard_ignored_fields_total"}
+    assert len(names) == MAX_IGNORED_NAMES + 1
+    assert samples["shipyard_ignored_fields_total", (("field", "<other>"),)] == 5
 
 
 # --- bad requests --------------------------------------------------------------------------
@@ -207,11 +225,12 @@ def test_unknown_category_lists_allowed_values(client: TestClient) -> None:
         assert allowed in err["msg"]
 
 
-def test_unknown_extra_field_is_refused(client: TestClient) -> None:
-    (err,) = _detail(client.post("/predict", json={**RECORD, "colour": "blue"}))
-    assert err["field"] == "colour"
-    assert "unknown field 'colour'" in err["msg"]
-    assert "island" in err["msg"]
+def test_unknown_extra_field_is_refused_with_strict_inputs(package: ModelPackage) -> None:
+    with TestClient(create_app(package, config=ServeConfig(extra_fields="forbid"))) as c:
+        (err,) = _detail(c.post("/predict", json={**RECORD, "colour": "blue"}))
+        assert err["field"] == "colour"
+        assert "unknown field 'colour'" in err["msg"]
+        assert "island" in err["msg"]
 
 
 def test_list_errors_name_record_index(client: TestClient) -> None:
@@ -410,7 +429,7 @@ def test_openapi_shows_generated_record_model(client: TestClient) -> None:
         "body_mass_g",
         "year",
     ]
-    assert record["additionalProperties"] is False
+    assert record["additionalProperties"] is True  # other fields are ignored (and counted)
     assert props["island"]["anyOf"][0]["enum"] == ["Biscoe", "Dream", "Torgersen"]
     assert props["bill_length_mm"]["anyOf"][0]["type"] == "number"
     assert props["year"]["anyOf"][0]["type"] == "integer"
@@ -563,10 +582,18 @@ def test_large_finite_number_is_accepted(client: TestClient) -> None:
 @pytest.mark.parametrize(
     "token", [*NON_FINITE_TOKENS, "[1, NaN]", '{"a": {"b": -Infinity}}', '["x", 1e999]']
 )
-def test_non_finite_in_an_unknown_field_is_a_clean_422(client: TestClient, token: str) -> None:
-    (err,) = _detail(_post_raw(client, _raw_body(RECORD, "colour", token)))
+def test_non_finite_in_an_unknown_field_is_a_clean_422(package: ModelPackage, token: str) -> None:
+    with TestClient(create_app(package, config=ServeConfig(extra_fields="forbid"))) as strict:
+        (err,) = _detail(_post_raw(strict, _raw_body(RECORD, "colour", token)))
     assert err["field"] == "colour"
     json.dumps(err, allow_nan=False)
+
+
+@pytest.mark.parametrize("token", NON_FINITE_TOKENS)
+def test_an_ignored_field_is_ignored_whatever_it_holds(client: TestClient, token: str) -> None:
+    response = _post_raw(client, _raw_body(RECORD, "colour", token))
+    assert response.status_code == 200
+    assert response.json() == client.post("/predict", json=RECORD).json()
 
 
 @pytest.mark.parametrize("token", NON_FINITE_TOKENS)

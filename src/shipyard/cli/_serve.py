@@ -81,6 +81,14 @@ def serve(
     timeout: Annotated[
         float, typer.Option(min=0.001, help="Seconds a request may wait for its answer (504).")
     ] = 30.0,
+    strict_inputs: Annotated[
+        bool,
+        typer.Option(
+            "--strict-inputs",
+            help="Refuse a record with a field the model does not take (422) instead of "
+            "ignoring the field and counting it in /metrics.",
+        ),
+    ] = False,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -121,6 +129,7 @@ def serve(
             max_records=max_records,
             runtime=runtime.value,
             batching=batching,
+            extra_fields="forbid" if strict_inputs else "ignore",
         )
         app = create_app(package, config=config)
     except ValueError as exc:  # settings that contradict each other

@@ -97,9 +97,13 @@ class ServerState:
                 "--max-records"
             )
             raise ValueError(msg)
-        self.parser = RecordParser(self.record_model, max_records=self.limits.max_records)
         self.runner = ModelRunner(self.package, runtime=self.config.runtime, batching=batching)
         self.metrics = ServeMetrics(**self.model_info, runtime=self.runner.runtime.name)
+        self.parser = RecordParser(
+            self.record_model,
+            max_records=self.limits.max_records,
+            on_ignored=self.metrics.count_ignored,
+        )
         self.runner.batcher.on_batch = self.metrics.observe_batch
         self.metrics.queue_rows.set_function(lambda: self.runner.batcher.queued_rows)
         self.headers = [

@@ -26,8 +26,10 @@ class ServeConfig(BaseModel):
         max_records: most records one ``POST /predict`` may carry (a 413 past it). Unset:
             10,000, or as many as fit in ``max_body_bytes`` when only that is set (and in
             16 MiB when neither is, for a model so wide that 10,000 records would not).
-        extra_fields: ``forbid`` rejects a record with a field the model does not take (422);
-            ``ignore`` drops such fields silently.
+        extra_fields: ``ignore`` (the default) drops a field the model does not take and
+            counts it in ``/metrics`` (``shipyard_ignored_fields_total``), so clients that send
+            whole rows, or a field a newer model version dropped, keep working; ``forbid``
+            (``--strict-inputs``) refuses such a record with a 422 naming the field.
         title: the OpenAPI title; defaults to the model's name.
         runtime: ``auto`` runs the package's ONNX graph when it has one, else sklearn;
             ``onnx`` requires the graph; ``sklearn`` always runs the pipeline.
@@ -42,7 +44,7 @@ class ServeConfig(BaseModel):
 
     max_body_bytes: int | None = Field(default=None, gt=0)
     max_records: int | None = Field(default=None, gt=0)
-    extra_fields: Literal["forbid", "ignore"] = "forbid"
+    extra_fields: Literal["forbid", "ignore"] = "ignore"
     title: str | None = None
     runtime: Literal["auto", "onnx", "sklearn"] = "auto"
     batching: BatchingConfig = Field(default_factory=BatchingConfig)

@@ -24,6 +24,8 @@ __all__ = ["METRICS_CONTENT_TYPE", "MetricsMiddleware", "ServeMetrics"]
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 _UNMATCHED = "<unmatched>"
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+MAX_IGNORED_NAMES = 32
+_OTHER = "<other>"
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
 
 
@@ -87,6 +89,13 @@ class ServeMetrics:
             "Rows admitted and waiting for the model.",
             registry=self.registry,
         )
+        self.ignored_fields = Counter(
+            "shipyard_ignored_fields",
+            "Fields of records that the model does not take, ignored (see --strict-inputs).",
+            ["field"],
+            registry=self.registry,
+        )
+        self._ignored_names: set[str] = set()
         self.refused = Counter(
             "shipyard_requests_refused",
             "Requests refused before the model ran: overloaded (503), shutting_down (503), "
@@ -94,6 +103,20 @@ class ServeMetrics:
             ["reason"],
             registry=self.registry,
         )
+
+    def count_ignored(self, names: list[str]) -> None:
+        """Count fields a record carried that the model does not take (label: the name).
+
+        Only the first :data:`MAX_IGNORED_NAMES` distinct names get a label of their own; the
+        rest are counted as ``<other>``, so clients cannot grow the label set without bound.
+        """
+        for name in names:
+            if name not in self._ignored_names:
+                if len(self._ignored_names) >= MAX_IGNORED_NAMES:
+                    name = _OTHER
+                else:
+                    self._ignored_names.add(name)
+            self.ignored_fields.labels(field=name).inc()
 
     def observe_batch(self, n_rows: int, n_requests: int, seconds: float) -> None:
         """Record one model call (the batcher's ``on_batch`` hook)."""

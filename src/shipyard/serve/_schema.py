@@ -18,6 +18,7 @@ import keyword
 import math
 import re
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -224,6 +225,8 @@ def build_record_model(
         signature: the model's Signature; one field per input column, in order.
         name: the generated class's name (shown in the OpenAPI schema).
         extra: whether an unknown field is an error (``forbid``) or dropped (``ignore``).
+            Ignored fields are kept on the validated model (pydantic's ``allow``) so that
+            :class:`RecordParser` can count them before it drops them.
 
     Returns:
         A model whose fields are aliased to the column names; dump it with ``by_alias=True``.
@@ -238,7 +241,7 @@ def build_record_model(
         )
         fields[_python_name(i, col.name)] = (_field_type(col), info)
     config = ConfigDict(
-        extra=extra,
+        extra="forbid" if extra == "forbid" else "allow",
         json_schema_extra={"example": example_record(signature)},
     )
     return create_model(name, __config__=config, **fields)
@@ -289,13 +292,24 @@ class InvalidRequestError(PredictionError):
 class RecordParser:
     """Validate a ``POST /predict`` body: one record (an object) or a list of records.
 
+    Fields the model does not take (when the record model ignores them) are dropped from the
+    records and reported to ``on_ignored``, once per record, by name.
+
     Args:
         record_model: the model from :func:`build_record_model`.
         max_records: the most records one list may hold.
+        on_ignored: called with the names of the unknown fields of each record that had some.
     """
 
-    def __init__(self, record_model: type[BaseModel], *, max_records: int) -> None:
+    def __init__(
+        self,
+        record_model: type[BaseModel],
+        *,
+        max_records: int,
+        on_ignored: Callable[[list[str]], None] | None = None,
+    ) -> None:
         self._one = record_model
+        self._on_ignored = on_ignored
         # record_model is built at run time, so mypy cannot treat it as a type here
         items: Any = record_model
         many: Any = Annotated[list[items], Field(min_length=1, max_length=max_records)]
@@ -326,7 +340,17 @@ class RecordParser:
             errors = exc.errors(include_url=False)
             status = 413 if errors[0]["type"] == "too_long" else 422
             raise InvalidRequestError(self._details(errors, is_batch), status) from None
-        return [m.model_dump(by_alias=True) for m in models], is_batch
+        return [self._record(m) for m in models], is_batch
+
+    def _record(self, model: BaseModel) -> dict[str, Any]:
+        record = model.model_dump(by_alias=True)
+        extra = model.__pydantic_extra__
+        if extra:
+            for name in extra:
+                record.pop(name, None)
+            if self._on_ignored is not None:
+                self._on_ignored(list(extra))
+        return record
 
     def _details(self, errors: list[ErrorDetails], is_batch: bool) -> list[dict[str, Any]]:
         return [_detail(e, is_batch, self._names) for e in errors]
