@@ -80,3 +80,24 @@ def test_serve_help_lists_the_limits_and_the_graceful_timeout(
     assert code == 0
     for option in ("--max-records", "--max-body-bytes", "--graceful-timeout"):
         assert option in out
+
+
+def test_a_short_api_key_exits_1_without_showing_it(
+    capsys: pytest.CaptureFixture[str], home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHIPYARD_API_KEYS", "tiny-key")
+    code, out = cli(capsys, "serve", "models:/penguins/1", "--port", "0")
+    assert code == 1
+    assert "SHIPYARD_API_KEYS entry 1: an API key must be at least 16 characters" in out
+    assert "tiny-key" not in out and "Serving" not in out
+
+
+def test_a_missing_onnx_graph_and_contradicting_limits_are_user_errors(
+    capsys: pytest.CaptureFixture[str], home: Path
+) -> None:
+    code, out = cli(capsys, "serve", "models:/penguins/1", "--runtime", "onnx")
+    assert code == 1 and "has no ONNX graph" in out
+    code, out = cli(
+        capsys, "serve", "models:/penguins/1", "--max-queue-rows", "10", "--max-batch-rows", "20"
+    )
+    assert code == 1 and "max_queue_rows (10) must be at least max_batch_rows (20)" in out

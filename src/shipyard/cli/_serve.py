@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -89,6 +90,14 @@ def serve(
             "ignoring the field and counting it in /metrics.",
         ),
     ] = False,
+    api_keys_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Require an API key (Authorization: Bearer KEY or X-API-Key): one key, or "
+            "sha256:<hex digest>, a line. SHIPYARD_API_KEYS adds comma-separated ones.",
+            show_default=False,
+        ),
+    ] = None,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -114,8 +123,10 @@ def serve(
         run_server,
         run_workers,
     )
+    from shipyard.serve._auth import load_api_keys
 
     state: CliState = ctx.obj
+    digests = load_api_keys(file=api_keys_file, env_value=os.environ.get("SHIPYARD_API_KEYS"))
     package = _load(state, model_uri)
     try:
         batching = BatchingConfig(
@@ -130,6 +141,7 @@ def serve(
             runtime=runtime.value,
             batching=batching,
             extra_fields="forbid" if strict_inputs else "ignore",
+            api_key_digests=digests,
         )
         app = create_app(package, config=config)
     except ValueError as exc:  # settings that contradict each other
@@ -143,7 +155,8 @@ def serve(
     state.out.print(
         f"Serving [bold]{escape(meta.get('name'))}[/] version [bold]{meta.get('version')}[/] "
         f"on http://{where}:{bound_port} with {app.shipyard.runner.runtime.name}, "
-        f"{n_workers} worker{'s' if n_workers > 1 else ''} "
+        f"{n_workers} worker{'s' if n_workers > 1 else ''}"
+        f"{f', {len(digests)} API key(s) required' if digests else ''} "
         f"(docs at /docs; up to {limits.describe()})"
     )
     if n_workers == 1:

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
 from shipyard.errors import PredictionError
+from shipyard.serve._auth import ApiKeyMiddleware
 from shipyard.serve._batcher import Overloaded, ShuttingDown, TimedOut
 from shipyard.serve._config import ServeConfig
 from shipyard.serve._docs import add_docs_routes
@@ -184,6 +185,13 @@ def create_app(package: ModelPackage, *, config: ServeConfig | None = None) -> S
     add_docs_routes(app, openapi_url=app.openapi_url or "/openapi.json")
     _add_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=state.limits.max_body_bytes)
+    if state.config.api_key_digests:  # checked before any body is read
+        unauthorized = state.metrics.refused.labels(reason="unauthorized")
+        app.add_middleware(
+            ApiKeyMiddleware,
+            digests=state.config.api_key_digests,
+            on_refused=unauthorized.inc,
+        )
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app
 

@@ -34,6 +34,9 @@ class ServeConfig(BaseModel):
         runtime: ``auto`` runs the package's ONNX graph when it has one, else sklearn;
             ``onnx`` requires the graph; ``sklearn`` always runs the pipeline.
         batching: how concurrent requests are batched and admitted (queue bound, timeout).
+        api_key_digests: sha256 hex digests of the accepted API keys (see
+            :func:`shipyard.serve._auth.load_api_keys`); empty: no key needed. Only digests,
+            so the settings can be printed or logged safely.
 
     Example:
         >>> ServeConfig(max_records=100).max_records
@@ -48,3 +51,4 @@ class ServeConfig(BaseModel):
     title: str | None = None
     runtime: Literal["auto", "onnx", "sklearn"] = "auto"
     batching: BatchingConfig = Field(default_factory=BatchingConfig)
+    api_key_digests: tuple[str, ...] = ()

@@ -99,7 +99,7 @@ class ServeMetrics:
         self.refused = Counter(
             "shipyard_requests_refused",
             "Requests refused before the model ran: overloaded (503), shutting_down (503), "
-            "timeout (504).",
+            "timeout (504), unauthorized (401).",
             ["reason"],
             registry=self.registry,
         )

@@ -1,0 +1,98 @@
+"""API keys: hashed, constant-time, 401 before the body is read, probes and docs open."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from test_serve_app import RECORD, _samples, build_package
+
+from shipyard.errors import ShipyardError
+from shipyard.model import ModelPackage
+from shipyard.serve import ServeConfig, create_app
+from shipyard.serve._auth import digest_key, load_api_keys
+
+KEY = "k-0123456789abcdef"
+OTHER = "k-fedcba9876543210"
+
+
+@pytest.fixture(scope="module")
+def package() -> ModelPackage:
+    return build_package("multiclass")
+
+
+@pytest.fixture
+def client(package: ModelPackage) -> TestClient:
+    config = ServeConfig(api_key_digests=(digest_key(KEY), digest_key(OTHER)))
+    return TestClient(create_app(package, config=config))
+
+
+def test_predict_needs_a_valid_key(client: TestClient) -> None:
+    with client:
+        missing = client.post("/predict", json=RECORD)
+        wrong = client.post("/predict", json=RECORD, headers={"x-api-key": "nope" * 5})
+        bearer = client.post("/predict", json=RECORD, headers={"authorization": f"Bearer {KEY}"})
+        header = client.post("/predict", json=RECORD, headers={"x-api-key": OTHER})
+        samples = _samples_with_key(client)
+    assert missing.status_code == 401 and wrong.status_code == 401
+    assert missing.headers["www-authenticate"].startswith("Bearer")
+    assert missing.json()["detail"][0]["type"] == "unauthorized"
+    assert bearer.status_code == 200 and header.status_code == 200
+    assert samples["shipyard_requests_refused_total", (("reason", "unauthorized"),)] == 2
+
+
+def _samples_with_key(client: TestClient) -> dict:  # type: ignore[type-arg]
+    client.headers["x-api-key"] = KEY
+    try:
+        return _samples(client)
+    finally:
+        del client.headers["x-api-key"]
+
+
+def test_probes_and_docs_need_no_key_but_metadata_and_metrics_do(client: TestClient) -> None:
+    with client:
+        for path in ("/health", "/ready", "/docs", "/openapi.json"):
+            assert client.get(path).status_code == 200, path
+        for path in ("/metadata", "/metrics"):
+            assert client.get(path).status_code == 401, path
+
+
+def test_a_refused_body_is_never_read(client: TestClient) -> None:
+    def body():  # type: ignore[no-untyped-def]
+        raise AssertionError("the body of an unauthenticated request was read")
+        yield b""
+
+    with client:
+        response = client.post("/predict", content=body(), headers={"content-type": "x"})
+    assert response.status_code == 401
+
+
+def test_no_key_is_logged(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    with client:
+        client.post("/predict", json=RECORD, headers={"x-api-key": KEY})
+        client.post("/predict", json=RECORD, headers={"x-api-key": "wrong-key-1234567"})
+    assert KEY not in caplog.text and "wrong-key-1234567" not in caplog.text
+
+
+def test_keys_load_from_a_file_and_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "keys"
+    path.write_text(f"# production clients\n{KEY}\n\nsha256:{digest_key(OTHER)}\n")
+    digests = load_api_keys(file=path, env_value=f" {KEY} , another-key-0123456")
+    assert digests == tuple(
+        sorted({digest_key(KEY), digest_key(OTHER), digest_key("another-key-0123456")})
+    )
+    assert KEY not in repr(digests)
+    assert load_api_keys() == ()
+
+
+def test_short_keys_and_missing_files_are_clear_errors(tmp_path: Path) -> None:
+    path = tmp_path / "keys"
+    path.write_text("tiny-key\n")
+    with pytest.raises(ShipyardError, match=r"keys:1: an API key must be at least 16") as info:
+        load_api_keys(file=path)
+    assert "tiny-key" not in str(info.value)  # where, never what
+    with pytest.raises(ShipyardError, match="cannot read the API keys file"):
+        load_api_keys(file=tmp_path / "absent")
