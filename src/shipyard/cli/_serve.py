@@ -12,7 +12,7 @@ import typer
 from shipyard.cli._context import CliState, open_store
 from shipyard.cli._render import escape
 from shipyard.errors import ShipyardError
-from shipyard.registry import ModelPackage, Registry
+from shipyard.registry import ModelPackage, Registry, parse_model_uri
 
 __all__ = ["predict", "serve"]
 
@@ -98,6 +98,14 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    reload_interval: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Serving models:/NAME@ALIAS: seconds between looks at the alias; when it "
+            "moves the server switches to its version without failing a request (0: never).",
+        ),
+    ] = 5.0,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -124,10 +132,18 @@ def serve(
         run_workers,
     )
     from shipyard.serve._auth import load_api_keys
+    from shipyard.serve._follow import ModelFollower
 
     state: CliState = ctx.obj
     digests = load_api_keys(file=api_keys_file, env_value=os.environ.get("SHIPYARD_API_KEYS"))
     package = _load(state, model_uri)
+
+    def follow() -> ModelFollower | None:
+        """A follower for each app (each worker process opens its own store)."""
+        if reload_interval <= 0 or parse_model_uri(model_uri).alias is None:
+            return None
+        return ModelFollower(model_uri, lambda: open_store(state), interval_s=reload_interval)
+
     try:
         batching = BatchingConfig(
             max_batch_rows=max_batch_rows,
@@ -143,10 +159,11 @@ def serve(
             extra_fields="forbid" if strict_inputs else "ignore",
             api_key_digests=digests,
         )
-        app = create_app(package, config=config)
+        app = create_app(package, config=config, follow=follow())
     except ValueError as exc:  # settings that contradict each other
         raise ShipyardError(_first_error(exc)) from exc
     n_workers = workers or default_workers()
+    follow_alias = reload_interval > 0 and parse_model_uri(model_uri).alias is not None
     limits = request_limits(config, package.signature)
     sock = bind_socket(host, port)  # a busy port is an error here, before "Serving"
     bound_port = sock.getsockname()[1]
@@ -156,7 +173,8 @@ def serve(
         f"Serving [bold]{escape(meta.get('name'))}[/] version [bold]{meta.get('version')}[/] "
         f"on http://{where}:{bound_port} with {app.shipyard.runner.runtime.name}, "
         f"{n_workers} worker{'s' if n_workers > 1 else ''}"
-        f"{f', {len(digests)} API key(s) required' if digests else ''} "
+        f"{f', {len(digests)} API key(s) required' if digests else ''}"
+        f"{f', following {model_uri}' if follow_alias else ''} "
         f"(docs at /docs; up to {limits.describe()})"
     )
     if n_workers == 1:
@@ -170,7 +188,7 @@ def serve(
         )
     else:  # each worker builds its own app after the fork: no model thread crosses it
         report = run_workers(
-            lambda: create_app(package, config=config),
+            lambda: create_app(package, config=config, follow=follow()),
             workers=n_workers,
             sock=sock,
             host=host,

@@ -11,17 +11,17 @@ Errors still go through the app's exception handlers, so every error body has on
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
@@ -31,23 +31,22 @@ from shipyard.serve._auth import ApiKeyMiddleware
 from shipyard.serve._batcher import Overloaded, ShuttingDown, TimedOut
 from shipyard.serve._config import ServeConfig
 from shipyard.serve._docs import add_docs_routes
+from shipyard.serve._follow import ModelFollower
 from shipyard.serve._limits import (
     BodySizeLimitMiddleware,
     RequestLimits,
     error_body,
-    request_limits,
 )
-from shipyard.serve._metrics import METRICS_CONTENT_TYPE, MetricsMiddleware, ServeMetrics
+from shipyard.serve._metrics import METRICS_CONTENT_TYPE, MetricsMiddleware
 from shipyard.serve._runner import ModelRunner
 from shipyard.serve._schema import (
     ErrorResponse,
     InvalidRequestError,
-    RecordParser,
-    build_record_model,
     build_response_models,
     example_record,
     model_class_name,
 )
+from shipyard.serve._state import ServerState
 
 if TYPE_CHECKING:
     from shipyard.model import ModelPackage
@@ -60,80 +59,6 @@ _JSON_TYPES = ("application/json",)
 _THREADPOOL_PARSE_BYTES = 64 * 1024  # parse larger bodies off the event loop
 
 
-@dataclass
-class ServerState:
-    """Everything the routes share, built once per app.
-
-    Attributes:
-        package: the model package served.
-        config: the server's settings.
-    """
-
-    package: ModelPackage
-    config: ServeConfig
-    runner: ModelRunner = field(init=False)
-    limits: RequestLimits = field(init=False)
-    record_model: type[BaseModel] = field(init=False)
-    parser: RecordParser = field(init=False)
-    metrics: ServeMetrics = field(init=False)
-    model_info: dict[str, str | None] = field(init=False)
-
-    def __post_init__(self) -> None:
-        meta = self.package.metadata
-        version = meta.get("version")
-        self.model_info = {
-            "name": meta.get("name"),
-            "version": None if version is None else str(version),
-        }
-        prefix = model_class_name(self.model_info["name"])
-        self.record_model = build_record_model(
-            self.package.signature, name=f"{prefix}Record", extra=self.config.extra_fields
-        )
-        self.limits = request_limits(self.config, self.package.signature)
-        batching = self.config.batching
-        if self.limits.max_records > batching.max_queue_rows:
-            msg = (
-                f"the batching queue ({batching.max_queue_rows} rows) cannot hold one request "
-                f"of --max-records {self.limits.max_records}; raise --max-queue-rows or lower "
-                "--max-records"
-            )
-            raise ValueError(msg)
-        self.runner = ModelRunner(self.package, runtime=self.config.runtime, batching=batching)
-        self.metrics = ServeMetrics(**self.model_info, runtime=self.runner.runtime.name)
-        self.parser = RecordParser(
-            self.record_model,
-            max_records=self.limits.max_records,
-            on_ignored=self.metrics.count_ignored,
-        )
-        self.runner.batcher.on_batch = self.metrics.observe_batch
-        self.metrics.queue_rows.set_function(lambda: self.runner.batcher.queued_rows)
-        self.headers = [
-            (b"content-type", b"application/json"),
-            (b"x-shipyard-model", f"{self.model_info['name']}/{version}".encode()),
-        ]
-
-    def example(self) -> dict[str, Any]:
-        """The Signature's example record, validated as a request record would be."""
-        record = self.record_model.model_validate(example_record(self.package.signature))
-        return record.model_dump(by_alias=True)
-
-    def metadata(self) -> dict[str, Any]:
-        """The model's description served at ``GET /metadata``."""
-        meta = self.package.metadata
-        signature = self.package.signature
-        return {
-            **self.model_info,
-            "task": self.package.task,
-            "classes": list(signature.classes) if signature.classes else None,
-            "signature": signature.model_dump(mode="json"),
-            "metrics": meta.get("metrics", {}),
-            "lineage": meta.get("lineage", {}),
-            "runtime": self.runner.runtime.name,
-            "onnx": meta.get("onnx", {}),
-            "batching": self.config.batching.model_dump(),
-        }
-
-
 class ServeApp(FastAPI):
     """The server app: FastAPI with the record schema in the OpenAPI components.
 
@@ -142,9 +67,13 @@ class ServeApp(FastAPI):
     """
 
     shipyard: ServerState
+    _schema_reloads: int = 0
 
     def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is not None and self._schema_reloads != self.shipyard.reloads:
+            self.openapi_schema = None  # hot reload: the live version's record model
         if self.openapi_schema is None:
+            self._schema_reloads = self.shipyard.reloads
             schema = super().openapi()
             model = self.shipyard.record_model
             ref = "#/components/schemas/{model}"
@@ -153,12 +82,19 @@ class ServeApp(FastAPI):
         return self.openapi_schema or {}
 
 
-def create_app(package: ModelPackage, *, config: ServeConfig | None = None) -> ServeApp:
+def create_app(
+    package: ModelPackage,
+    *,
+    config: ServeConfig | None = None,
+    follow: ModelFollower | None = None,
+) -> ServeApp:
     """Build the prediction server's ASGI app for one model package.
 
     Args:
         package: the fitted model package to serve.
         config: server settings; defaults to :class:`ServeConfig`'s defaults.
+        follow: follows a model alias and switches to the version it points at (hot
+            reload), while the app runs.
 
     Returns:
         A FastAPI app with ``POST /predict``, ``GET /health``, ``/ready``, ``/metadata``,
@@ -175,7 +111,7 @@ def create_app(package: ModelPackage, *, config: ServeConfig | None = None) -> S
         title=state.config.title or f"{name or 'Shipyard model'} prediction server",
         version=version or "unversioned",
         description=f"Predictions from the {package.task} model {name!r}, version {version}.",
-        lifespan=_lifespan(state),
+        lifespan=_lifespan(state, follow),
         docs_url=None,  # the docs pages come from add_docs_routes, with local assets
         redoc_url=None,
     )
@@ -196,12 +132,19 @@ def create_app(package: ModelPackage, *, config: ServeConfig | None = None) -> S
     return app
 
 
-def _lifespan(state: ServerState) -> Any:
+def _lifespan(state: ServerState, follow: ModelFollower | None) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.runner.open()
         await run_in_threadpool(state.runner.warm_up, state.example())
+        following = asyncio.create_task(follow.run(state)) if follow is not None else None
         yield
+        if following is not None:
+            following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await following
+            assert follow is not None
+            await run_in_threadpool(follow.close)
         # the HTTP server has drained its connections; finish anything still queued
         await state.runner.close(timeout=state.config.batching.timeout_s)
 
@@ -276,16 +219,21 @@ class PredictEndpoint:
         state = self.state
         _check_media_type(_header(scope, b"content-type"))
         body = await _read_body(receive)
-        if len(body) > _THREADPOOL_PARSE_BYTES:
-            records, is_batch = await run_in_threadpool(state.parser.parse, body)
-        else:
-            records, is_batch = state.parser.parse(body)
-        results = await _run_model(state, records)
+        slot = state.slot  # one version answers the whole request, even across a reload
+        slot.active += 1
+        try:
+            if len(body) > _THREADPOOL_PARSE_BYTES:
+                records, is_batch = await run_in_threadpool(slot.parser.parse, body)
+            else:
+                records, is_batch = slot.parser.parse(body)
+            results = await _run_model(state, records, runner=slot.runner)
+        finally:
+            slot.active -= 1
         if is_batch:
-            payload = orjson.dumps({"predictions": results, "model": state.model_info})
+            payload = orjson.dumps({"predictions": results, "model": slot.model_info})
         else:
-            payload = orjson.dumps({**results[0], "model": state.model_info})
-        headers = [*state.headers, (b"content-length", b"%d" % len(payload))]
+            payload = orjson.dumps({**results[0], "model": slot.model_info})
+        headers = [*slot.headers, (b"content-length", b"%d" % len(payload))]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
@@ -309,9 +257,12 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-async def _run_model(state: ServerState, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def _run_model(
+    state: ServerState, records: list[dict[str, Any]], runner: ModelRunner | None = None
+) -> list[dict[str, Any]]:
+    """Score records through the batcher of ``runner`` (default: the live model's)."""
     try:
-        results = await state.runner.submit(records)
+        results = await (runner or state.runner).submit(records)
     except ShuttingDown:
         state.metrics.refused.labels(reason="shutting_down").inc()
         raise
@@ -340,7 +291,6 @@ def _check_media_type(content_type: str) -> None:
 
 
 def _add_info_routes(app: FastAPI, state: ServerState) -> None:
-    metadata = state.metadata()
 
     @app.get("/health", tags=["operations"], summary="Liveness: 200 while the process runs")
     async def health() -> dict[str, str]:
@@ -359,7 +309,7 @@ def _add_info_routes(app: FastAPI, state: ServerState) -> None:
 
     @app.get("/metadata", tags=["operations"], summary="The model: name, version, signature")
     async def get_metadata() -> dict[str, Any]:
-        return metadata
+        return state.metadata()
 
     @app.get(
         "/metrics",

@@ -65,7 +65,13 @@ class ServeMetrics:
             ["name", "version", "runtime"],
             registry=self.registry,
         )
-        self.model_info.labels(name=name or "", version=version or "", runtime=runtime).set(1)
+        self._model_labels = {"name": name or "", "version": version or "", "runtime": runtime}
+        self.model_info.labels(**self._model_labels).set(1)
+        self.reloads = Counter(
+            "shipyard_model_reloads",
+            "Times hot reload switched the served version (the alias moved).",
+            registry=self.registry,
+        )
         self.batch_rows = Histogram(
             "shipyard_batch_rows",
             "Rows per model call (micro-batches of concurrent requests).",
@@ -103,6 +109,12 @@ class ServeMetrics:
             ["reason"],
             registry=self.registry,
         )
+
+    def set_model(self, *, name: str | None, version: str | None, runtime: str) -> None:
+        """Point ``shipyard_model_info`` at the version now served (after a hot reload)."""
+        self.model_info.remove(*self._model_labels.values())
+        self._model_labels = {"name": name or "", "version": version or "", "runtime": runtime}
+        self.model_info.labels(**self._model_labels).set(1)
 
     def count_ignored(self, names: list[str]) -> None:
         """Count fields a record carried that the model does not take (label: the name).
