@@ -125,3 +125,20 @@ def _wait_for(latest: dict[int, str], version: str, served: Served) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"answers did not move to {version}: {latest}\n{served.output()}")
+
+
+def test_canary_and_shadow_from_the_command_line(home: Path) -> None:
+    record = json.loads(
+        load_penguins().drop(columns=["species", "year"]).iloc[:1].to_json(orient="records")
+    )[0]
+    options = ["--canary", "models:/penguins/2", "--canary-share", "0.5"]
+    options += ["--shadow", "models:/penguins/2", "--workers", "1"]
+    with serving(home, "models:/penguins/1", *options) as served:
+        url = f"http://127.0.0.1:{served.port}"
+        with httpx.Client(base_url=url, timeout=60) as http:
+            seen = Counter(
+                http.post("/predict", json=record).headers["x-shipyard-model"] for _ in range(60)
+            )
+            meta = http.get("/metadata").json()
+    assert set(seen) == {"penguins/1", "penguins/2"}, seen
+    assert meta["canary"]["version"] == "2" and meta["shadow"]["version"] == "2"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,6 +13,9 @@ from shipyard.cli._context import CliState, open_store
 from shipyard.cli._render import escape
 from shipyard.errors import ShipyardError
 from shipyard.registry import ModelPackage, Registry, parse_model_uri
+
+if TYPE_CHECKING:
+    from shipyard.serve import ServeApp
 
 __all__ = ["predict", "serve"]
 
@@ -98,6 +101,24 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    canary: Annotated[
+        str | None,
+        typer.Option(
+            help="Another version (a model URI) that answers --canary-share of the requests.",
+            show_default=False,
+        ),
+    ] = None,
+    canary_share: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="The share of requests the canary answers.")
+    ] = 0.1,
+    shadow: Annotated[
+        str | None,
+        typer.Option(
+            help="Another version (a model URI) that scores a copy of every request; its "
+            "answers are compared and counted in /metrics, never returned.",
+            show_default=False,
+        ),
+    ] = None,
     reload_interval: Annotated[
         float,
         typer.Option(
@@ -137,6 +158,14 @@ def serve(
     state: CliState = ctx.obj
     digests = load_api_keys(file=api_keys_file, env_value=os.environ.get("SHIPYARD_API_KEYS"))
     package = _load(state, model_uri)
+    canary_package = _load(state, canary) if canary else None
+    shadow_package = _load(state, shadow) if shadow else None
+
+    def build() -> ServeApp:
+        routed = None if canary_package is None else (canary_package, canary_share)
+        return create_app(
+            package, config=config, follow=follow(), canary=routed, shadow=shadow_package
+        )
 
     def follow() -> ModelFollower | None:
         """A follower for each app (each worker process opens its own store)."""
@@ -159,7 +188,7 @@ def serve(
             extra_fields="forbid" if strict_inputs else "ignore",
             api_key_digests=digests,
         )
-        app = create_app(package, config=config, follow=follow())
+        app = build()
     except ValueError as exc:  # settings that contradict each other
         raise ShipyardError(_first_error(exc)) from exc
     n_workers = workers or default_workers()
@@ -174,7 +203,8 @@ def serve(
         f"on http://{where}:{bound_port} with {app.shipyard.runner.runtime.name}, "
         f"{n_workers} worker{'s' if n_workers > 1 else ''}"
         f"{f', {len(digests)} API key(s) required' if digests else ''}"
-        f"{f', following {model_uri}' if follow_alias else ''} "
+        f"{f', following {model_uri}' if follow_alias else ''}"
+        f"{_routing_note(app)} "
         f"(docs at /docs; up to {limits.describe()})"
     )
     if n_workers == 1:
@@ -188,7 +218,7 @@ def serve(
         )
     else:  # each worker builds its own app after the fork: no model thread crosses it
         report = run_workers(
-            lambda: create_app(package, config=config, follow=follow()),
+            build,
             workers=n_workers,
             sock=sock,
             host=host,
@@ -225,6 +255,17 @@ def predict(
     package = _load(state, model_uri)
     n = predict_file(package, input_path, output, runtime=runtime.value)
     state.out.print(f"Wrote {n:,} predictions to [bold]{escape(output)}[/]")
+
+
+def _routing_note(app: ServeApp) -> str:
+    state = app.shipyard
+    note = ""
+    if state.canary is not None:
+        version = state.canary.model_info["version"]
+        note += f", canary version {version} on {state.canary_share:.0%} of requests"
+    if state.shadow is not None:
+        note += f", shadow version {state.shadow.model_info['version']}"
+    return note
 
 
 def _load(state: CliState, model_uri: str) -> ModelPackage:

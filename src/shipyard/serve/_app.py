@@ -46,7 +46,7 @@ from shipyard.serve._schema import (
     example_record,
     model_class_name,
 )
-from shipyard.serve._state import ServerState
+from shipyard.serve._state import ModelSlot, ServerState
 
 if TYPE_CHECKING:
     from shipyard.model import ModelPackage
@@ -87,6 +87,8 @@ def create_app(
     *,
     config: ServeConfig | None = None,
     follow: ModelFollower | None = None,
+    canary: tuple[ModelPackage, float] | None = None,
+    shadow: ModelPackage | None = None,
 ) -> ServeApp:
     """Build the prediction server's ASGI app for one model package.
 
@@ -95,6 +97,9 @@ def create_app(
         config: server settings; defaults to :class:`ServeConfig`'s defaults.
         follow: follows a model alias and switches to the version it points at (hot
             reload), while the app runs.
+        canary: another version and the share of requests (chosen at random) it answers.
+        shadow: another version that scores a copy of every request; its answers are
+            compared with the ones given and counted in ``/metrics``, never returned.
 
     Returns:
         A FastAPI app with ``POST /predict``, ``GET /health``, ``/ready``, ``/metadata``,
@@ -106,6 +111,10 @@ def create_app(
         >>> run_server(app, port=8000)  # doctest: +SKIP
     """
     state = ServerState(package, config or ServeConfig())
+    if canary is not None:
+        state.add_canary(*canary)
+    if shadow is not None:
+        state.add_shadow(shadow)
     name, version = state.model_info["name"], state.model_info["version"]
     app = ServeApp(
         title=state.config.title or f"{name or 'Shipyard model'} prediction server",
@@ -135,8 +144,9 @@ def create_app(
 def _lifespan(state: ServerState, follow: ModelFollower | None) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state.runner.open()
-        await run_in_threadpool(state.runner.warm_up, state.example())
+        for slot in state.slots():
+            slot.runner.open()
+            await run_in_threadpool(slot.runner.warm_up, slot.example())
         following = asyncio.create_task(follow.run(state)) if follow is not None else None
         yield
         if following is not None:
@@ -146,7 +156,8 @@ def _lifespan(state: ServerState, follow: ModelFollower | None) -> Any:
             assert follow is not None
             await run_in_threadpool(follow.close)
         # the HTTP server has drained its connections; finish anything still queued
-        await state.runner.close(timeout=state.config.batching.timeout_s)
+        for slot in state.slots():
+            await slot.runner.close(timeout=state.config.batching.timeout_s)
 
     return lifespan
 
@@ -214,12 +225,13 @@ class PredictEndpoint:
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
+        self._shadowing: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = self.state
         _check_media_type(_header(scope, b"content-type"))
         body = await _read_body(receive)
-        slot = state.slot  # one version answers the whole request, even across a reload
+        slot, role = state.route()  # one version answers the whole request, even across a reload
         slot.active += 1
         try:
             if len(body) > _THREADPOOL_PARSE_BYTES:
@@ -229,6 +241,13 @@ class PredictEndpoint:
             results = await _run_model(state, records, runner=slot.runner)
         finally:
             slot.active -= 1
+        state.metrics.routed.labels(version=slot.model_info["version"] or "", role=role).inc(
+            len(results)
+        )
+        if state.shadow is not None:  # scored beside, never waited for
+            task = asyncio.create_task(_shadow(state, state.shadow, records, results))
+            self._shadowing.add(task)
+            task.add_done_callback(self._shadowing.discard)
         if is_batch:
             payload = orjson.dumps({"predictions": results, "model": slot.model_info})
         else:
@@ -236,6 +255,25 @@ class PredictEndpoint:
         headers = [*slot.headers, (b"content-length", b"%d" % len(payload))]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+
+
+async def _shadow(
+    state: ServerState, shadow: ModelSlot, records: list[dict[str, Any]], given: list[Any]
+) -> None:
+    """Score ``records`` with the shadow version and count how its answers compare."""
+    counter = state.metrics.shadow
+    try:
+        mirrored = await shadow.runner.submit(records)
+    except Overloaded:
+        counter.labels(outcome="dropped").inc(len(records))
+        return
+    except Exception:
+        logger.warning("the shadow version failed on %d records", len(records), exc_info=True)
+        counter.labels(outcome="failed").inc(len(records))
+        return
+    same = sum(a["prediction"] == b["prediction"] for a, b in zip(given, mirrored, strict=True))
+    counter.labels(outcome="agree").inc(same)
+    counter.labels(outcome="disagree").inc(len(records) - same)
 
 
 def _header(scope: Scope, name: bytes) -> str:
@@ -303,7 +341,7 @@ def _add_info_routes(app: FastAPI, state: ServerState) -> None:
         responses={503: {"description": "the model is not ready"}},
     )
     async def ready() -> JSONResponse:
-        if state.runner.ready:
+        if all(slot.runner.ready for slot in state.slots()):
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "not ready"}, status_code=503)
 

@@ -67,6 +67,19 @@ class ServeMetrics:
         )
         self._model_labels = {"name": name or "", "version": version or "", "runtime": runtime}
         self.model_info.labels(**self._model_labels).set(1)
+        self.routed = Counter(
+            "shipyard_routed_records",
+            "Records answered, by the version that answered and its role (primary, canary).",
+            ["version", "role"],
+            registry=self.registry,
+        )
+        self.shadow = Counter(
+            "shipyard_shadow_records",
+            "Records the shadow version scored, by outcome: agree or disagree with the "
+            "answer given; dropped (its queue was full) or failed.",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.reloads = Counter(
             "shipyard_model_reloads",
             "Times hot reload switched the served version (the alias moved).",

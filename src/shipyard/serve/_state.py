@@ -1,4 +1,8 @@
-"""What the server's routes share: settings, limits, metrics and the live model's slot.
+"""What the server's routes share: settings, limits, metrics and the models' slots.
+
+Up to three versions run at once: the **primary** (:attr:`ServerState.slot`), a **canary**
+that answers a configured share of requests, and a **shadow** that scores a copy of every
+request whose answers are compared and counted, never returned.
 
 The model a server runs lives in a :class:`ModelSlot` (package, runner, request parser,
 response identity). Hot reload builds a new slot beside the live one, warms it up, then swaps
@@ -9,6 +13,7 @@ requests is left.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -86,6 +91,9 @@ class ServerState:
     metrics: ServeMetrics = field(init=False)
     slot: ModelSlot = field(init=False)
     reloads: int = field(default=0, init=False)
+    canary: ModelSlot | None = field(default=None, init=False)
+    canary_share: float = field(default=0.0, init=False)
+    shadow: ModelSlot | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.limits = request_limits(self.config, self.package.signature)
@@ -124,6 +132,27 @@ class ServerState:
             (b"x-shipyard-model", f"{info['name']}/{info['version']}".encode()),
         ]
         return ModelSlot(package, runner, record_model, parser, info, headers)
+
+    def add_canary(self, package: ModelPackage, share: float) -> None:
+        """Send ``share`` (0 < share < 1) of requests, chosen at random, to ``package``."""
+        if not 0 < share < 1:
+            msg = f"the canary share must be between 0 and 1 (exclusive), found {share}"
+            raise ValueError(msg)
+        self.canary, self.canary_share = self.build_slot(package), share
+
+    def add_shadow(self, package: ModelPackage) -> None:
+        """Score a copy of every request with ``package``; compare, count, never answer."""
+        self.shadow = self.build_slot(package)
+
+    def route(self) -> tuple[ModelSlot, str]:
+        """The slot to answer a request, and its role (``primary`` or ``canary``)."""
+        if self.canary is not None and random.random() < self.canary_share:
+            return self.canary, "canary"
+        return self.slot, "primary"
+
+    def slots(self) -> list[ModelSlot]:
+        """Every slot in use: primary, canary, shadow."""
+        return [s for s in (self.slot, self.canary, self.shadow) if s is not None]
 
     # the live slot's parts, for routes that take them one at a time
     @property
@@ -166,4 +195,8 @@ class ServerState:
             "onnx": meta.get("onnx", {}),
             "batching": self.config.batching.model_dump(),
             "reloads": self.reloads,
+            "canary": None
+            if self.canary is None
+            else {**self.canary.model_info, "share": self.canary_share},
+            "shadow": None if self.shadow is None else self.shadow.model_info,
         }
