@@ -96,7 +96,12 @@ def test_concurrent_records_are_batched_and_answered_as_if_alone(waiting: Served
     async def together() -> list[bytes]:
         limits = httpx.Limits(max_connections=CLIENTS)
         async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
-            responses = await asyncio.gather(*(client.post("/predict", json=r) for r in records))
+            responses = await asyncio.gather(
+                *(
+                    client.post("/predict", json=r, headers={"x-request-id": f"r{i}"})
+                    for i, r in enumerate(records)
+                )
+            )
         assert {r.status_code for r in responses} == {200}
         return [r.content for r in responses]
 
@@ -106,7 +111,10 @@ def test_concurrent_records_are_batched_and_answered_as_if_alone(waiting: Served
     assert _metric(metrics, "shipyard_batch_requests_sum") == len(records)
     assert calls <= len(records) / 2, f"{calls} model calls for {len(records)} requests"
     with httpx.Client(base_url=url, timeout=60) as client:
-        alone = [client.post("/predict", json=r).content for r in records]
+        alone = [
+            client.post("/predict", json=r, headers={"x-request-id": f"r{i}"}).content
+            for i, r in enumerate(records)
+        ]
     assert batched == alone  # the same bytes, batched or alone
     assert _metric(httpx.get(f"{url}/metrics").text, "shipyard_batch_requests_count") == (
         calls + len(records)

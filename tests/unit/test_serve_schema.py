@@ -135,10 +135,10 @@ def test_model_class_name() -> None:
 def test_response_models() -> None:
     sig = Signature(inputs=SIG.inputs, classes=("no", "yes"))
     single, batch = build_response_models(sig, prefix="T", is_classifier=True)
-    assert set(single.model_fields) == {"prediction", "probabilities", "model"}
+    assert set(single.model_fields) == {"prediction", "probabilities", "prediction_id", "model"}
     assert set(batch.model_fields) == {"predictions", "model"}
     reg_single, _ = build_response_models(SIG, prefix="R", is_classifier=False)
-    assert set(reg_single.model_fields) == {"prediction", "model"}
+    assert set(reg_single.model_fields) == {"prediction", "prediction_id", "model"}
 
 
 def test_parser_one_and_many(model: Any) -> None:

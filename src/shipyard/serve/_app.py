@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -57,6 +59,7 @@ logger = logging.getLogger(__name__)
 
 _JSON_TYPES = ("application/json",)
 _THREADPOOL_PARSE_BYTES = 64 * 1024  # parse larger bodies off the event loop
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 class ServeApp(FastAPI):
@@ -244,6 +247,12 @@ class PredictEndpoint:
         state.metrics.routed.labels(version=slot.model_info["version"] or "", role=role).inc(
             len(results)
         )
+        request_id = _request_id(scope)
+        if is_batch:
+            for i, result in enumerate(results):
+                result["prediction_id"] = f"{request_id}-{i}"
+        else:
+            results[0]["prediction_id"] = request_id
         if state.shadow is not None:  # scored beside, never waited for
             task = asyncio.create_task(_shadow(state, state.shadow, records, results))
             self._shadowing.add(task)
@@ -252,7 +261,11 @@ class PredictEndpoint:
             payload = orjson.dumps({"predictions": results, "model": slot.model_info})
         else:
             payload = orjson.dumps({**results[0], "model": slot.model_info})
-        headers = [*slot.headers, (b"content-length", b"%d" % len(payload))]
+        headers = [
+            *slot.headers,
+            (b"x-request-id", request_id.encode()),
+            (b"content-length", b"%d" % len(payload)),
+        ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
@@ -274,6 +287,14 @@ async def _shadow(
     same = sum(a["prediction"] == b["prediction"] for a, b in zip(given, mirrored, strict=True))
     counter.labels(outcome="agree").inc(same)
     counter.labels(outcome="disagree").inc(len(records) - same)
+
+
+def _request_id(scope: Scope) -> str:
+    """The client's ``X-Request-ID`` when it is a plain token, else a new random id."""
+    given = _header(scope, b"x-request-id")
+    if given and _REQUEST_ID.fullmatch(given):
+        return given
+    return uuid.uuid4().hex
 
 
 def _header(scope: Scope, name: bytes) -> str:

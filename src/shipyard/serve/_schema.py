@@ -266,6 +266,13 @@ def build_response_models(
         )
     else:
         item_fields["prediction"] = (float, Field(description="the predicted value"))
+    item_fields["prediction_id"] = (
+        str,
+        Field(
+            description="this prediction's id in the prediction log: the request id for one "
+            "record, REQUEST_ID-INDEX in a list; late labels join on it"
+        ),
+    )
     item = create_model(f"{prefix}PredictionItem", **item_fields)
     single = create_model(f"{prefix}Prediction", __base__=item, model=(ModelInfo, ...))
     batch = create_model(
