@@ -7,8 +7,10 @@ compared with what ``POST /predict`` answers for the same rows.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,6 +20,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from palmerpenguins import load_penguins
+from prometheus_client.parser import text_string_to_metric_families
 
 from shipyard.data import ColumnSchema, Signature, build_signature, coerce_frame, to_text
 from shipyard.registry import ModelPackage
@@ -72,10 +75,15 @@ def mixed_package() -> ModelPackage:
 
 @contextmanager
 def v2_client(
-    package: ModelPackage, config: ServeConfig | None = None, *, started: bool = True
+    package: ModelPackage,
+    config: ServeConfig | None = None,
+    *,
+    started: bool = True,
+    **versions: Any,
 ) -> Iterator[TestClient]:
-    """The server app with the V2 routes; ``started`` runs its lifespan (warm-up)."""
-    app = create_app(package, config=config)
+    """The server app with the V2 routes; ``started`` runs its lifespan (warm-up);
+    ``versions`` are create_app's ``canary`` and ``shadow``."""
+    app = create_app(package, config=config, **versions)
     add_v2_routes(app, app.shipyard)
     client = TestClient(app)
     if not started:
@@ -122,6 +130,20 @@ def penguin_inputs(client: TestClient, rows: list[dict[str, Any]]) -> list[dict[
 
 def outputs_by_name(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {o["name"]: o for o in body["outputs"]}
+
+
+def version(package: ModelPackage, number: int) -> ModelPackage:
+    """The same model registered as another version."""
+    return dataclasses.replace(package, metadata={**package.metadata, "version": number})
+
+
+def metric(client: TestClient, name: str, **labels: str) -> float:
+    """A sample's value in /metrics (0 when absent)."""
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return 0.0
 
 
 def error(response: Any, status: int) -> str:
@@ -644,3 +666,80 @@ def test_a_number_input_takes_any_numeric_datatype(client: TestClient) -> None:
     answers = [client.post(INFER, json={"id": "x", "inputs": i}) for i in (inputs, as_int, as_fp32)]
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert answers[0].json() == answers[1].json() == answers[2].json()
+
+
+# --- canary, shadow and request ids, as /predict -------------------------------------------
+
+
+def test_a_canary_is_a_version_of_its_own_and_answers_its_share(package: ModelPackage) -> None:
+    canary = version(package, 2)
+    canary.onnx = None  # the canary runs the pipeline: its metadata says so
+    with v2_client(package, canary=(canary, 0.5)) as c:
+        assert c.get("/v2/models/penguins").json()["versions"] == ["1", "2"]
+        assert c.get("/v2/models/penguins/versions/2").json()["platform"] == "shipyard-sklearn"
+        assert c.get("/v2/models/penguins/versions/1").json()["platform"] == "shipyard-onnx"
+        assert c.get("/v2/models/penguins/versions/2/ready").json() == {
+            "name": "penguins",
+            "ready": True,
+        }
+        inputs = penguin_inputs(c, penguin_rows(0, 2))
+        pinned = [
+            c.post(f"/v2/models/penguins/versions/{v}/infer", json={"inputs": inputs})
+            for v in ("1", "2", "1", "2")
+        ]
+        assert [r.headers["x-shipyard-model"] for r in pinned] == [
+            "penguins/1",
+            "penguins/2",
+            "penguins/1",
+            "penguins/2",
+        ]
+        assert [r.json()["model_version"] for r in pinned] == ["1", "2", "1", "2"]
+        routed = [c.post(INFER, json={"inputs": inputs}) for _ in range(40)]
+        answered = [r.headers["x-shipyard-model"] for r in routed]
+        assert set(answered) == {"penguins/1", "penguins/2"}  # 2 x 0.5**40 to fail by chance
+        canary_rows = 2 * (answered.count("penguins/2") + 2)
+        assert metric(c, "shipyard_routed_records_total", version="2", role="canary") == (
+            canary_rows
+        )
+
+
+def test_a_shadow_scores_a_copy_of_every_infer_request(package: ModelPackage) -> None:
+    with v2_client(package, shadow=version(package, 3)) as c:
+        assert c.get("/v2/models/penguins").json()["versions"] == ["1"]  # it never answers
+        assert c.get("/v2/models/penguins/versions/3").status_code == 404
+        inputs = penguin_inputs(c, penguin_rows(0, 4))
+        for _ in range(3):
+            assert c.post(INFER, json={"inputs": inputs}).headers["x-shipyard-model"] == (
+                "penguins/1"
+            )
+        deadline = time.monotonic() + 30  # the copies are scored after the answers
+        while metric(c, "shipyard_shadow_records_total", outcome="agree") < 12:
+            assert time.monotonic() < deadline, "the shadow never scored the copies"
+            time.sleep(0.02)
+        assert metric(c, "shipyard_shadow_records_total", outcome="disagree") == 0
+
+
+def test_the_request_id_is_the_clients_and_names_the_response(client: TestClient) -> None:
+    inputs = penguin_inputs(client, penguin_rows(0, 1))
+    given = client.post(INFER, json={"inputs": inputs}, headers={"x-request-id": "batch-7.1"})
+    assert given.headers["x-request-id"] == "batch-7.1"
+    assert given.json()["id"] == "batch-7.1"
+    own = client.post(INFER, json={"id": "mine", "inputs": inputs})
+    assert own.json()["id"] == "mine"  # the V2 id is echoed
+    assert len(own.headers["x-request-id"]) == 32  # and the server names the request itself
+    odd = client.post(INFER, json={"inputs": inputs}, headers={"x-request-id": "not a token"})
+    assert odd.headers["x-request-id"] != "not a token"
+    assert odd.json()["id"] == odd.headers["x-request-id"]
+
+
+def test_the_server_is_ready_when_every_version_is(package: ModelPackage) -> None:
+    with v2_client(package, started=False, canary=(version(package, 2), 0.1)) as c:
+        state = c.app.shipyard
+        assert state.slot.runner.warm_up(state.slot.example())  # the primary only
+        assert c.get("/v2/models/penguins/versions/1/ready").status_code == 200
+        assert c.get("/v2/models/penguins/versions/2/ready").json() == {
+            "name": "penguins",
+            "ready": False,
+        }
+        assert c.get("/v2/models/penguins/ready").status_code == 503
+        assert c.get("/v2/health/ready").status_code == 503

@@ -21,9 +21,11 @@ record model refuses (an unknown category, a non-finite number), 503 with ``Retr
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 import logging
 import math
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -76,6 +78,7 @@ _EXPECTED_ELEMENT = {
     "BOOL": "true or false",
     "BYTES": "a string",
 }
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # an X-Request-ID used as given, as /predict
 _THREADPOOL_PARSE_BYTES = 64 * 1024  # decode larger bodies off the event loop, as /predict does
 _SHOWN_ERRORS = 10  # an error message quotes at most this many problems
 _SHOWN_CHARS = 80  # and at most this much of an offending value
@@ -220,12 +223,12 @@ class DecodedRequest:
     """An inference request turned into records.
 
     Attributes:
-        id: the request's id (a new one when it had none).
+        id: the request's id, if it had one.
         records: one dict per row, keyed by column name, validated by the record model.
         outputs: the output names to answer with, in order.
     """
 
-    id: str
+    id: str | None
     records: list[dict[str, Any]]
     outputs: tuple[str, ...]
 
@@ -291,12 +294,20 @@ class InferenceCodec:
         except ValidationError as exc:
             raise V2Error(422, _join(_value_message(e) for e in exc.errors())) from None
         rows = [m.model_dump(by_alias=True) for m in models]
-        return DecodedRequest(request.id or str(uuid.uuid4()), rows, outputs)
+        return DecodedRequest(request.id, rows, outputs)
 
     def encode(
-        self, request: DecodedRequest, results: list[dict[str, Any]], *, model: dict[str, Any]
+        self,
+        request: DecodedRequest,
+        results: list[dict[str, Any]],
+        *,
+        model: dict[str, Any],
+        request_id: str,
     ) -> bytes:
-        """The V2 response for ``results`` (one ``/predict`` result per record)."""
+        """The V2 response for ``results`` (one ``/predict`` result per record).
+
+        Its ``id`` is the request's, else ``request_id`` (the server's id for the request).
+        """
         tensors = {t["name"]: t for t in self.output_tensors()}
         outputs = []
         for name in request.outputs:
@@ -306,7 +317,7 @@ class InferenceCodec:
                 data = [r["probabilities"][c] for r in results for c in self.classes or ()]
             shape = [len(results) if d == -1 else d for d in tensors[name]["shape"]]
             outputs.append({**tensors[name], "shape": shape, "data": data})
-        return orjson.dumps({**model, "id": request.id, "outputs": outputs})
+        return orjson.dumps({**model, "id": request.id or request_id, "outputs": outputs})
 
     def _parse(self, body: bytes) -> InferenceRequest:
         try:
@@ -532,7 +543,6 @@ class _Served:
         )
         self.metadata = {
             "name": self.name,
-            "versions": [self.version] if self.version is not None else [],
             "platform": f"shipyard-{slot.runner.runtime.name}",
             "inputs": input_tensors(package.signature),
             "outputs": self.codec.output_tensors(),
@@ -541,53 +551,81 @@ class _Served:
         if self.version is not None:
             self.response_fields["model_version"] = self.version
 
-    def check(self, name: str, version: str | None = None) -> None:
-        """Refuse (404) a model name or version this server does not serve now."""
-        if name != self.name:
-            msg = f"unknown model {name!r}: this server serves {self.name!r}"
-            raise V2Error(404, msg)
-        if version is not None and version != self.version:
-            has = f"version {self.version!r}" if self.version else "no versions"
-            msg = f"unknown version {version!r} of model {name!r}: it serves {has}"
-            raise V2Error(404, msg)
 
-
-class _LiveModel:
-    """The :class:`_Served` view of the live slot, rebuilt when hot reload swaps the slot."""
+class _Versions:
+    """The versions a V2 request can name: the primary and the canary (the shadow never
+    answers), each seen as a :class:`_Served`, rebuilt when hot reload swaps a slot."""
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
-        self._served: _Served | None = None
+        self._views: dict[int, _Served] = {}
 
-    def get(self) -> _Served:
-        slot = self.state.slot
-        served = self._served
+    def find(self, name: str, version: str | None = None, *, routed: bool = False) -> _Served:
+        """The version a request names, else a 404; without a version, the primary or, for
+        a ``routed`` request, the version :meth:`ServerState.route` picks (canary share)."""
+        primary = self._view(self.state.slot)
+        if name != primary.name:
+            msg = f"unknown model {name!r}: this server serves {primary.name!r}"
+            raise V2Error(404, msg)
+        if version is None:
+            return self._view(self.state.route()[0]) if routed else primary
+        for slot in self._answering():
+            if slot.model_info["version"] == version:
+                return self._view(slot)
+        msg = f"unknown version {version!r} of model {name!r}: it serves {self.versions()}"
+        raise V2Error(404, msg)
+
+    def role(self, served: _Served) -> str:
+        return "canary" if served.slot is self.state.canary else "primary"
+
+    def versions(self) -> list[str]:
+        versions = (slot.model_info["version"] for slot in self._answering())
+        return list(dict.fromkeys(v for v in versions if v is not None))
+
+    def metadata(self, served: _Served) -> dict[str, Any]:
+        return {**served.metadata, "versions": self.versions()}
+
+    def ready(self, served: _Served | None = None) -> bool:
+        """Whether ``served`` (default: every version, the shadow's too) is warmed up."""
+        slots = [served.slot] if served is not None else self.state.slots()
+        return all(slot.runner.ready for slot in slots)
+
+    def _answering(self) -> list[ModelSlot]:
+        canary = self.state.canary
+        return [self.state.slot, *([canary] if canary is not None else [])]
+
+    def _view(self, slot: ModelSlot) -> _Served:
+        served = self._views.get(id(slot))
         if served is None or served.slot is not slot:
-            served = self._served = _Served(slot, self.state)
+            live = {id(s) for s in self.state.slots()}  # forget versions a reload retired
+            self._views = {key: view for key, view in self._views.items() if key in live}
+            served = self._views[id(slot)] = _Served(slot, self.state)
         return served
 
 
 class InferEndpoint:
     """``POST /v2/models/{name}[/versions/{v}]/infer`` as a plain ASGI handler, as /predict.
 
-    Like ``/predict``, a request takes the live model once its body has arrived and is
-    answered wholly by that version, even across a hot reload. Refusals raise
-    :class:`V2Error`, which the handler :func:`add_v2_routes` installs answers.
+    Like ``/predict``, a request takes its version once its body has arrived and is answered
+    wholly by it, even across a hot reload; without a version in the path it may be the
+    canary; the shadow scores a copy. Refusals raise :class:`V2Error`, which the handler
+    :func:`add_v2_routes` installs answers.
     """
 
-    def __init__(self, state: ServerState, live: _LiveModel) -> None:
+    def __init__(self, state: ServerState, versions: _Versions) -> None:
         self.state = state
-        self.live = live
+        self.versions = versions
+        self._shadowing: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = self.state
         _check_media_type(scope)
         try:
             body = await Request(scope, receive).body()
         except ClientDisconnect:
             return  # nobody to answer
-        served = self.live.get()
         params = scope["path_params"]
-        served.check(params["model_name"], params.get("model_version"))
+        served = self.versions.find(params["model_name"], params.get("model_version"), routed=True)
         slot = served.slot
         slot.active += 1
         try:
@@ -595,20 +633,41 @@ class InferEndpoint:
                 request = await run_in_threadpool(served.codec.decode, body)
             else:
                 request = served.codec.decode(body)
-            results = await _score(self.state, slot.runner, request.records)
+            results = await _score(state, slot.runner, request.records)
         finally:
             slot.active -= 1
-        payload = served.codec.encode(request, results, model=served.response_fields)
-        headers = [*slot.headers, (b"content-length", b"%d" % len(payload))]
+        role = self.versions.role(served)
+        state.metrics.routed.labels(version=served.version or "", role=role).inc(len(results))
+        if state.shadow is not None:  # scored beside, never waited for
+            task = asyncio.create_task(_shadow(state, state.shadow, request.records, results))
+            self._shadowing.add(task)
+            task.add_done_callback(self._shadowing.discard)
+        request_id = _request_id(scope)
+        payload = served.codec.encode(
+            request, results, model=served.response_fields, request_id=request_id
+        )
+        headers = [
+            *slot.headers,
+            (b"x-request-id", request_id.encode()),
+            (b"content-length", b"%d" % len(payload)),
+        ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
 
+def _header(scope: Scope, name: bytes) -> str:
+    return next((v.decode("latin-1") for k, v in scope["headers"] if k == name), "")
+
+
+def _request_id(scope: Scope) -> str:
+    """The client's ``X-Request-ID`` when it is a plain token, else a new id (as /predict)."""
+    given = _header(scope, b"x-request-id")
+    return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
 def _check_media_type(scope: Scope) -> None:
     """JSON, or no Content-Type at all (some V2 clients send none)."""
-    content_type = next(
-        (v.decode("latin-1") for k, v in scope["headers"] if k == b"content-type"), ""
-    )
+    content_type = _header(scope, b"content-type")
     media = content_type.split(";", 1)[0].strip().lower()
     if media in ("", "application/json") or (
         media.startswith("application/") and media.endswith("+json")
@@ -641,6 +700,25 @@ async def _score(
         raise V2Error(500, msg) from exc
     state.metrics.predictions.inc(len(records))
     return results
+
+
+async def _shadow(
+    state: ServerState, shadow: ModelSlot, records: list[dict[str, Any]], given: list[Any]
+) -> None:
+    """Score ``records`` with the shadow version and count how its answers compare."""
+    counter = state.metrics.shadow
+    try:
+        mirrored = await shadow.runner.submit(records)
+    except Overloaded:
+        counter.labels(outcome="dropped").inc(len(records))
+        return
+    except Exception:
+        logger.warning("the shadow version failed on %d records", len(records), exc_info=True)
+        counter.labels(outcome="failed").inc(len(records))
+        return
+    same = sum(a["prediction"] == b["prediction"] for a, b in zip(given, mirrored, strict=True))
+    counter.labels(outcome="agree").inc(same)
+    counter.labels(outcome="disagree").inc(len(records) - same)
 
 
 def _json(body: Any, status_code: int = 200) -> Response:
@@ -678,16 +756,16 @@ def add_v2_routes(app: FastAPI, state: ServerState) -> None:
         >>> app = create_app(package)  # doctest: +SKIP
         >>> add_v2_routes(app, app.shipyard)  # doctest: +SKIP
     """
-    live = _LiveModel(state)
+    versions = _Versions(state)
     app.add_exception_handler(V2Error, _v2_error)
-    _add_health_routes(app, state, live)
-    _add_metadata_routes(app, live)
-    _add_infer_routes(app, InferEndpoint(state, live))
+    _add_health_routes(app, versions)
+    _add_metadata_routes(app, versions)
+    _add_infer_routes(app, InferEndpoint(state, versions))
 
 
-def _add_health_routes(app: FastAPI, state: ServerState, live: _LiveModel) -> None:
+def _add_health_routes(app: FastAPI, versions: _Versions) -> None:
     not_ready: dict[int | str, dict[str, Any]] = {
-        503: {"model": ReadyResponse, "description": "the model is not ready"}
+        503: {"model": ReadyResponse, "description": "a version is not warmed up yet"}
     }
 
     @app.get(
@@ -702,23 +780,22 @@ def _add_health_routes(app: FastAPI, state: ServerState, live: _LiveModel) -> No
     @app.get(
         "/v2/health/ready",
         tags=[V2_TAG],
-        summary="Server ready: 200 once the model is warmed up, else 503",
+        summary="Server ready: 200 once every version is warmed up, else 503 (as /ready)",
         response_model=ReadyResponse,
         responses=not_ready,
     )
     async def v2_ready() -> Response:
-        ready = state.runner.ready
+        ready = versions.ready()
         return _json({"ready": ready}, 200 if ready else 503)
 
     def model_ready(name: str, version: str | None = None) -> Response:
-        served = live.get()
-        served.check(name, version)
-        ready = served.slot.runner.ready
+        served = versions.find(name, version)
+        ready = versions.ready(served if version is not None else None)
         return _json({"name": served.name, "ready": ready}, 200 if ready else 503)
 
     route: dict[str, Any] = {
         "tags": [V2_TAG],
-        "summary": "Model ready: 200 once the model is warmed up, else 503",
+        "summary": "Model ready: 200 once the model (or that version) is warmed up, else 503",
         "response_model": ModelReadyResponse,
         "responses": {**_error_responses(404), **not_ready},
     }
@@ -732,32 +809,27 @@ def _add_health_routes(app: FastAPI, state: ServerState, live: _LiveModel) -> No
         return model_ready(model_name, model_version)
 
 
-def _add_metadata_routes(app: FastAPI, live: _LiveModel) -> None:
+def _add_metadata_routes(app: FastAPI, versions: _Versions) -> None:
     server = {"name": SERVER_NAME, "version": _server_version(), "extensions": []}
 
     @app.get("/v2", tags=[V2_TAG], summary="Server metadata", response_model=ServerMetadata)
     async def v2_server_metadata() -> Response:
         return _json(server)
 
-    def model_metadata(name: str, version: str | None = None) -> Response:
-        served = live.get()
-        served.check(name, version)
-        return _json(served.metadata)
-
     route: dict[str, Any] = {
         "tags": [V2_TAG],
-        "summary": "Model metadata: its input and output tensors",
+        "summary": "Model metadata: its versions and its input and output tensors",
         "response_model": ModelMetadata,
         "responses": _error_responses(404),
     }
 
     @app.get("/v2/models/{model_name}", **route)
     async def v2_model_metadata(model_name: str) -> Response:
-        return model_metadata(model_name)
+        return _json(versions.metadata(versions.find(model_name)))
 
     @app.get("/v2/models/{model_name}/versions/{model_version}", **route)
     async def v2_model_version_metadata(model_name: str, model_version: str) -> Response:
-        return model_metadata(model_name, model_version)
+        return _json(versions.metadata(versions.find(model_name, model_version)))
 
 
 def _add_infer_routes(app: FastAPI, endpoint: InferEndpoint) -> None:
