@@ -28,6 +28,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from shipyard.data import ColumnSchema, Signature, coerce_frame
 from shipyard.registry import ModelPackage
+from shipyard.serve._predlog import read_predictions
 
 pytestmark = [pytest.mark.http, pytest.mark.slow]
 
@@ -81,8 +82,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def served(home: Path) -> Iterator[Served]:
-    with serving(home, "models:/penguins/1") as server:
+def served(home: Path, tmp_path: Path) -> Iterator[Served]:
+    log = ["--prediction-log", str(tmp_path / "predictions")]
+    with serving(home, "models:/penguins/1", *log) as server:
         yield server
 
 
@@ -109,7 +111,9 @@ def _outcome(conn: http.client.HTTPConnection) -> tuple[str, dict[str, str]]:
     return str(response.status), headers
 
 
-def test_sigterm_answers_every_admitted_request_then_exits_0(served: Served) -> None:
+def test_sigterm_answers_every_admitted_request_then_exits_0(
+    served: Served, tmp_path: Path
+) -> None:
     # Keep-alive connections that have answered once and sit idle at SIGTERM.
     idle = [
         http.client.HTTPConnection("127.0.0.1", served.port, timeout=TIMEOUT)
@@ -198,3 +202,8 @@ def test_sigterm_answers_every_admitted_request_then_exits_0(served: Served) -> 
     assert late["refused at connect"] == HAMMERS, f"{summary}\n{output}"
     assert set(late) <= {"200", "refused at connect"}, f"{summary}\n{output}"
     assert code == 0, f"exit code {code}; {summary}\n{output}"
+    # every answered prediction reached the prediction log before the process exited
+    answered = KEEP_ALIVE + sum(counts.values()) + KEEP_ALIVE + late["200"]  # warm-ups first
+    logged = read_predictions(tmp_path / "predictions", model="penguins")
+    assert len(logged) == answered * RECORDS, summary
+    assert logged["prediction_id"].is_unique

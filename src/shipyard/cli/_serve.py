@@ -127,6 +127,21 @@ def serve(
             "moves the server switches to its version without failing a request (0: never).",
         ),
     ] = 5.0,
+    prediction_log: Annotated[
+        str | None,
+        typer.Option(
+            help="Where every prediction is logged: a folder (Parquet; default "
+            "<SHIPYARD_HOME>/predictions), a SQLAlchemy URL (a table), or 'off'.",
+            show_default=False,
+        ),
+    ] = None,
+    prediction_log_buffer: Annotated[
+        int,
+        typer.Option(min=1, help="Predictions the log may hold unwritten; beyond, counted drops."),
+    ] = 100_000,
+    prediction_log_flush_seconds: Annotated[
+        float, typer.Option(min=0.01, help="Seconds between two writes of the prediction log.")
+    ] = 10.0,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -154,6 +169,8 @@ def serve(
     )
     from shipyard.serve._auth import load_api_keys
     from shipyard.serve._follow import ModelFollower
+    from shipyard.serve._predlog import PredictionLogConfig
+    from shipyard.store import store_location
 
     state: CliState = ctx.obj
     digests = load_api_keys(file=api_keys_file, env_value=os.environ.get("SHIPYARD_API_KEYS"))
@@ -180,6 +197,12 @@ def serve(
             max_queue_rows=max_queue_rows,
             timeout_s=timeout,
         )
+        log_target = prediction_log or str(store_location(state.store_url)[1] / "predictions")
+        log_buffer = PredictionLogConfig(
+            max_buffer_records=prediction_log_buffer,
+            flush_records=min(10_000, prediction_log_buffer),
+            flush_interval_s=prediction_log_flush_seconds,
+        )
         config = ServeConfig(
             max_body_bytes=max_body_bytes,
             max_records=max_records,
@@ -187,6 +210,8 @@ def serve(
             batching=batching,
             extra_fields="forbid" if strict_inputs else "ignore",
             api_key_digests=digests,
+            prediction_log=None if log_target == "off" else log_target,
+            prediction_log_buffer=log_buffer,
         )
         app = build()
     except ValueError as exc:  # settings that contradict each other
@@ -204,7 +229,8 @@ def serve(
         f"{n_workers} worker{'s' if n_workers > 1 else ''}"
         f"{f', {len(digests)} API key(s) required' if digests else ''}"
         f"{f', following {model_uri}' if follow_alias else ''}"
-        f"{_routing_note(app)} "
+        f"{_routing_note(app)}"
+        f"{escape(_log_note(config.prediction_log))} "
         f"(docs at /docs; up to {limits.describe()})"
     )
     if n_workers == 1:
@@ -255,6 +281,12 @@ def predict(
     package = _load(state, model_uri)
     n = predict_file(package, input_path, output, runtime=runtime.value)
     state.out.print(f"Wrote {n:,} predictions to [bold]{escape(output)}[/]")
+
+
+def _log_note(target: str | None) -> str:
+    from shipyard.store import redact_url
+
+    return ", no prediction log" if target is None else f", logging to {redact_url(target)}"
 
 
 def _routing_note(app: ServeApp) -> str:

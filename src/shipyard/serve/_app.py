@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,6 +41,7 @@ from shipyard.serve._limits import (
     error_body,
 )
 from shipyard.serve._metrics import METRICS_CONTENT_TYPE, MetricsMiddleware
+from shipyard.serve._predlog import PredictionEntry
 from shipyard.serve._runner import ModelRunner
 from shipyard.serve._schema import (
     ErrorResponse,
@@ -147,6 +149,8 @@ def create_app(
 def _lifespan(state: ServerState, follow: ModelFollower | None) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if state.predlog is not None:  # its writer thread starts here, after any fork
+            state.predlog.open()
         for slot in state.slots():
             slot.runner.open()
             await run_in_threadpool(slot.runner.warm_up, slot.example())
@@ -161,6 +165,8 @@ def _lifespan(state: ServerState, follow: ModelFollower | None) -> Any:
         # the HTTP server has drained its connections; finish anything still queued
         for slot in state.slots():
             await slot.runner.close(timeout=state.config.batching.timeout_s)
+        if state.predlog is not None:  # everything logged is written before the process exits
+            await run_in_threadpool(state.predlog.close, 30.0)
 
     return lifespan
 
@@ -231,6 +237,7 @@ class PredictEndpoint:
         self._shadowing: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        arrived, started = time.time(), time.perf_counter()
         state = self.state
         _check_media_type(_header(scope, b"content-type"))
         body = await _read_body(receive)
@@ -261,6 +268,18 @@ class PredictEndpoint:
             payload = orjson.dumps({"predictions": results, "model": slot.model_info})
         else:
             payload = orjson.dumps({**results[0], "model": slot.model_info})
+        if state.predlog is not None:  # appended in O(1); written by the log's own thread
+            info = slot.model_info
+            entry = PredictionEntry(
+                request_id,
+                arrived,
+                info["name"] or "model",
+                info["version"] or "unversioned",
+                records,
+                results,
+                (time.perf_counter() - started) * 1000,
+            )
+            state.predlog.submit((entry,))
         headers = [
             *slot.headers,
             (b"x-request-id", request_id.encode()),

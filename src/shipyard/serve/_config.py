@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.serve._batcher import BatchingConfig
+from shipyard.serve._predlog import PredictionLogConfig
 
 __all__ = ["ServeConfig"]
 
@@ -34,6 +35,10 @@ class ServeConfig(BaseModel):
         runtime: ``auto`` runs the package's ONNX graph when it has one, else sklearn;
             ``onnx`` requires the graph; ``sklearn`` always runs the pipeline.
         batching: how concurrent requests are batched and admitted (queue bound, timeout).
+        prediction_log: where every answered prediction is logged: a folder or ``file://``
+            URL (Parquet, partitioned by model, version and day), a SQLAlchemy URL (a
+            ``prediction_log`` table), or ``None``/``"off"`` for no log.
+        prediction_log_buffer: the log's in-memory bound and flush cadence.
         api_key_digests: sha256 hex digests of the accepted API keys (see
             :func:`shipyard.serve._auth.load_api_keys`); empty: no key needed. Only digests,
             so the settings can be printed or logged safely.
@@ -51,4 +56,6 @@ class ServeConfig(BaseModel):
     title: str | None = None
     runtime: Literal["auto", "onnx", "sklearn"] = "auto"
     batching: BatchingConfig = Field(default_factory=BatchingConfig)
+    prediction_log: str | None = None
+    prediction_log_buffer: PredictionLogConfig = Field(default_factory=PredictionLogConfig)
     api_key_digests: tuple[str, ...] = ()

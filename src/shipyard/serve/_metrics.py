@@ -7,7 +7,8 @@ in one process never share or collide on metrics.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -17,7 +18,11 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from shipyard.serve._predlog import PredictionLogStats
 
 __all__ = ["METRICS_CONTENT_TYPE", "MetricsMiddleware", "ServeMetrics"]
 
@@ -123,6 +128,10 @@ class ServeMetrics:
             registry=self.registry,
         )
 
+    def watch_prediction_log(self, stats: Callable[[], PredictionLogStats]) -> None:
+        """Export the prediction log's counts (read at each scrape)."""
+        self.registry.register(_PredictionLogCollector(stats))
+
     def set_model(self, *, name: str | None, version: str | None, runtime: str) -> None:
         """Point ``shipyard_model_info`` at the version now served (after a hot reload)."""
         self.model_info.remove(*self._model_labels.values())
@@ -157,6 +166,36 @@ class ServeMetrics:
     def render(self) -> bytes:
         """The metrics in Prometheus' text exposition format."""
         return generate_latest(self.registry)
+
+
+class _PredictionLogCollector:
+    """The prediction log's written, dropped and pending counts, read when scraped."""
+
+    def __init__(self, stats: Callable[[], PredictionLogStats]) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.stats()
+        yield CounterMetricFamily(
+            "shipyard_prediction_log_written",
+            "Predictions written to the prediction log.",
+            value=s.n_written,
+        )
+        yield CounterMetricFamily(
+            "shipyard_prediction_log_dropped",
+            "Predictions dropped (buffer full, unstorable, unwritten at shutdown).",
+            value=s.n_dropped,
+        )
+        yield CounterMetricFamily(
+            "shipyard_prediction_log_flush_errors",
+            "Failed sink writes (each retried).",
+            value=s.n_flush_errors,
+        )
+        yield GaugeMetricFamily(
+            "shipyard_prediction_log_pending",
+            "Predictions admitted to the log and not yet written.",
+            value=s.n_pending,
+        )
 
 
 class MetricsMiddleware:

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from shipyard.serve._config import ServeConfig
 from shipyard.serve._limits import RequestLimits, request_limits
 from shipyard.serve._metrics import ServeMetrics
+from shipyard.serve._predlog import PredictionLog, open_sink
 from shipyard.serve._runner import ModelRunner
 from shipyard.serve._schema import (
     RecordParser,
@@ -94,6 +95,7 @@ class ServerState:
     canary: ModelSlot | None = field(default=None, init=False)
     canary_share: float = field(default=0.0, init=False)
     shadow: ModelSlot | None = field(default=None, init=False)
+    predlog: PredictionLog | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.limits = request_limits(self.config, self.package.signature)
@@ -109,6 +111,23 @@ class ServerState:
         self.metrics = ServeMetrics(**model_identity(self.package), runtime=runner.runtime.name)
         self.slot = self.build_slot(self.package, runner)
         self.metrics.queue_rows.set_function(lambda: self.slot.runner.batcher.queued_rows)
+        self.predlog = self._open_prediction_log()
+
+    def _open_prediction_log(self) -> PredictionLog | None:
+        sink = open_sink(self.config.prediction_log)  # connects to nothing yet
+        if sink is None:
+            return None
+        buffer = self.config.prediction_log_buffer
+        if self.limits.max_records > buffer.max_buffer_records:
+            msg = (
+                f"the prediction log's buffer ({buffer.max_buffer_records} records) cannot hold "
+                f"one request of --max-records {self.limits.max_records}; raise "
+                "--prediction-log-buffer or lower --max-records"
+            )
+            raise ValueError(msg)
+        log = PredictionLog(sink, buffer)
+        self.metrics.watch_prediction_log(log.stats)
+        return log
 
     def build_slot(self, package: ModelPackage, runner: ModelRunner | None = None) -> ModelSlot:
         """A slot for ``package`` (not yet warmed up), wired to this server's metrics."""
