@@ -398,7 +398,12 @@ def _column(tensor: RequestInput, col: ColumnSchema) -> list[Any]:
         wanted = _COLUMN_DATATYPE.get(col.kind, "BYTES")
         msg = (
             f"input {name!r}: datatype {datatype} does not fit the model's {col.kind} column; "
-            f"send {wanted}" + (f" (or one of {sorted(accepted)})" if len(accepted) > 1 else "")
+            f"send {wanted}"
+            + (
+                f" (or one of {[t for t in DATATYPES if t in accepted]})"
+                if len(accepted) > 1
+                else ""
+            )
         )
         raise V2Error(400, msg)
     if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1):
@@ -583,7 +588,7 @@ class _Versions:
         return list(dict.fromkeys(v for v in versions if v is not None))
 
     def metadata(self, served: _Served) -> dict[str, Any]:
-        return {**served.metadata, "versions": self.versions()}
+        return {"name": served.name, "versions": self.versions(), **served.metadata}
 
     def ready(self, served: _Served | None = None) -> bool:
         """Whether ``served`` (default: every version, the shadow's too) is warmed up."""
