@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from shipyard.data import ColumnSchema, Signature, build_signature, coerce_frame, to_text
 from shipyard.registry import ModelPackage
 from shipyard.serve import BatchingConfig, ServeConfig, create_app
+from shipyard.serve._predlog import read_predictions
 from shipyard.serve._v2 import V2_TAG, add_v2_routes, input_tensors
 from shipyard.spec import parse_spec
 from shipyard.train import default_catalogue, make_pipeline, refit
@@ -725,8 +727,12 @@ def test_the_request_id_is_the_clients_and_names_the_response(client: TestClient
     assert given.headers["x-request-id"] == "batch-7.1"
     assert given.json()["id"] == "batch-7.1"
     own = client.post(INFER, json={"id": "mine", "inputs": inputs})
-    assert own.json()["id"] == "mine"  # the V2 id is echoed
-    assert len(own.headers["x-request-id"]) == 32  # and the server names the request itself
+    assert own.json()["id"] == "mine" == own.headers["x-request-id"]  # the V2 id, echoed
+    both = client.post(INFER, json={"id": "v2", "inputs": inputs}, headers={"x-request-id": "h"})
+    assert (both.json()["id"], both.headers["x-request-id"]) == ("v2", "h")
+    spaced = client.post(INFER, json={"id": "my request", "inputs": inputs})
+    assert spaced.json()["id"] == "my request"
+    assert len(spaced.headers["x-request-id"]) == 32  # not a token: the server names it
     odd = client.post(INFER, json={"inputs": inputs}, headers={"x-request-id": "not a token"})
     assert odd.headers["x-request-id"] != "not a token"
     assert odd.json()["id"] == odd.headers["x-request-id"]
@@ -743,3 +749,22 @@ def test_the_server_is_ready_when_every_version_is(package: ModelPackage) -> Non
         }
         assert c.get("/v2/models/penguins/ready").status_code == 503
         assert c.get("/v2/health/ready").status_code == 503
+
+
+def test_every_answer_is_in_the_prediction_log(package: ModelPackage, tmp_path: Path) -> None:
+    rows = penguin_rows(0, 4)
+    with v2_client(package, ServeConfig(prediction_log=str(tmp_path / "log"))) as c:
+        inputs = penguin_inputs(c, rows)
+        answer = c.post(INFER, json={"id": "req-9", "inputs": inputs}).json()
+        bad = with_tensor(inputs, "island", data=["Atlantis"] * 4)
+        assert c.post(INFER, json={"id": "req-10", "inputs": bad}).status_code == 422
+    # leaving the client ran the lifespan's shutdown, which writes the log
+    logged = read_predictions(tmp_path / "log", model="penguins")
+    assert list(logged["prediction_id"]) == [f"req-9-{i}" for i in range(4)]
+    assert list(logged["request_id"]) == ["req-9"] * 4
+    assert list(logged["model_version"]) == ["1"] * 4
+    assert list(logged["prediction"]) == outputs_by_name(answer)["label"]["data"]
+    assert logged["input.island"].tolist() == [r["island"] for r in rows]
+    assert logged["input.body_mass_g"].isna().tolist() == [r["body_mass_g"] is None for r in rows]
+    probabilities = logged[["proba.Adelie", "proba.Chinstrap", "proba.Gentoo"]].to_numpy()
+    assert probabilities.ravel().tolist() == outputs_by_name(answer)["probabilities"]["data"]

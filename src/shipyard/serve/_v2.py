@@ -26,6 +26,7 @@ import importlib.metadata
 import logging
 import math
 import re
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ from starlette.types import Receive, Scope, Send
 
 from shipyard.errors import PredictionError
 from shipyard.serve._batcher import Overloaded, ShuttingDown, TimedOut
+from shipyard.serve._predlog import PredictionEntry
 
 if TYPE_CHECKING:
     from shipyard.data import ColumnSchema, Signature
@@ -623,6 +625,7 @@ class InferEndpoint:
         self._shadowing: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        arrived, started = time.time(), time.perf_counter()
         state = self.state
         _check_media_type(scope)
         try:
@@ -647,10 +650,17 @@ class InferEndpoint:
             task = asyncio.create_task(_shadow(state, state.shadow, request.records, results))
             self._shadowing.add(task)
             task.add_done_callback(self._shadowing.discard)
-        request_id = _request_id(scope)
+        request_id = _request_id(scope, request.id)
         payload = served.codec.encode(
             request, results, model=served.response_fields, request_id=request_id
         )
+        if state.predlog is not None:  # row i is logged as REQUEST_ID-i
+            latency_ms = (time.perf_counter() - started) * 1000
+            version = served.version or "unversioned"
+            entry = PredictionEntry(
+                request_id, arrived, served.name, version, request.records, results, latency_ms
+            )
+            state.predlog.submit((entry,))
         headers = [
             *slot.headers,
             (b"x-request-id", request_id.encode()),
@@ -664,10 +674,13 @@ def _header(scope: Scope, name: bytes) -> str:
     return next((v.decode("latin-1") for k, v in scope["headers"] if k == name), "")
 
 
-def _request_id(scope: Scope) -> str:
-    """The client's ``X-Request-ID`` when it is a plain token, else a new id (as /predict)."""
-    given = _header(scope, b"x-request-id")
-    return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+def _request_id(scope: Scope, v2_id: str | None) -> str:
+    """The client's ``X-Request-ID`` when it is a plain token (as /predict), else the V2
+    request's ``id`` when it is one, else a new id."""
+    for given in (_header(scope, b"x-request-id"), v2_id or ""):
+        if _REQUEST_ID.fullmatch(given):
+            return given
+    return uuid.uuid4().hex
 
 
 def _check_media_type(scope: Scope) -> None:
