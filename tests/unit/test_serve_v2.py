@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from shipyard.data import ColumnSchema, Signature, build_signature, coerce_frame, to_text
 from shipyard.registry import ModelPackage
-from shipyard.serve import BatchingConfig, ServeConfig, create_app
+from shipyard.serve import BatchingConfig, ServeApp, ServeConfig, create_app
 from shipyard.serve._predlog import read_predictions
 from shipyard.serve._v2 import V2_TAG, add_v2_routes, input_tensors
 from shipyard.spec import parse_spec
@@ -75,6 +75,13 @@ def mixed_package() -> ModelPackage:
     return _fit(frame, "y", "binary", {"name": "members"})
 
 
+def with_v2(app: ServeApp) -> ServeApp:
+    """``app`` with the V2 routes: added here until create_app adds them itself."""
+    if not any(getattr(route, "path", None) == "/v2" for route in app.routes):
+        add_v2_routes(app, app.shipyard)
+    return app
+
+
 @contextmanager
 def v2_client(
     package: ModelPackage,
@@ -86,7 +93,7 @@ def v2_client(
     """The server app with the V2 routes; ``started`` runs its lifespan (warm-up);
     ``versions`` are create_app's ``canary`` and ``shadow``."""
     app = create_app(package, config=config, **versions)
-    add_v2_routes(app, app.shipyard)
+    with_v2(app)
     client = TestClient(app)
     if not started:
         yield client
@@ -583,7 +590,7 @@ def test_unknown_inputs_are_a_400_with_strict_inputs(package: ModelPackage) -> N
 
 def test_a_draining_server_answers_503_with_retry_after(package: ModelPackage) -> None:
     app = create_app(package)
-    add_v2_routes(app, app.shipyard)
+    with_v2(app)
     with TestClient(app) as c:
         inputs = penguin_inputs(c, penguin_rows(0, 2))
     # the lifespan has ended: the runner refuses new work, as while draining on SIGTERM
@@ -634,7 +641,7 @@ def test_infer_requests_are_counted_by_route_template(client: TestClient) -> Non
 
 def test_a_hot_reload_switches_what_v2_serves(package: ModelPackage) -> None:
     app = create_app(package)
-    add_v2_routes(app, app.shipyard)
+    with_v2(app)
     state = app.shipyard
     with TestClient(app) as c:
         rows = penguin_rows(0, 3)
