@@ -637,11 +637,19 @@ def test_no_route_declares_parameters_for_fastapi_to_validate(package: ModelPack
     """
     from fastapi.routing import APIRoute
 
+    from shipyard.serve._app import PredictEndpoint
+    from shipyard.serve._v2 import InferEndpoint
+
     routes = [r for r in create_app(package).routes if isinstance(r, APIRoute)]
     assert {r.path for r in routes} >= {"/predict", "/health", "/ready", "/metadata", "/metrics"}
-    for route in routes:
+    # routes served by the server's own ASGI endpoints declare their body for the docs only
+    served_raw = [r for r in routes if isinstance(r.app, PredictEndpoint | InferEndpoint)]
+    assert len(served_raw) == 3
+    for route in (r for r in routes if r not in served_raw):
         d = route.dependant
-        params = [*d.query_params, *d.path_params, *d.header_params, *d.cookie_params]
+        # a str path parameter cannot fail validation (the V2 routes' model name and version)
+        typed_paths = [p for p in d.path_params if p.field_info.annotation is not str]
+        params = [*d.query_params, *typed_paths, *d.header_params, *d.cookie_params]
         assert params + d.body_params == [], f"{route.path} declares {params + d.body_params}"
 
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -30,6 +28,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
 from shipyard.errors import PredictionError
+from shipyard.serve import _scoring as scoring
 from shipyard.serve._auth import ApiKeyMiddleware
 from shipyard.serve._batcher import Overloaded, ShuttingDown, TimedOut
 from shipyard.serve._config import ServeConfig
@@ -50,7 +49,9 @@ from shipyard.serve._schema import (
     example_record,
     model_class_name,
 )
-from shipyard.serve._state import ModelSlot, ServerState
+from shipyard.serve._scoring import shadow_score
+from shipyard.serve._state import ServerState
+from shipyard.serve._v2 import add_v2_routes
 
 if TYPE_CHECKING:
     from shipyard.model import ModelPackage
@@ -61,7 +62,6 @@ logger = logging.getLogger(__name__)
 
 _JSON_TYPES = ("application/json",)
 _THREADPOOL_PARSE_BYTES = 64 * 1024  # parse larger bodies off the event loop
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 class ServeApp(FastAPI):
@@ -132,6 +132,7 @@ def create_app(
     app.shipyard = state
     _add_predict_route(app, state)
     _add_info_routes(app, state)
+    add_v2_routes(app, state)
     add_docs_routes(app, openapi_url=app.openapi_url or "/openapi.json")
     _add_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=state.limits.max_body_bytes)
@@ -239,7 +240,7 @@ class PredictEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         arrived, started = time.time(), time.perf_counter()
         state = self.state
-        _check_media_type(_header(scope, b"content-type"))
+        _check_media_type(scoring.header(scope, b"content-type"))
         body = await _read_body(receive)
         slot, role = state.route()  # one version answers the whole request, even across a reload
         slot.active += 1
@@ -254,14 +255,14 @@ class PredictEndpoint:
         state.metrics.routed.labels(version=slot.model_info["version"] or "", role=role).inc(
             len(results)
         )
-        request_id = _request_id(scope)
+        request_id = scoring.request_id(scope)
         if is_batch:
             for i, result in enumerate(results):
                 result["prediction_id"] = f"{request_id}-{i}"
         else:
             results[0]["prediction_id"] = request_id
         if state.shadow is not None:  # scored beside, never waited for
-            task = asyncio.create_task(_shadow(state, state.shadow, records, results))
+            task = asyncio.create_task(shadow_score(state, state.shadow, records, results))
             self._shadowing.add(task)
             task.add_done_callback(self._shadowing.discard)
         if is_batch:
@@ -287,40 +288,6 @@ class PredictEndpoint:
         ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
-
-
-async def _shadow(
-    state: ServerState, shadow: ModelSlot, records: list[dict[str, Any]], given: list[Any]
-) -> None:
-    """Score ``records`` with the shadow version and count how its answers compare."""
-    counter = state.metrics.shadow
-    try:
-        mirrored = await shadow.runner.submit(records)
-    except Overloaded:
-        counter.labels(outcome="dropped").inc(len(records))
-        return
-    except Exception:
-        logger.warning("the shadow version failed on %d records", len(records), exc_info=True)
-        counter.labels(outcome="failed").inc(len(records))
-        return
-    same = sum(a["prediction"] == b["prediction"] for a, b in zip(given, mirrored, strict=True))
-    counter.labels(outcome="agree").inc(same)
-    counter.labels(outcome="disagree").inc(len(records) - same)
-
-
-def _request_id(scope: Scope) -> str:
-    """The client's ``X-Request-ID`` when it is a plain token, else a new random id."""
-    given = _header(scope, b"x-request-id")
-    if given and _REQUEST_ID.fullmatch(given):
-        return given
-    return uuid.uuid4().hex
-
-
-def _header(scope: Scope, name: bytes) -> str:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return ""
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -25,9 +25,7 @@ import asyncio
 import importlib.metadata
 import logging
 import math
-import re
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
@@ -44,6 +42,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from shipyard.errors import PredictionError
+from shipyard.serve import _scoring as scoring
 from shipyard.serve._batcher import Overloaded, ShuttingDown, TimedOut
 from shipyard.serve._predlog import PredictionEntry
 
@@ -80,7 +79,6 @@ _EXPECTED_ELEMENT = {
     "BOOL": "true or false",
     "BYTES": "a string",
 }
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # an X-Request-ID used as given, as /predict
 _THREADPOOL_PARSE_BYTES = 64 * 1024  # decode larger bodies off the event loop, as /predict does
 _SHOWN_ERRORS = 10  # an error message quotes at most this many problems
 _SHOWN_CHARS = 80  # and at most this much of an offending value
@@ -647,10 +645,12 @@ class InferEndpoint:
         role = self.versions.role(served)
         state.metrics.routed.labels(version=served.version or "", role=role).inc(len(results))
         if state.shadow is not None:  # scored beside, never waited for
-            task = asyncio.create_task(_shadow(state, state.shadow, request.records, results))
+            task = asyncio.create_task(
+                scoring.shadow_score(state, state.shadow, request.records, results)
+            )
             self._shadowing.add(task)
             task.add_done_callback(self._shadowing.discard)
-        request_id = _request_id(scope, request.id)
+        request_id = scoring.request_id(scope, request.id)
         payload = served.codec.encode(
             request, results, model=served.response_fields, request_id=request_id
         )
@@ -670,22 +670,9 @@ class InferEndpoint:
         await send({"type": "http.response.body", "body": payload})
 
 
-def _header(scope: Scope, name: bytes) -> str:
-    return next((v.decode("latin-1") for k, v in scope["headers"] if k == name), "")
-
-
-def _request_id(scope: Scope, v2_id: str | None) -> str:
-    """The client's ``X-Request-ID`` when it is a plain token (as /predict), else the V2
-    request's ``id`` when it is one, else a new id."""
-    for given in (_header(scope, b"x-request-id"), v2_id or ""):
-        if _REQUEST_ID.fullmatch(given):
-            return given
-    return uuid.uuid4().hex
-
-
 def _check_media_type(scope: Scope) -> None:
     """JSON, or no Content-Type at all (some V2 clients send none)."""
-    content_type = _header(scope, b"content-type")
+    content_type = scoring.header(scope, b"content-type")
     media = content_type.split(";", 1)[0].strip().lower()
     if media in ("", "application/json") or (
         media.startswith("application/") and media.endswith("+json")
@@ -718,25 +705,6 @@ async def _score(
         raise V2Error(500, msg) from exc
     state.metrics.predictions.inc(len(records))
     return results
-
-
-async def _shadow(
-    state: ServerState, shadow: ModelSlot, records: list[dict[str, Any]], given: list[Any]
-) -> None:
-    """Score ``records`` with the shadow version and count how its answers compare."""
-    counter = state.metrics.shadow
-    try:
-        mirrored = await shadow.runner.submit(records)
-    except Overloaded:
-        counter.labels(outcome="dropped").inc(len(records))
-        return
-    except Exception:
-        logger.warning("the shadow version failed on %d records", len(records), exc_info=True)
-        counter.labels(outcome="failed").inc(len(records))
-        return
-    same = sum(a["prediction"] == b["prediction"] for a, b in zip(given, mirrored, strict=True))
-    counter.labels(outcome="agree").inc(same)
-    counter.labels(outcome="disagree").inc(len(records) - same)
 
 
 def _json(body: Any, status_code: int = 200) -> Response:
