@@ -166,6 +166,31 @@ def test_readme_curl_example_works(server: str) -> None:
     assert response.json()["prediction"] in {"Adelie", "Chinstrap", "Gentoo"}
 
 
+def test_a_v2_client_and_a_plain_client_agree(project: Path, server: str) -> None:
+    """A KServe V2 client that knows only the metadata endpoint, against the quickstart model."""
+    rows = pd.read_csv(project / "data" / "penguins.csv").drop(columns=["species"]).head(20)
+    meta = httpx.get(f"{server}/v2/models/penguins").json()
+    inputs = []
+    for tensor in meta["inputs"]:
+        values = rows[tensor["name"]].astype(object).where(rows[tensor["name"]].notna(), None)
+        inputs.append(
+            {
+                "name": tensor["name"],
+                "datatype": tensor["datatype"],
+                "shape": [len(rows), 1],
+                "data": [
+                    v if tensor["datatype"] != "BYTES" or v is None else str(v) for v in values
+                ],
+            }
+        )
+    v2 = httpx.post(f"{server}/v2/models/penguins/infer", json={"inputs": inputs}, timeout=30)
+    assert v2.status_code == 200, v2.text
+    labels = next(o for o in v2.json()["outputs"] if o["name"] == "label")["data"]
+    records = json.loads(rows.to_json(orient="records"))
+    plain = httpx.post(f"{server}/predict", json=records, timeout=30).json()["predictions"]
+    assert labels == [p["prediction"] for p in plain]
+
+
 def test_server_rejects_bad_records_with_4xx(server: str) -> None:
     bad = {
         "island": "Atlantis",
