@@ -76,13 +76,17 @@ def _orjson() -> Callable[[bytes], Any]:
                     if kind == "category":
                         if value not in categories:
                             raise ValueError(name)
-                    elif isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                    elif not _finite_number(value):
                         raise ValueError(name)
                 record[name] = value
             out.append(record)
         return out, isinstance(raw, list)
 
     return parse
+
+
+def _finite_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
 
 
 def _msgspec() -> Callable[[bytes], Any] | None:
