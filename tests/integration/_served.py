@@ -67,9 +67,13 @@ def serving(home: Path, model_uri: str, *options: str) -> Iterator[Served]:
         wait_ready(served)
         yield served
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=TIMEOUT)
+        if proc.poll() is None:  # drain first, so worker processes stop with their parent
+            proc.terminate()
+            try:
+                proc.wait(timeout=TIMEOUT / 2)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=TIMEOUT)
 
 
 def wait_ready(served: Served) -> None:

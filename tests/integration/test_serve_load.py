@@ -195,3 +195,25 @@ def test_workers_share_the_port_and_a_dead_one_is_replaced(home: Path) -> None:
         served.proc.send_signal(signal.SIGTERM)
         assert served.proc.wait(timeout=60) == 0
         assert "every admitted request was answered" in served.output()
+
+
+def test_workers_stop_when_their_supervisor_is_killed(home: Path) -> None:
+    with serving(home, "models:/penguins/1", "--workers", "2") as served:
+        workers = _children(served.proc.pid)
+        assert len(workers) == 2
+        served.proc.kill()  # SIGKILL: the supervisor cannot pass anything on
+        served.proc.wait(timeout=60)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and any(_running(p) for p in workers):
+            time.sleep(0.1)
+        alive = [p for p in workers if _running(p)]
+        assert not alive, f"workers outlived their supervisor: {alive}"
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return re.search(r"^State:\s+Z", status, re.M) is None

@@ -16,6 +16,7 @@ POSIX only (``os.fork``); elsewhere ask for one worker.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -104,11 +105,29 @@ def _child(
     return _EXIT_DRAINED if report.drained else _EXIT_CUT_OFF
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: get SIGTERM (and drain) when the supervisor dies, even by SIGKILL.
+
+    Without it a supervisor killed outright would leave its workers serving the port forever.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 class _Supervisor:
     def __init__(self, child: Callable[[], int], workers: int) -> None:
         self.child = child
         self.workers = max(1, workers)
         self.pids: set[int] = set()
+        self.parent = os.getpid()
         self.stop_signal: int | None = None
         self.not_drained = 0
 
@@ -136,6 +155,7 @@ class _Supervisor:
             try:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     signal.signal(sig, signal.SIG_DFL)
+                _die_with_parent(self.parent)
                 code = self.child()
             finally:
                 sys.stdout.flush()
