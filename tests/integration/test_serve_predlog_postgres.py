@@ -18,14 +18,8 @@ import pytest
 import sqlalchemy as sa
 
 from shipyard.serve import _predlog
-from shipyard.serve._predlog import (
-    BASE_COLUMNS,
-    PredictionEntry,
-    PredictionLog,
-    PredictionLogConfig,
-    SqlSink,
-    read_predictions,
-)
+from shipyard.serve._predlog import PredictionLog, PredictionLogConfig
+from shipyard.store import BASE_COLUMNS, PredictionEntry, SqlSink, read_predictions
 
 WAIT_S = 30  # only a failing test waits this long
 DAY1 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -28,7 +28,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from shipyard.data import ColumnSchema, Signature, coerce_frame
 from shipyard.registry import ModelPackage
-from shipyard.serve._predlog import read_predictions
+from shipyard.store import read_predictions
 
 pytestmark = [pytest.mark.http, pytest.mark.slow]
 

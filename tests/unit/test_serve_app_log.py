@@ -11,7 +11,8 @@ from test_serve_app import RECORD, _samples, build_package
 
 from shipyard.model import ModelPackage
 from shipyard.serve import ServeConfig, create_app
-from shipyard.serve._predlog import PredictionLogConfig, read_predictions
+from shipyard.serve._predlog import PredictionLogConfig
+from shipyard.store import read_predictions
 
 
 @pytest.fixture(scope="module")

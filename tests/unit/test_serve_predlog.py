@@ -29,16 +29,19 @@ import pytest
 from shipyard.errors import DataError, ShipyardError
 from shipyard.serve import _predlog
 from shipyard.serve._predlog import (
-    BASE_COLUMNS,
-    ParquetSink,
-    PredictionEntry,
     PredictionLog,
     PredictionLogConfig,
     PredictionLogStats,
+)
+from shipyard.store import (
+    BASE_COLUMNS,
+    ParquetSink,
+    PredictionEntry,
     SqlSink,
     open_sink,
     read_predictions,
 )
+from shipyard.store import _predlog as store_predlog
 
 WAIT_S = 30  # only a failing test waits this long
 HOUR = 3600.0
@@ -564,7 +567,7 @@ def test_a_failed_parquet_write_leaves_no_partial_file_and_the_retry_adds_no_dup
             raise OSError(28, "No space left on device")
         real_fsync(fd)
 
-    monkeypatch.setattr(_predlog.os, "fsync", fsync_fails_second)
+    monkeypatch.setattr(store_predlog.os, "fsync", fsync_fails_second)
     with pytest.raises(OSError, match="No space left"):
         sink.write(payload)
     assert len(payload) == 1  # the first day's file landed; only the second is retried

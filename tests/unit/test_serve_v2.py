@@ -26,9 +26,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from shipyard.data import ColumnSchema, Signature, build_signature, coerce_frame, to_text
 from shipyard.registry import ModelPackage
 from shipyard.serve import BatchingConfig, ServeApp, ServeConfig, create_app
-from shipyard.serve._predlog import read_predictions
 from shipyard.serve._v2 import V2_TAG, add_v2_routes, input_tensors
 from shipyard.spec import parse_spec
+from shipyard.store import read_predictions
 from shipyard.train import default_catalogue, make_pipeline, refit
 from shipyard.train._onnx import convert_to_onnx
 

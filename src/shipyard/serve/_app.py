@@ -40,7 +40,6 @@ from shipyard.serve._limits import (
     error_body,
 )
 from shipyard.serve._metrics import METRICS_CONTENT_TYPE, MetricsMiddleware
-from shipyard.serve._predlog import PredictionEntry
 from shipyard.serve._runner import ModelRunner
 from shipyard.serve._schema import (
     ErrorResponse,
@@ -52,6 +51,7 @@ from shipyard.serve._schema import (
 from shipyard.serve._scoring import shadow_score
 from shipyard.serve._state import ServerState
 from shipyard.serve._v2 import add_v2_routes
+from shipyard.store import PredictionEntry
 
 if TYPE_CHECKING:
     from shipyard.model import ModelPackage

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from shipyard.serve._config import ServeConfig
 from shipyard.serve._limits import RequestLimits, request_limits
 from shipyard.serve._metrics import ServeMetrics
-from shipyard.serve._predlog import PredictionLog, open_sink
+from shipyard.serve._predlog import PredictionLog
 from shipyard.serve._runner import ModelRunner
 from shipyard.serve._schema import (
     RecordParser,
@@ -30,6 +30,7 @@ from shipyard.serve._schema import (
     example_record,
     model_class_name,
 )
+from shipyard.store import open_sink
 
 if TYPE_CHECKING:
     from shipyard.model import ModelPackage

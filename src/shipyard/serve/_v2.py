@@ -44,7 +44,7 @@ from starlette.types import Receive, Scope, Send
 from shipyard.errors import PredictionError
 from shipyard.serve import _scoring as scoring
 from shipyard.serve._batcher import Overloaded, ShuttingDown, TimedOut
-from shipyard.serve._predlog import PredictionEntry
+from shipyard.store import PredictionEntry
 
 if TYPE_CHECKING:
     from shipyard.data import ColumnSchema, Signature

@@ -1,5 +1,6 @@
 """The metadata store (SQLAlchemy over SQLite or PostgreSQL, Alembic migrations) and the
-artifact store (fsspec, every file recorded with its sha256).
+artifact store (fsspec, every file recorded with its sha256), and the prediction log's
+entries, sinks and reader (:func:`read_predictions`).
 
 Example:
     >>> from shipyard.store import Store
@@ -17,17 +18,33 @@ from shipyard.store._db import (
     redact_url,
     store_location,
 )
+from shipyard.store._predlog import (
+    BASE_COLUMNS,
+    ParquetSink,
+    PredictionEntry,
+    PredictionSink,
+    SqlSink,
+    open_sink,
+    read_predictions,
+)
 from shipyard.store._tables import dialect_insert, metadata, upsert_latest_metrics
 
 __all__ = [
+    "BASE_COLUMNS",
     "HEAD_REVISION",
     "ArtifactRecord",
     "ArtifactStore",
+    "ParquetSink",
+    "PredictionEntry",
+    "PredictionSink",
+    "SqlSink",
     "Store",
     "check_artifact_path",
     "default_store_url",
     "dialect_insert",
     "metadata",
+    "open_sink",
+    "read_predictions",
     "redact_url",
     "store_location",
     "tables",
