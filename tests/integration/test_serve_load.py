@@ -17,6 +17,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -24,6 +25,8 @@ import pandas as pd
 import pytest
 from _served import Served, register, serving
 from palmerpenguins import load_penguins
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from shipyard.data import build_signature, coerce_frame, to_text
 from shipyard.model import ModelPackage
@@ -217,3 +220,62 @@ def _running(pid: int) -> bool:
     except OSError:
         return False
     return re.search(r"^State:\s+Z", status, re.M) is None
+
+
+def test_metrics_add_up_every_worker(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One scrape of ``/metrics`` counts what every worker answered, whichever worker it hits."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where the server keeps its metrics files
+    n = 60
+    with serving(home, "models:/penguins/1", "--workers", "2") as served:
+        url = f"http://127.0.0.1:{served.port}"
+        workers = _children(served.proc.pid)
+        with ThreadPoolExecutor(8) as pool:  # new connections, so that both workers answer
+            answers = Counter(
+                pool.map(
+                    lambda _: httpx.post(f"{url}/predict", json=_records()[0]).status_code,
+                    range(n),
+                )
+            )
+        assert answers == {200: n}
+        (metrics_dir,) = tmp_path.glob("shipyard-metrics-*")
+        shares = {
+            pid: _metric(
+                _exposition(MultiProcessCollector.merge([str(metrics_dir / f"counter_{pid}.db")])),
+                "shipyard_predictions_total",
+            )
+            for pid in workers
+        }
+        assert sum(shares.values()) == n and all(shares.values()), shares  # both answered
+        predict = 'shipyard_http_requests_total{method="POST",route="/predict",status="200"}'
+        for _ in range(10):  # a scrape on a new connection: either worker answers it
+            text = httpx.get(f"{url}/metrics").text
+            assert _metric(text, "shipyard_predictions_total") == n
+            assert _metric(text, predict) == n
+            assert _metric(text, "shipyard_queue_rows") == 0
+            assert text.count("shipyard_model_info{") == 1
+        # a worker's counts outlive it; its replacement starts from them
+        os.kill(next(iter(workers)), signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(_children(served.proc.pid) - workers) < 1:
+            time.sleep(0.2)
+        assert len(_children(served.proc.pid)) == 2
+        assert _metric(httpx.get(f"{url}/metrics").text, "shipyard_predictions_total") == n
+        served.proc.send_signal(signal.SIGTERM)
+        assert served.proc.wait(timeout=60) == 0
+    assert not list(tmp_path.glob("shipyard-metrics-*")), "the metrics files were left behind"
+
+
+def _exposition(metrics: object) -> str:
+    registry = CollectorRegistry()
+    registry.register(_Fixed(metrics))
+    return generate_latest(registry).decode()
+
+
+class _Fixed:
+    def __init__(self, metrics: object) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> object:
+        return self.metrics

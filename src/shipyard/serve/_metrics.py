@@ -2,10 +2,17 @@
 
 Each app owns its :class:`~prometheus_client.CollectorRegistry`, so several apps (and tests)
 in one process never share or collide on metrics.
+
+Several worker processes (``--workers N``) report together instead: each worker calls
+:func:`use_multiprocess_metrics` after the fork, before its app is built, so that its counters,
+histograms and gauges live in files of prometheus_client's multiprocess mode, and any worker's
+``/metrics`` adds up every worker's files (:class:`~prometheus_client.multiprocess.
+MultiProcessCollector`). The supervisor calls :func:`forget_worker` for each worker that exits.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -17,14 +24,22 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    values,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from shipyard.serve._predlog import PredictionLogStats
 
-__all__ = ["METRICS_CONTENT_TYPE", "MetricsMiddleware", "ServeMetrics"]
+__all__ = [
+    "METRICS_CONTENT_TYPE",
+    "MetricsMiddleware",
+    "ServeMetrics",
+    "forget_worker",
+    "use_multiprocess_metrics",
+]
 
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 _UNMATCHED = "<unmatched>"
@@ -32,6 +47,30 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 MAX_IGNORED_NAMES = 32
 _OTHER = "<other>"
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
+_MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_MODEL_INFO = "shipyard_model_info"
+_multiproc_dir: str | None = None  # set in a worker process by use_multiprocess_metrics
+
+
+def use_multiprocess_metrics(path: str) -> None:
+    """Keep this process's metrics in prometheus_client's multiprocess files under ``path``.
+
+    For a worker process of a server with several: call it after the fork and before the app
+    (and its :class:`ServeMetrics`) is built. prometheus_client picks where values live when it
+    is imported, which the supervisor did before forking, so the switch is made here.
+    """
+    global _multiproc_dir
+    os.environ[_MULTIPROC_ENV] = path
+    values.ValueClass = values.MultiProcessValue()
+    _multiproc_dir = path
+
+
+def forget_worker(pid: int, path: str) -> None:
+    """Drop the live gauges (queue, pending log records, model) of a worker that exited.
+
+    Its counters and histograms stay: the server's totals keep what it counted.
+    """
+    mark_process_dead(pid, path)
 
 
 class ServeMetrics:
@@ -45,6 +84,11 @@ class ServeMetrics:
     """
 
     def __init__(self, *, name: str | None, version: str | None, runtime: str = "sklearn") -> None:
+        # multiprocess mode: the values live in the worker's files, render() reads every worker's
+        self._multiproc_dir = _multiproc_dir
+        self._queue: Callable[[], int] | None = None
+        self._log_stats: Callable[[], PredictionLogStats] | None = None
+        self._log_counted = (0, 0, 0)
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "shipyard_http_requests",
@@ -69,6 +113,7 @@ class ServeMetrics:
             "The model this server runs and its runtime (always 1).",
             ["name", "version", "runtime"],
             registry=self.registry,
+            multiprocess_mode="livemax",  # a version is served while one live worker serves it
         )
         self._model_labels = {"name": name or "", "version": version or "", "runtime": runtime}
         self.model_info.labels(**self._model_labels).set(1)
@@ -112,6 +157,7 @@ class ServeMetrics:
             "shipyard_queue_rows",
             "Rows admitted and waiting for the model.",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.ignored_fields = Counter(
             "shipyard_ignored_fields",
@@ -128,12 +174,52 @@ class ServeMetrics:
             registry=self.registry,
         )
 
+    @property
+    def multiprocess(self) -> bool:
+        """Whether these metrics add up several worker processes (see the module's doc)."""
+        return self._multiproc_dir is not None
+
+    def watch_queue(self, queued_rows: Callable[[], int]) -> None:
+        """Export the batching queue's rows (``shipyard_queue_rows``).
+
+        Read at each scrape; with several workers, each sets its share after every model call
+        and when it answers a scrape, and the scrape adds up the live workers' shares.
+        """
+        if self.multiprocess:
+            self._queue = queued_rows
+        else:
+            self.queue_rows.set_function(queued_rows)
+
     def watch_prediction_log(self, stats: Callable[[], PredictionLogStats]) -> None:
-        """Export the prediction log's counts (read at each scrape)."""
-        self.registry.register(_PredictionLogCollector(stats))
+        """Export the prediction log's counts (read at each scrape).
+
+        With several workers, each worker copies its counts into its metrics files after every
+        model call and when it answers a scrape (see :meth:`_sync`).
+        """
+        if not self.multiprocess:
+            self.registry.register(_PredictionLogCollector(stats))
+            return
+        self._log_stats = stats
+        self._log_written = Counter(
+            "shipyard_prediction_log_written", _WRITTEN_HELP, registry=self.registry
+        )
+        self._log_dropped = Counter(
+            "shipyard_prediction_log_dropped", _DROPPED_HELP, registry=self.registry
+        )
+        self._log_errors = Counter(
+            "shipyard_prediction_log_flush_errors", _ERRORS_HELP, registry=self.registry
+        )
+        self._log_pending = Gauge(
+            "shipyard_prediction_log_pending",
+            _PENDING_HELP,
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
 
     def set_model(self, *, name: str | None, version: str | None, runtime: str) -> None:
         """Point ``shipyard_model_info`` at the version now served (after a hot reload)."""
+        if self.multiprocess:  # a file keeps its keys: zero the old version (render drops it)
+            self.model_info.labels(**self._model_labels).set(0)
         self.model_info.remove(*self._model_labels.values())
         self._model_labels = {"name": name or "", "version": version or "", "runtime": runtime}
         self.model_info.labels(**self._model_labels).set(1)
@@ -157,6 +243,8 @@ class ServeMetrics:
         self.batch_rows.observe(n_rows)
         self.batch_requests.observe(n_requests)
         self.batch_seconds.observe(seconds)
+        if self.multiprocess:
+            self._sync()
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         """Record one finished request."""
@@ -164,8 +252,46 @@ class ServeMetrics:
         self.latency.labels(route=route).observe(seconds)
 
     def render(self) -> bytes:
-        """The metrics in Prometheus' text exposition format."""
-        return generate_latest(self.registry)
+        """The metrics in Prometheus' text exposition format (every worker's, if several)."""
+        if self._multiproc_dir is None:
+            return generate_latest(self.registry)
+        self._sync()
+        registry = CollectorRegistry()
+        registry.register(_ServedModels(MultiProcessCollector(None, path=self._multiproc_dir)))
+        return generate_latest(registry)
+
+    def _sync(self) -> None:
+        """Copy what this worker reads at scrape time (queue, prediction log) into its files."""
+        if self._queue is not None:
+            self.queue_rows.set(self._queue())
+        if self._log_stats is not None:
+            s = self._log_stats()
+            now = (s.n_written, s.n_dropped, s.n_flush_errors)
+            counters = (self._log_written, self._log_dropped, self._log_errors)
+            for counter, before, after in zip(counters, self._log_counted, now, strict=True):
+                if after > before:
+                    counter.inc(after - before)
+            self._log_counted = now
+            self._log_pending.set(s.n_pending)
+
+
+class _ServedModels:
+    """Every worker's metrics, less the versions no worker serves any more (zeroed info)."""
+
+    def __init__(self, collector: MultiProcessCollector) -> None:
+        self.collector = collector
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self.collector.collect():
+            if metric.name == _MODEL_INFO:
+                metric.samples = [s for s in metric.samples if s.value != 0]
+            yield metric
+
+
+_WRITTEN_HELP = "Predictions written to the prediction log."
+_DROPPED_HELP = "Predictions dropped (buffer full, unstorable, unwritten at shutdown)."
+_ERRORS_HELP = "Failed sink writes (each retried)."
+_PENDING_HELP = "Predictions admitted to the log and not yet written."
 
 
 class _PredictionLogCollector:
@@ -178,22 +304,22 @@ class _PredictionLogCollector:
         s = self.stats()
         yield CounterMetricFamily(
             "shipyard_prediction_log_written",
-            "Predictions written to the prediction log.",
+            _WRITTEN_HELP,
             value=s.n_written,
         )
         yield CounterMetricFamily(
             "shipyard_prediction_log_dropped",
-            "Predictions dropped (buffer full, unstorable, unwritten at shutdown).",
+            _DROPPED_HELP,
             value=s.n_dropped,
         )
         yield CounterMetricFamily(
             "shipyard_prediction_log_flush_errors",
-            "Failed sink writes (each retried).",
+            _ERRORS_HELP,
             value=s.n_flush_errors,
         )
         yield GaugeMetricFamily(
             "shipyard_prediction_log_pending",
-            "Predictions admitted to the log and not yet written.",
+            _PENDING_HELP,
             value=s.n_pending,
         )
 

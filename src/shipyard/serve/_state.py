@@ -111,7 +111,7 @@ class ServerState:
         runner = ModelRunner(self.package, runtime=self.config.runtime, batching=batching)
         self.metrics = ServeMetrics(**model_identity(self.package), runtime=runner.runtime.name)
         self.slot = self.build_slot(self.package, runner)
-        self.metrics.queue_rows.set_function(lambda: self.slot.runner.batcher.queued_rows)
+        self.metrics.watch_queue(lambda: self.slot.runner.batcher.queued_rows)
         self.predlog = self._open_prediction_log()
 
     def _open_prediction_log(self) -> PredictionLog | None:

@@ -9,6 +9,10 @@ connections over the processes. The parent only supervises:
   admitted, every admitted request answered) and the parent exits when all have.
 - A child that dies while the server is not stopping is replaced, so one crashed process
   never takes the port down.
+- ``/metrics`` reports the whole server, whichever child answers: with several children, each
+  keeps its metrics in prometheus_client's multiprocess files in a directory the parent makes
+  (and removes when all have stopped), and the parent drops the live gauges of each child that
+  exits.
 
 POSIX only (``os.fork``); elsewhere ask for one worker.
 """
@@ -19,15 +23,18 @@ import contextlib
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from types import FrameType
 
 from starlette.types import ASGIApp
 
+from shipyard.serve._metrics import forget_worker, use_multiprocess_metrics
 from shipyard.serve._server import ShutdownReport, run_server
 
 __all__ = ["default_workers", "run_workers"]
@@ -72,13 +79,18 @@ def run_workers(
         How the server stopped: ``drained`` only if every child answered everything it had
         admitted; ``workers_cut_off`` counts the children that did not.
     """
+    metrics_dir = tempfile.mkdtemp(prefix="shipyard-metrics-") if workers > 1 else None
     supervisor = _Supervisor(
-        lambda: _child(build_app, sock, host, port, log_level, graceful_timeout), workers
+        lambda: _child(build_app, sock, host, port, log_level, graceful_timeout, metrics_dir),
+        workers,
+        on_exit=None if metrics_dir is None else lambda pid: forget_worker(pid, metrics_dir),
     )
     try:
         return supervisor.run()
     finally:
         sock.close()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _child(
@@ -88,9 +100,12 @@ def _child(
     port: int,
     log_level: str,
     graceful_timeout: int,
+    metrics_dir: str | None,
 ) -> int:
     """A child's whole life: build the app, serve, drain; its exit code."""
     try:
+        if metrics_dir is not None:  # before the app makes its metrics
+            use_multiprocess_metrics(metrics_dir)
         report = run_server(
             build_app(),
             host=host,
@@ -123,9 +138,15 @@ def _die_with_parent(parent: int) -> None:
 
 
 class _Supervisor:
-    def __init__(self, child: Callable[[], int], workers: int) -> None:
+    def __init__(
+        self,
+        child: Callable[[], int],
+        workers: int,
+        on_exit: Callable[[int], None] | None = None,
+    ) -> None:
         self.child = child
         self.workers = max(1, workers)
+        self.on_exit = on_exit
         self.pids: set[int] = set()
         self.parent = os.getpid()
         self.stop_signal: int | None = None
@@ -182,6 +203,8 @@ class _Supervisor:
             if pid not in self.pids:
                 continue
             self.pids.discard(pid)
+            if self.on_exit is not None:
+                self.on_exit(pid)
             code = os.waitstatus_to_exitcode(status)
             if self.stop_signal is not None:
                 if code != _EXIT_DRAINED:
