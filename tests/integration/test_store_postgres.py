@@ -10,23 +10,17 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 
 from shipyard.errors import ArtifactIntegrityError, ModelNotFoundError
 from shipyard.registry._catalog import ModelCatalog, VersionRecord
-from shipyard.store import HEAD_REVISION, Store, _db, metadata, tables, upsert_latest_metrics
+from shipyard.store import HEAD_REVISION, Store, _db, tables, upsert_latest_metrics
+from store_checks import check_upgraded, fill_revision_0001, schema_diff
 
 needs_fork = pytest.mark.skipif(
     "fork" not in mp.get_all_start_methods(), reason="uses the fork start method"
 )
 
 pytestmark = pytest.mark.postgres
-
-
-def _schema_diff(engine: sa.Engine) -> list[object]:
-    with engine.connect() as conn:
-        return compare_metadata(MigrationContext.configure(conn), metadata)
 
 
 def _register(catalog: ModelCatalog, name: str = "iris", **overrides: Any) -> VersionRecord:
@@ -60,7 +54,7 @@ def test_migrations_create_exactly_the_metadata_tables(pg_url: str) -> None:
     engine = sa.create_engine(pg_url)
     with engine.begin() as conn:
         command.upgrade(_db.alembic_config(conn), "head")
-    assert _schema_diff(engine) == []
+    assert schema_diff(engine) == []
     with engine.begin() as conn:
         command.downgrade(_db.alembic_config(conn), "base")
         assert sa.inspect(conn).get_table_names() == ["alembic_version"]
@@ -70,11 +64,11 @@ def test_migrations_create_exactly_the_metadata_tables(pg_url: str) -> None:
 def test_open_creates_then_reuses_the_schema(pg_url: str, tmp_path: Path) -> None:
     with Store.open(pg_url, root=tmp_path) as store:
         assert store.dialect == "postgresql"
-        assert _schema_diff(store.engine) == []
+        assert schema_diff(store.engine) == []
         with store.connect() as conn:
             assert _db.current_revision(conn) == HEAD_REVISION
     with Store.open(pg_url, root=tmp_path) as store:
-        assert _schema_diff(store.engine) == []
+        assert schema_diff(store.engine) == []
 
 
 def _open(url: str, root: str, barrier: Any, out: Any) -> None:
@@ -90,7 +84,7 @@ def _open(url: str, root: str, barrier: Any, out: Any) -> None:
 def test_concurrent_first_open_is_serialised(pg_url: str, tmp_path: Path) -> None:
     assert _in_processes(_open, 3, pg_url, str(tmp_path)) == ["ok"] * 3
     with Store.open(pg_url, root=tmp_path) as store:
-        assert _schema_diff(store.engine) == []
+        assert schema_diff(store.engine) == []
 
 
 def test_upsert_latest_metrics(pg_url: str, tmp_path: Path) -> None:
@@ -164,51 +158,17 @@ def test_concurrent_registrations_get_distinct_versions(pg_url: str, tmp_path: P
 # --- upgrading a store made by an older Shipyard (as in tests/unit/test_store.py) -----------
 
 
-def _fill_revision_0001(conn: sa.Connection) -> None:
-    """Migrate an empty database to revision 0001 and record runs the way 0001 stored them."""
-    command.upgrade(_db.alembic_config(conn), "0001")
-    conn.execute(
-        sa.text(
-            "INSERT INTO runs (id, name, status, start_time, end_time) VALUES "
-            "('old1', 'before', 'finished', 1.0, 2.0), ('old2', 'left', 'running', 3.0, NULL)"
-        )
-    )
-    conn.execute(sa.text("INSERT INTO params (run_id, key, value) VALUES ('old1', 'C', '1.0')"))
-    conn.execute(
-        sa.text(
-            "INSERT INTO metrics (run_id, key, value, step, timestamp) "
-            "VALUES ('old1', 'acc', 0.9, 0, 1.5)"
-        )
-    )
-
-
-def _check_upgraded(store: Store) -> None:
-    assert _schema_diff(store.engine) == []
-    runs = tables.runs
-    with store.connect() as conn:
-        assert _db.current_revision(conn) == HEAD_REVISION
-        rows = conn.execute(
-            sa.select(runs.c.id, runs.c.status, runs.c.pid, runs.c.heartbeat_at).order_by(runs.c.id)
-        ).all()
-        assert [tuple(r) for r in rows] == [
-            ("old1", "finished", None, None),
-            ("old2", "running", None, None),
-        ]
-        assert conn.execute(sa.select(tables.params.c.value)).scalars().all() == ["1.0"]
-        assert conn.execute(sa.select(tables.metrics.c.value)).scalars().all() == [0.9]
-
-
 def test_a_revision_0001_store_is_upgraded_in_place_and_keeps_its_runs(
     pg_url: str, tmp_path: Path
 ) -> None:
     engine = sa.create_engine(pg_url)
     with engine.begin() as conn:
-        _fill_revision_0001(conn)
+        fill_revision_0001(conn)
     engine.dispose()
     with Store.open(pg_url, root=tmp_path) as store:
-        _check_upgraded(store)
+        check_upgraded(store)
     with Store.open(pg_url, root=tmp_path) as store:
-        _check_upgraded(store)
+        check_upgraded(store)
         with store.engine.begin() as conn:
             command.downgrade(_db.alembic_config(conn), "0001")
         with store.connect() as conn:

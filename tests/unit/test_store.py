@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from shipyard.errors import StoreError
@@ -27,6 +25,7 @@ from shipyard.store import (
     tables,
     upsert_latest_metrics,
 )
+from store_checks import check_upgraded, fill_revision_0001, schema_diff
 
 needs_fork = pytest.mark.skipif(
     "fork" not in mp.get_all_start_methods(), reason="uses the fork start method"
@@ -37,11 +36,6 @@ needs_fork = pytest.mark.skipif(
 def store(tmp_path: Path) -> Iterator[Store]:
     with Store.open(root=tmp_path / "sy") as opened:
         yield opened
-
-
-def _schema_diff(engine: sa.Engine) -> list[object]:
-    with engine.connect() as conn:
-        return compare_metadata(MigrationContext.configure(conn), metadata)
 
 
 def _add_run(conn: sa.Connection, run_id: str = "r1") -> None:
@@ -107,17 +101,17 @@ def test_migrations_create_exactly_the_metadata_tables(tmp_path: Path) -> None:
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'migrated.db'}")
     with engine.begin() as conn:
         command.upgrade(_db.alembic_config(conn), "head")
-    assert _schema_diff(engine) == []
+    assert schema_diff(engine) == []
     with engine.connect() as conn:
         assert _db.current_revision(conn) == HEAD_REVISION
     engine.dispose()
     # A store opened on the migrated database takes it as up to date.
     with Store.open(f"sqlite:///{tmp_path / 'migrated.db'}", root=tmp_path) as store:
-        assert _schema_diff(store.engine) == []
+        assert schema_diff(store.engine) == []
 
 
 def test_fast_create_path_matches_the_migrations(store: Store) -> None:
-    assert _schema_diff(store.engine) == []
+    assert schema_diff(store.engine) == []
 
 
 def test_migrations_downgrade_to_empty(tmp_path: Path) -> None:
@@ -154,7 +148,7 @@ def test_unrelated_tables_do_not_block_creation(tmp_path: Path) -> None:
     raw.commit()
     raw.close()
     with Store.open(root=tmp_path) as store:
-        diff = _schema_diff(store.engine)
+        diff = schema_diff(store.engine)
     assert [(op[0], op[1].name) for op in diff] == [("remove_table", "other_app")]
 
 
@@ -177,7 +171,7 @@ def test_concurrent_first_open_creates_the_schema_once(tmp_path: Path) -> None:
         proc.join(60)
     assert sorted(queue.get(timeout=5) for _ in procs) == ["ok"] * 3
     with Store.open(root=tmp_path) as store:
-        assert _schema_diff(store.engine) == []
+        assert schema_diff(store.engine) == []
 
 
 # --- errors and URLs -------------------------------------------------------------------
@@ -356,41 +350,6 @@ def test_from_env_opens_under_shipyard_home_with_the_artifact_root(
 # --- upgrading a store made by an older Shipyard -------------------------------------------
 
 
-def _fill_revision_0001(conn: sa.Connection) -> None:
-    """Migrate an empty database to revision 0001 and record a run the way 0001 stored it."""
-    command.upgrade(_db.alembic_config(conn), "0001")
-    conn.execute(
-        sa.text(
-            "INSERT INTO runs (id, name, status, start_time, end_time) VALUES "
-            "('old1', 'before', 'finished', 1.0, 2.0), ('old2', 'left', 'running', 3.0, NULL)"
-        )
-    )
-    conn.execute(sa.text("INSERT INTO params (run_id, key, value) VALUES ('old1', 'C', '1.0')"))
-    conn.execute(
-        sa.text(
-            "INSERT INTO metrics (run_id, key, value, step, timestamp) "
-            "VALUES ('old1', 'acc', 0.9, 0, 1.5)"
-        )
-    )
-
-
-def _check_upgraded(store: Store) -> None:
-    """The store is at HEAD_REVISION with the current schema and still holds the old runs."""
-    assert _schema_diff(store.engine) == []
-    runs = tables.runs
-    with store.connect() as conn:
-        assert _db.current_revision(conn) == HEAD_REVISION
-        rows = conn.execute(
-            sa.select(runs.c.id, runs.c.status, runs.c.pid, runs.c.heartbeat_at).order_by(runs.c.id)
-        ).all()
-        assert [tuple(r) for r in rows] == [
-            ("old1", "finished", None, None),
-            ("old2", "running", None, None),
-        ]
-        assert conn.execute(sa.select(tables.params.c.value)).scalars().all() == ["1.0"]
-        assert conn.execute(sa.select(tables.metrics.c.value)).scalars().all() == [0.9]
-
-
 def _check_downgrade_keeps_the_runs(store: Store) -> None:
     """Down to 0001 through the store's own engine (foreign keys on): no cascade deletes."""
     with store.engine.begin() as conn:
@@ -406,12 +365,12 @@ def _check_downgrade_keeps_the_runs(store: Store) -> None:
 def test_a_revision_0001_store_is_upgraded_in_place_and_keeps_its_runs(tmp_path: Path) -> None:
     engine = sa.create_engine(default_store_url(tmp_path))
     with engine.begin() as conn:
-        _fill_revision_0001(conn)
+        fill_revision_0001(conn)
     engine.dispose()
     with Store.open(root=tmp_path) as store:
-        _check_upgraded(store)
+        check_upgraded(store)
     with Store.open(root=tmp_path) as store:  # reopening finds it up to date
-        _check_upgraded(store)
+        check_upgraded(store)
         _check_downgrade_keeps_the_runs(store)
 
 
