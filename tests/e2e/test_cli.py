@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 
-from shipyard.cli import main
+from cli_runner import cli
 
 SPEC = """\
 name: cancer
@@ -20,13 +20,6 @@ models:
   - model: lightgbm
     params: {n_estimators: 20}
 """
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out + captured.err
 
 
 @pytest.fixture

@@ -6,15 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.cli import main
+from cli_runner import cli
 from shipyard.train import default_catalogue
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out + captured.err
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shipyard.cli import main
+from cli_runner import cli
 
 HEAD = """\
 name: wine
@@ -16,13 +16,6 @@ data:
   source: {type: csv, path: data/train.csv}
   target: quality
 """
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out + captured.err
 
 
 @pytest.fixture

@@ -11,16 +11,9 @@ from pathlib import Path
 import pytest
 
 import shipyard
-from shipyard.cli import main
+from cli_runner import run_cli as cli
 from shipyard.store import Store
 from shipyard.tracking import Lineage, Tracker
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out, captured.err
 
 
 @pytest.fixture

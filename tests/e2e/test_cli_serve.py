@@ -10,17 +10,10 @@ import pytest
 from palmerpenguins import load_penguins
 from sklearn.dummy import DummyClassifier
 
-from shipyard.cli import main
+from cli_runner import cli
 from shipyard.data import ColumnSchema, Signature
 from shipyard.registry import ModelPackage, Registry
 from shipyard.store import Store
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out + captured.err
 
 
 @pytest.fixture
