@@ -78,9 +78,7 @@ class SklearnRuntime:
 
     def predict_records(self, records: Sequence[Record]) -> Predictions:
         """Predict for records (see :class:`Runtime`)."""
-        rows = _at_least_two(records)
-        frame = pd.DataFrame.from_records(rows, columns=self._columns)
-        return self.predict_frame(frame).head(len(records))
+        return self.predict_frame(pd.DataFrame.from_records(list(records), columns=self._columns))
 
     def predict_frame(self, frame: pd.DataFrame) -> Predictions:
         """Predict for a frame, coerced to the Signature first.
@@ -89,13 +87,13 @@ class SklearnRuntime:
             PredictionError: a column is missing, has the wrong type or an unknown category.
         """
         x = coerce_frame(frame, self.signature)
-        if len(x) == 1:
-            return self.predict_frame(pd.concat([x, x], ignore_index=True)).head(1)
+        n = len(x)
+        x = _at_least_two_rows(x)
         if self.task == "regression":
-            return Predictions(labels=np.asarray(self.pipeline.predict(x), dtype=float))
+            return Predictions(labels=np.asarray(self.pipeline.predict(x), dtype=float)).head(n)
         proba = np.asarray(self.pipeline.predict_proba(x), dtype=float)
         classes = tuple(str(c) for c in self.pipeline.classes_)
-        return Predictions.from_probabilities(proba, classes)
+        return Predictions.from_probabilities(proba, classes).head(n)
 
 
 class OnnxRuntime:
@@ -174,8 +172,7 @@ class OnnxRuntime:
         """Predict for a frame, coerced to the Signature first (see :class:`Runtime`)."""
         x = coerce_frame(frame, self.signature)
         n = len(x)
-        if n == 1:
-            x = pd.concat([x, x], ignore_index=True)
+        x = _at_least_two_rows(x)
         feed: dict[str, np.ndarray] = {}
         for column, name in self._numeric:
             values = x[column].to_numpy(dtype=np.float32, na_value=np.nan)
@@ -196,6 +193,11 @@ class OnnxRuntime:
 def _at_least_two(records: Sequence[Record]) -> Sequence[Record]:
     """A single record twice: see the module docstring (same bits alone and in a batch)."""
     return [records[0], records[0]] if len(records) == 1 else records
+
+
+def _at_least_two_rows(x: pd.DataFrame) -> pd.DataFrame:
+    """A one-row frame twice (see :func:`_at_least_two`), after coercion, so it is done once."""
+    return pd.concat([x, x], ignore_index=True) if len(x) == 1 else x
 
 
 def _text(value: Any) -> str:
