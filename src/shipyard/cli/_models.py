@@ -8,7 +8,7 @@ from typing import Annotated, Any, get_args
 import typer
 
 from shipyard.cli._context import CliState, current_user, open_store
-from shipyard.cli._render import fmt_float, fmt_time, kv_table, table
+from shipyard.cli._render import escape, fmt_float, fmt_time, kv_table, table
 from shipyard.registry import Registry, parse_model_uri
 from shipyard.spec import TaskType
 
@@ -73,7 +73,7 @@ def show_model(
             v.task,
             _primary(v.metrics, v.lineage),
             fmt_time(v.created_at),
-            v.created_by,
+            escape(v.created_by),
             (v.run_id or "-")[:8],
         )
         for v in versions
@@ -88,8 +88,8 @@ def show_model(
             fmt_time(h.moved_at),
             h.alias,
             _move(h.previous_version, h.version),
-            h.moved_by,
-            h.reason or "",
+            escape(h.moved_by),
+            escape(h.reason or ""),
         )
         for h in history
     ]
@@ -104,21 +104,26 @@ def _show_version(state: CliState, registry: Registry, uri: str) -> None:
         ("aliases", ", ".join(v.aliases) or "-"),
         ("task", v.task),
         ("run", v.run_id or "-"),
-        ("created", f"{fmt_time(v.created_at)} by {v.created_by}"),
-        ("package", v.package_path),
+        ("created", f"{fmt_time(v.created_at)} by {escape(v.created_by)}"),
+        ("package", escape(v.package_path)),
     ]
     state.out.print(kv_table(f"models:/{v.name}/{v.version}", info))
     state.out.print(
-        kv_table("Holdout metrics", [(k, fmt_float(x)) for k, x in sorted(v.metrics.items())])
+        kv_table(
+            "Holdout metrics", [(escape(k), fmt_float(x)) for k, x in sorted(v.metrics.items())]
+        )
     )
     inputs = v.signature.get("inputs", [])
-    rows = [(c["name"], c["kind"], "yes" if c["nullable"] else "no", _domain(c)) for c in inputs]
+    rows = [
+        (escape(c["name"]), c["kind"], "yes" if c["nullable"] else "no", escape(_domain(c)))
+        for c in inputs
+    ]
     state.out.print(table("Signature", ["input", "kind", "nullable", "domain"], rows))
     state.out.print(
         kv_table(
             "Lineage",
             [
-                (k, json.dumps(x) if isinstance(x, dict) else str(x))
+                (escape(k), escape(json.dumps(x) if isinstance(x, dict) else str(x)))
                 for k, x in sorted(v.lineage.items())
             ],
         )

@@ -50,7 +50,8 @@ def init(
         raise SpecError(msg)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(starter_spec(name=name, path=data, target=target), encoding="utf-8")
-    state.out.print(f"Wrote [bold]{path}[/]. Edit it, then run [bold]shipyard run {path}[/].")
+    shown = escape(path)
+    state.out.print(f"Wrote [bold]{shown}[/]. Edit it, then run [bold]shipyard run {shown}[/].")
 
 
 def quickstart(
@@ -63,7 +64,7 @@ def quickstart(
 
     state: CliState = ctx.obj
     spec_path = create_quickstart_project(directory, overwrite=force)
-    state.out.print(f"Created [bold]{spec_path}[/] with data/penguins.csv (344 penguins).")
+    state.out.print(f"Created [bold]{escape(spec_path)}[/] with data/penguins.csv (344 penguins).")
     result = _run(state, spec_path)
     state.out.print()
     state.out.print(f"Model URI: [bold green]{result.model_uri}[/]")
@@ -102,7 +103,7 @@ def validate(
     inspection = inspect_project(project)
     _print_inspection(state, inspection, show_passed=show_passed)
     plan = preflight(project, inspection)
-    labels = ", ".join(plan.estimators)
+    labels = escape(", ".join(plan.estimators))
     state.out.print(
         f"[green]Ready to train[/] {len(plan.estimators)} candidate(s) ({labels}) on "
         f"{len(plan.train_idx):,} rows with {len(plan.folds)}-fold cross-validation; "
@@ -114,7 +115,8 @@ def _print_inspection(state: CliState, inspection: Inspection, *, show_passed: b
     report = inspection.report
     shown = [r for r in report.results if show_passed or not r.passed]
     rows = [
-        (_verdict(r.passed, r.severity), r.column or "<table>", r.check, r.message) for r in shown
+        (_verdict(r.passed, r.severity), escape(r.column or "<table>"), r.check, escape(r.message))
+        for r in shown
     ]
     title = f"Validation of {report.n_rows:,} rows x {report.n_columns} columns"
     state.out.print(table(title, ["", "column", "check", "result"], rows))
@@ -126,7 +128,8 @@ def _print_inspection(state: CliState, inspection: Inspection, *, show_passed: b
     )
     if inspection.signature is not None:
         cols = [
-            (c.name, c.kind, "yes" if c.nullable else "no") for c in inspection.signature.inputs
+            (escape(c.name), c.kind, "yes" if c.nullable else "no")
+            for c in inspection.signature.inputs
         ]
         state.out.print(table("Model inputs (Signature)", ["column", "kind", "nullable"], cols))
 
@@ -149,7 +152,7 @@ def _run(state: CliState, spec_path: Path) -> RunResult:
     finally:
         store.close()
     _print_result(state, result)
-    state.out.print(f"Report: [bold]{report}[/]")
+    state.out.print(f"Report: [bold]{escape(report)}[/]")
     return result
 
 
@@ -170,7 +173,7 @@ class _ProgressHandler:
 
     def __call__(self, event: Event) -> None:
         if event.kind == "warning":
-            self._progress.console.print(f"[yellow]warning:[/] {event.message}")
+            self._progress.console.print(f"[yellow]warning:[/] {escape(event.message)}")
         elif event.kind == "fold":
             self._progress.update(
                 self._task, completed=event.current, total=event.total, description=event.message
@@ -202,7 +205,7 @@ def _print_result(state: CliState, result: RunResult) -> None:
     rows = [
         (
             "*" if c.label == result.best else "",
-            c.label,
+            escape(c.label),
             f"{fmt_float(c.cv_mean[metric])} ± {fmt_float(c.cv_std[metric])}",
             f"{c.fit_seconds:.1f}s",
             c.run_id[:8],
@@ -213,7 +216,7 @@ def _print_result(state: CliState, result: RunResult) -> None:
     out.print(table(title, ["", "candidate", f"cv {metric}", "fit time", "run"], rows))
     keys = [k for k in KEY_METRICS[result.task] if k in result.holdout]
     holdout = [(k, fmt_float(result.holdout[k])) for k in keys]
-    out.print(table("Holdout metrics", ["metric", result.best], holdout))
+    out.print(table("Holdout metrics", ["metric", escape(result.best)], holdout))
     verb = "[green]promoted[/]" if result.promoted else "[yellow]not promoted[/]"
     version = f"[bold]{result.model_name}[/] version [bold]{result.model_version}[/]"
     out.print(f"Registered {version} ({verb}: {escape(result.gate)})")
