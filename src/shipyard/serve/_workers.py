@@ -207,7 +207,9 @@ class _Supervisor:
                 self.on_exit(pid)
             code = os.waitstatus_to_exitcode(status)
             if self.stop_signal is not None:
-                if code != _EXIT_DRAINED:
+                # a worker the signal ended outright was still starting (a serving one drains
+                # and exits 0 or 1): it had admitted nothing, so nothing was cut off
+                if code not in (_EXIT_DRAINED, -self.stop_signal):
                     self.not_drained += 1
                 continue
             logger.error("worker %d exited with %d; starting another", pid, code)
