@@ -14,6 +14,7 @@ The public Python API (documented in ``docs/python-api.md``)::
         shipyard.log_metrics({"loss": 0.25}, step=1)
 
     app = shipyard.serve_app("models:/penguins@production")  # an ASGI app
+    check = shipyard.monitor("models:/penguins@production", since="2024-05-01")  # drift
 
 Names are imported on first use, so ``import shipyard`` stays light (the server does not
 pull in the training stack).
@@ -33,12 +34,14 @@ __all__ = [
     "ShipyardError",
     "__version__",
     "active_run",
+    "drift",
     "load_model",
     "load_spec",
     "log_metric",
     "log_metrics",
     "log_param",
     "log_params",
+    "monitor",
     "open_store",
     "run",
     "serve_app",
@@ -52,12 +55,14 @@ _LAZY = {
     "RunResult": "shipyard.pipeline",
     "ShipyardError": "shipyard.errors",
     "active_run": "shipyard.tracking",
+    "drift": "shipyard._api",
     "load_model": "shipyard._api",
     "load_spec": "shipyard.spec",
     "log_metric": "shipyard.tracking",
     "log_metrics": "shipyard.tracking",
     "log_param": "shipyard.tracking",
     "log_params": "shipyard.tracking",
+    "monitor": "shipyard._api",
     "open_store": "shipyard._api",
     "run": "shipyard._api",
     "serve_app": "shipyard._api",
@@ -66,7 +71,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from shipyard._api import load_model, open_store, run, serve_app
+    from shipyard._api import drift, load_model, monitor, open_store, run, serve_app
     from shipyard.errors import ShipyardError
     from shipyard.pipeline import RunResult
     from shipyard.registry import ModelPackage

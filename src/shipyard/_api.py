@@ -10,11 +10,16 @@ from shipyard.spec import ProjectSpec, load_spec
 from shipyard.store import Store
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    import pandas as pd
     from fastapi import FastAPI
 
-    from shipyard.pipeline import RunResult
+    from shipyard.monitor import DriftReport
+    from shipyard.pipeline import MonitorResult, RunResult
+    from shipyard.spec import DriftSpec
 
-__all__ = ["load_model", "open_store", "run", "serve_app"]
+__all__ = ["drift", "load_model", "monitor", "open_store", "run", "serve_app"]
 
 
 def open_store(
@@ -69,3 +74,62 @@ def serve_app(model: str | ModelPackage, *, store: Store | None = None, **config
 
     package = load_model(model, store=store) if isinstance(model, str) else model
     return create_app(package, config=ServeConfig(**config))
+
+
+def drift(
+    reference: pd.DataFrame, current: pd.DataFrame, *, options: DriftSpec | None = None
+) -> DriftReport:
+    """Test every column of ``current`` against ``reference`` (Evidently-compatible choices of
+    test unless ``options`` say otherwise).
+
+    Example:
+        >>> report = shipyard.drift(train_frame, last_week)  # doctest: +SKIP
+        >>> report.drifted, [c.column for c in report.columns if c.drifted]  # doctest: +SKIP
+        (False, ['age'])
+    """
+    from shipyard.monitor import detect_drift
+
+    return detect_drift(reference, current, options=options)
+
+
+def monitor(
+    model_uri: str,
+    *,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
+    predictions: str | Path | None = None,
+    options: DriftSpec | None = None,
+    store: Store | None = None,
+    record: bool = True,
+) -> MonitorResult:
+    """Check a served model's logged predictions in a window against its reference, and
+    record the check (as ``shipyard monitor`` does).
+
+    Args:
+        model_uri: the model, e.g. ``models:/penguins@production``.
+        since: the window's start (included); ``None`` for the log's first prediction.
+        until: the window's end (excluded); ``None`` for the last.
+        predictions: the prediction log; default ``<SHIPYARD_HOME>/predictions``.
+        options: drift tests and thresholds (a project's ``monitoring.drift``).
+        store: the store; default where :func:`open_store` finds it.
+        record: record the check in the store's monitoring history.
+    """
+    from shipyard.pipeline import check_model
+    from shipyard.store import store_location
+
+    own = store is None
+    active = open_store() if store is None else store
+    log = predictions if predictions is not None else store_location(None)[1] / "predictions"
+    try:
+        return check_model(
+            model_uri,
+            store=active,
+            predictions=log,
+            since=since,
+            until=until,
+            options=options,
+            record=record,
+        )
+    finally:
+        if own:
+            active.close()

@@ -47,13 +47,19 @@ class Served:
 
 
 @contextmanager
-def serving(home: Path, model_uri: str, *options: str) -> Iterator[Served]:
-    """``shipyard serve MODEL_URI --port P OPTIONS`` in ``home``, ready; killed afterwards."""
+def serving(
+    home: Path, model_uri: str, *options: str, store: str | None = None
+) -> Iterator[Served]:
+    """``shipyard serve MODEL_URI --port P OPTIONS`` in ``home``, ready; killed afterwards.
+
+    The store is ``home``'s ``.shipyard``, or the URL ``store``."""
     port = free_port()
     env = {**os.environ, "SHIPYARD_HOME": str(home / ".shipyard")}
     env.pop("SHIPYARD_STORE_URL", None)
     env.pop("SHIPYARD_ARTIFACT_ROOT", None)
     args = ["serve", model_uri, "--port", str(port), "--log-level", "warning", *options]
+    if store is not None:
+        args = ["--store", store, *args]
     proc = subprocess.Popen(
         [sys.executable, "-m", "shipyard", *args],
         cwd=home,

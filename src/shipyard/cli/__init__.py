@@ -1,7 +1,8 @@
 """The ``shipyard`` command line; ``main`` maps errors to exit codes in one place.
 
 Exit codes: 0 success, 1 a user error (bad project file, bad data, bad arguments, unknown
-model), 2 an internal error (a bug: please report it with ``--debug`` output).
+model), 2 an internal error (a bug: please report it with ``--debug`` output), 3 drift found
+by ``monitor`` or ``drift`` with ``--fail-on-drift``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     err = Console(stderr=True, highlight=False)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        build_app()(args=args, prog_name="shipyard", standalone_mode=False)
+        code = build_app()(args=args, prog_name="shipyard", standalone_mode=False)
+        if isinstance(code, int) and code:  # click returns typer.Exit's code in this mode
+            sys.exit(code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

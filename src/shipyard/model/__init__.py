@@ -6,6 +6,7 @@ and the server and batch prediction run them through a :class:`Runtime`.
 
 from shipyard.model._package import ONNX_FILE, PIPELINE_FILE, ModelPackage, RuntimeChoice
 from shipyard.model._predictions import Predictions
+from shipyard.model._reference import ReferenceSample
 from shipyard.model._runtime import (
     OnnxRuntime,
     Runtime,
@@ -20,6 +21,7 @@ __all__ = [
     "ModelPackage",
     "OnnxRuntime",
     "Predictions",
+    "ReferenceSample",
     "Runtime",
     "RuntimeCheck",
     "RuntimeChoice",

@@ -3,10 +3,10 @@
 A package is pure data: the fitted sklearn pipeline (``pipeline.joblib``), its
 :class:`~shipyard.data.Signature` (``signature.json``), metadata (``metadata.json``: name,
 version, task, metrics, lineage, how the ONNX graph was checked), the reference profile
-(``profile.json``) and, where the pipeline converts, an ONNX graph (``model.onnx``). The
-registry stores the files in the artifact store with their sha256 and verifies them before
-anything is unpickled; a package never reads or writes storage itself. New artifacts are new
-files: readers ignore files they do not know.
+(``profile.json``) and sample (``reference_*.parquet``) and, where the pipeline converts, an
+ONNX graph (``model.onnx``). The registry stores the files in the artifact store with their
+sha256 and verifies them before anything is unpickled; a package never reads or writes storage
+itself. New artifacts are new files: readers ignore files they do not know.
 """
 
 from __future__ import annotations
@@ -23,6 +23,11 @@ import pandas as pd
 from shipyard.data import ReferenceProfile, Signature
 from shipyard.errors import StoreError
 from shipyard.model._predictions import Predictions
+from shipyard.model._reference import (
+    REFERENCE_INPUTS_FILE,
+    REFERENCE_PREDICTIONS_FILE,
+    ReferenceSample,
+)
 from shipyard.model._runtime import OnnxRuntime, Runtime, SklearnRuntime
 
 __all__ = ["ONNX_FILE", "PIPELINE_FILE", "ModelPackage"]
@@ -53,6 +58,9 @@ class ModelPackage:
             baseline for drift monitoring (optional: ``profile.json``).
         onnx: the pipeline as an ONNX graph, checked against it on the holdout (optional:
             ``model.onnx``).
+        reference: a bounded sample of the training inputs and holdout predictions, for
+            exact drift tests (optional: ``reference_inputs.parquet`` and
+            ``reference_predictions.parquet``).
     """
 
     pipeline: Any
@@ -61,6 +69,7 @@ class ModelPackage:
     metadata: dict[str, Any] = field(default_factory=dict)
     profile: ReferenceProfile | None = None
     onnx: bytes | None = None
+    reference: ReferenceSample | None = None
 
     @property
     def is_classifier(self) -> bool:
@@ -119,6 +128,9 @@ class ModelPackage:
             files[PROFILE_FILE] = self.profile.to_json().encode()
         if self.onnx is not None:
             files[ONNX_FILE] = self.onnx
+        if self.reference is not None:
+            files[REFERENCE_INPUTS_FILE] = self.reference.inputs_parquet
+            files[REFERENCE_PREDICTIONS_FILE] = self.reference.predictions_parquet
         return files
 
     @classmethod
@@ -144,6 +156,11 @@ class ModelPackage:
         pipeline = joblib.load(io.BytesIO(files[PIPELINE_FILE]))
         signature = Signature.from_json(files[SIGNATURE_FILE])
         profile = ReferenceProfile.from_json(files[PROFILE_FILE]) if PROFILE_FILE in files else None
+        reference = None
+        if REFERENCE_INPUTS_FILE in files and REFERENCE_PREDICTIONS_FILE in files:
+            reference = ReferenceSample(
+                files[REFERENCE_INPUTS_FILE], files[REFERENCE_PREDICTIONS_FILE]
+            )
         return cls(
             pipeline=pipeline,
             signature=signature,
@@ -151,4 +168,5 @@ class ModelPackage:
             metadata=meta,
             profile=profile,
             onnx=files.get(ONNX_FILE),
+            reference=reference,
         )

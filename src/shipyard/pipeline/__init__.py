@@ -1,7 +1,9 @@
-"""The pipeline service: runs a project, batch predictions, the quickstart project."""
+"""The pipeline service: runs a project, batch predictions, monitoring checks, the quickstart
+project."""
 
 from shipyard.pipeline._events import Event, EventHandler, ignore_events
 from shipyard.pipeline._inspect import Inspection, Plan, inspect_data, inspect_project, preflight
+from shipyard.pipeline._monitor import MonitorResult, check_model, compare_files, parse_window
 from shipyard.pipeline._predict import predict_file, read_table, write_table
 from shipyard.pipeline._quickstart import QUICKSTART_SPEC, create_quickstart_project
 from shipyard.pipeline._result import CandidateResult, RunResult
@@ -13,12 +15,16 @@ __all__ = [
     "Event",
     "EventHandler",
     "Inspection",
+    "MonitorResult",
     "Plan",
     "RunResult",
+    "check_model",
+    "compare_files",
     "create_quickstart_project",
     "ignore_events",
     "inspect_data",
     "inspect_project",
+    "parse_window",
     "predict_file",
     "preflight",
     "read_table",

@@ -20,7 +20,7 @@ from shipyard.evaluate import (
     greater_is_better,
     render_run_report,
 )
-from shipyard.model import OnnxRuntime, SklearnRuntime, compare_predictions
+from shipyard.model import OnnxRuntime, ReferenceSample, SklearnRuntime, compare_predictions
 from shipyard.pipeline._events import Event, EventHandler, ignore_events
 from shipyard.pipeline._inspect import Inspection, Plan, inspect_data, preflight
 from shipyard.pipeline._result import CandidateResult, RunResult
@@ -341,6 +341,7 @@ def _register(
         metadata,
         _reference_profile(prepared, holdout),
         onnx=onnx,
+        reference=_reference_sample(spec, prepared, holdout, model),
     )
     record = registry.register(name, package, run_id=run.id, created_by=user)
     promoted, gate = _gate(
@@ -441,6 +442,27 @@ def _reference_profile(prepared: _Prepared, holdout: Evaluation) -> sd.Reference
     if holdout.proba is not None:
         predictions["confidence"] = sd.profile_values(holdout.proba.max(axis=1), categorical=False)
     return sd.ReferenceProfile(inputs=inputs, predictions=predictions)
+
+
+def _reference_sample(
+    spec: ProjectSpec, prepared: _Prepared, holdout: Evaluation, model: Any
+) -> ReferenceSample:
+    """The exact-test baseline: a seeded sample of training inputs and holdout predictions,
+    named as the prediction log names them."""
+    predictions = pd.DataFrame(index=range(len(prepared.test_idx)))
+    if prepared.task == "regression":
+        predictions["prediction"] = np.asarray(holdout.y_pred, dtype=np.float64)
+        predictions["target"] = np.asarray(holdout.y_true, dtype=np.float64)
+    else:
+        predictions["prediction"] = [str(v) for v in np.asarray(holdout.y_pred)]
+        if holdout.proba is not None:
+            for i, cls in enumerate(model.classes_):
+                predictions[f"proba.{cls}"] = holdout.proba[:, i]
+        predictions["target"] = [str(v) for v in np.asarray(holdout.y_true)]
+    inputs = prepared.x.iloc[prepared.train_idx]
+    return ReferenceSample.build(
+        inputs, predictions, max_rows=spec.monitoring.reference_rows, seed=spec.seed
+    )
 
 
 def _gate(

@@ -2,14 +2,18 @@
 
 from shipyard.model import ModelPackage, Predictions
 from shipyard.registry._catalog import AliasMove, ModelRecord, VersionRecord
+from shipyard.registry._monitoring import CheckRecord, ColumnResult, MonitorHistory
 from shipyard.registry._registry import Registry
 from shipyard.registry._uri import ModelRef, parse_model_uri
 
 __all__ = [
     "AliasMove",
+    "CheckRecord",
+    "ColumnResult",
     "ModelPackage",
     "ModelRecord",
     "ModelRef",
+    "MonitorHistory",
     "Predictions",
     "Registry",
     "VersionRecord",

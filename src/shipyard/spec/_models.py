@@ -245,6 +245,46 @@ class RegistrySpec(_Strict):
     min_improvement: float = 0.0
 
 
+class ColumnDriftSpec(_Strict):
+    """How one column is tested for drift (``monitoring.drift.columns.NAME``).
+
+    ``method`` names a drift test (``ks``, ``chisquare``, ``z``, ``wasserstein``,
+    ``jensenshannon``, ``psi``, or a plugin's); unset, the column follows
+    ``monitoring.drift.method``. ``kind`` overrides the kind read from the model's signature
+    (an integer code tested as categories, say); ``ignore`` leaves the column out.
+    """
+
+    method: str | None = None
+    threshold: float | None = Field(default=None, gt=0.0)
+    kind: Literal["numeric", "categorical"] | None = None
+    ignore: bool = False
+
+
+class DriftSpec(_Strict):
+    """Drift tests (``monitoring.drift``).
+
+    ``method: auto`` chooses each column's test as Evidently's DataDriftPreset does;
+    ``threshold`` replaces every test's default threshold; the dataset drifts when at least
+    ``drift_share`` of the tested columns do.
+    """
+
+    method: str = "auto"
+    threshold: float | None = Field(default=None, gt=0.0)
+    drift_share: float = Field(default=0.5, gt=0.0, le=1.0)
+    columns: dict[str, ColumnDriftSpec] = Field(default_factory=dict)
+
+
+class MonitoringSpec(_Strict):
+    """Monitoring a served model (``monitoring``).
+
+    ``reference_rows`` bounds the reference sample each registered model keeps: that many
+    training rows and that many holdout predictions at most, drawn with the project's seed.
+    """
+
+    reference_rows: int = Field(default=5_000, ge=100, le=1_000_000)
+    drift: DriftSpec = Field(default_factory=DriftSpec)
+
+
 class ProjectSpec(_Strict):
     """A Shipyard project: the whole of ``shipyard.yaml``."""
 
@@ -264,6 +304,7 @@ class ProjectSpec(_Strict):
     metric: str | None = None
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
     registry: RegistrySpec = Field(default_factory=RegistrySpec)
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
     seed: int = 42
 
     _path: Path | None = PrivateAttr(default=None)

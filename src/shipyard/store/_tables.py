@@ -6,7 +6,9 @@ database yields exactly these tables). Times are float epoch seconds; free-form 
 (params of a package, metrics, signatures, lineage) are ``JSON``.
 
 Tables: ``runs`` (with ``params``, ``tags``, ``metrics``, ``latest_metrics``), ``datasets``,
-``artifacts``, ``registered_models``, ``model_versions``, ``aliases``, ``alias_history``.
+``artifacts``, ``registered_models``, ``model_versions``, ``aliases``, ``alias_history``,
+``monitor_checks`` (one row per monitoring check of a model version: a time series) and
+``monitor_results`` (each check's per-column statistics).
 The helpers at the end build the SQLite/PostgreSQL upserts the store's writers share and read the
 database's clock (heartbeats).
 """
@@ -33,6 +35,8 @@ __all__ = [
     "metadata",
     "metrics",
     "model_versions",
+    "monitor_checks",
+    "monitor_results",
     "params",
     "registered_models",
     "runs",
@@ -221,6 +225,54 @@ alias_history = sa.Table(
     sa.Index("ix_alias_history_name_alias", "name", "alias"),
 )
 
+
+monitor_checks = sa.Table(
+    "monitor_checks",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("model_name", sa.String, nullable=False),
+    sa.Column("model_version", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("window_start", sa.Float, nullable=True),
+    sa.Column("window_end", sa.Float, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("n_reference", sa.Integer, nullable=False),
+    sa.Column("n_current", sa.Integer, nullable=False),
+    sa.Column("n_tested", sa.Integer, nullable=False),
+    sa.Column("n_drifted", sa.Integer, nullable=False),
+    sa.Column("share_drifted", sa.Float, nullable=False),
+    sa.Column("drifted", sa.Boolean, nullable=False),
+    sa.Column("summary", sa.JSON, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["model_name", "model_version"],
+        ["model_versions.name", "model_versions.version"],
+        name="fk_monitor_checks_model_model_versions",
+        ondelete="CASCADE",
+    ),
+    sa.Index("ix_monitor_checks_model_created", "model_name", "model_version", "created_at"),
+)
+
+monitor_results = sa.Table(
+    "monitor_results",
+    metadata,
+    sa.Column(
+        "check_id",
+        sa.String(32),
+        sa.ForeignKey("monitor_checks.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("section", sa.String(16), nullable=False),
+    sa.Column("column", sa.String, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("method", sa.String(64), nullable=True),
+    sa.Column("statistic", sa.String(16), nullable=True),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("threshold", sa.Float, nullable=True),
+    sa.Column("drifted", sa.Boolean, nullable=True),
+    sa.Column("n_current", sa.Integer, nullable=False),
+    sa.Column("missing_current", sa.Float, nullable=False),
+    sa.PrimaryKeyConstraint("check_id", "section", "column"),
+)
 
 # --- dialect-specific statements --------------------------------------------------------
 

@@ -1,0 +1,222 @@
+"""``shipyard monitor`` and ``shipyard drift``: drift of a served model, or between two files."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from shipyard.cli._context import CliState, open_store
+from shipyard.cli._render import escape, fmt_float, table
+from shipyard.spec import DriftSpec, load_spec
+from shipyard.store import store_location
+
+if TYPE_CHECKING:
+    from shipyard.monitor import DriftReport
+
+__all__ = ["DRIFT_EXIT_CODE", "drift", "monitor"]
+
+DRIFT_EXIT_CODE = 3
+"""The exit code of ``--fail-on-drift`` when the data drifted (1 and 2 mean errors)."""
+
+
+class Format(StrEnum):
+    """How results are printed."""
+
+    table = "table"
+    json = "json"
+
+
+def monitor(
+    ctx: typer.Context,
+    model_uri: Annotated[str, typer.Argument(help="models:/NAME@ALIAS or models:/NAME/VERSION")],
+    since: Annotated[
+        str | None,
+        typer.Option(help="The window's start (ISO 8601, UTC unless it says otherwise)."),
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="The window's end (excluded).")] = None,
+    window: Annotated[
+        str | None,
+        typer.Option(help="The window back from now: 30m, 6h, 1d, 2w (instead of --since)."),
+    ] = None,
+    predictions: Annotated[
+        str | None,
+        typer.Option(
+            help="The prediction log: a folder or a SQLAlchemy URL, as `serve "
+            "--prediction-log` wrote it (default: <SHIPYARD_HOME>/predictions)."
+        ),
+    ] = None,
+    project: Annotated[
+        Path | None,
+        typer.Option(
+            help="The project file whose monitoring.drift settings apply (default: "
+            "./shipyard.yaml when it exists)."
+        ),
+    ] = None,
+    output_format: Annotated[Format, typer.Option("--format", help="table or json.")] = (
+        Format.table
+    ),
+    record: Annotated[
+        bool, typer.Option(help="Record the check in the store's monitoring history.")
+    ] = True,
+    fail_on_drift: Annotated[
+        bool, typer.Option(help=f"Exit {DRIFT_EXIT_CODE} when the inputs drifted.")
+    ] = False,
+) -> None:
+    """Test a served model's logged predictions in a window against its reference."""
+    from shipyard.pipeline import check_model, parse_window
+
+    state: CliState = ctx.obj
+    if window is not None:
+        if since is not None:
+            msg = "give either --window or --since, not both"
+            raise typer.BadParameter(msg, param_hint="--window")
+        try:
+            start, end = parse_window(window)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--window") from exc
+        since, until = start.isoformat(), until or end.isoformat()
+    options = _drift_options(project)
+    store = open_store(state)
+    try:
+        log = predictions or str(store_location(state.store_url)[1] / "predictions")
+        try:
+            result = check_model(
+                model_uri,
+                store=store,
+                predictions=log,
+                since=since,
+                until=until,
+                options=options,
+                record=record,
+            )
+        except ValueError as exc:  # a time that is not one
+            raise typer.BadParameter(str(exc), param_hint="--since/--until") from exc
+    finally:
+        store.close()
+    name = f"{result.model_name}/{result.model_version}"
+    if output_format is Format.json:
+        payload = {
+            "model": result.model_name,
+            "version": result.model_version,
+            "window": [None if t is None else t.isoformat() for t in result.window],
+            "check_id": None if result.check is None else result.check.id,
+            "inputs": result.inputs.to_dict(),
+            "predictions": result.predictions.to_dict(),
+        }
+        typer.echo(json.dumps(payload, indent=2, default=_json_default))
+    else:
+        out = state.out
+        out.print(_verdict(f"Inputs of {escape(name)}", result.inputs))
+        out.print(_drift_table(result.inputs))
+        out.print(_verdict("Predictions", result.predictions))
+        out.print(_drift_table(result.predictions))
+        if result.check is not None:
+            out.print(f"Recorded check {result.check.id}")
+    if fail_on_drift and result.inputs.drifted:
+        raise typer.Exit(DRIFT_EXIT_CODE)
+
+
+def drift(
+    ctx: typer.Context,
+    reference: Annotated[Path, typer.Argument(help="The reference: a .csv or .parquet file.")],
+    current: Annotated[Path, typer.Argument(help="The current data, with the same columns.")],
+    method: Annotated[
+        str,
+        typer.Option(help="auto (as Evidently's DataDriftPreset), or a test for every column."),
+    ] = "auto",
+    threshold: Annotated[
+        float | None, typer.Option(help="Replace every test's default threshold.", min=0)
+    ] = None,
+    drift_share: Annotated[
+        float,
+        typer.Option(help="The share of drifted columns at which the dataset drifts.", min=0),
+    ] = 0.5,
+    project: Annotated[
+        Path | None,
+        typer.Option(help="Take the settings from this project file's monitoring.drift."),
+    ] = None,
+    output_format: Annotated[Format, typer.Option("--format", help="table or json.")] = (
+        Format.table
+    ),
+    fail_on_drift: Annotated[
+        bool, typer.Option(help=f"Exit {DRIFT_EXIT_CODE} when the data drifted.")
+    ] = False,
+) -> None:
+    """Test every column of a current file against a reference file."""
+    from pydantic import ValidationError
+
+    from shipyard.pipeline import compare_files
+
+    state: CliState = ctx.obj
+    if project is not None:
+        options = load_spec(project).monitoring.drift
+    else:
+        try:
+            options = DriftSpec(method=method, threshold=threshold, drift_share=drift_share)
+        except ValidationError as exc:
+            raise typer.BadParameter(exc.errors()[0]["msg"], param_hint="--drift-share") from exc
+    report = compare_files(reference, current, options=options)
+    if output_format is Format.json:
+        typer.echo(json.dumps(report.to_dict(), indent=2, default=_json_default))
+    else:
+        state.out.print(_verdict(escape(current), report))
+        state.out.print(_drift_table(report))
+    if fail_on_drift and report.drifted:
+        raise typer.Exit(DRIFT_EXIT_CODE)
+
+
+def _drift_options(project: Path | None) -> DriftSpec | None:
+    if project is None:
+        default = Path("shipyard.yaml")
+        if not default.is_file():
+            return None
+        project = default
+    return load_spec(project).monitoring.drift
+
+
+def _verdict(what: str, report: DriftReport) -> str:
+    tested = len(report.tested)
+    summary = (
+        f"{report.n_drifted} of {tested} column(s) drifted ({report.share_drifted:.0%}; "
+        f"the dataset drifts at {report.drift_share:.0%}), {report.n_current:,} rows against "
+        f"{report.n_reference:,} reference rows"
+    )
+    word = "[bold red]drifted[/]" if report.drifted else "[bold green]no drift[/]"
+    return f"{what}: {word}: {summary}"
+
+
+def _drift_table(report: DriftReport) -> object:
+    notes = any(c.note for c in report.columns)
+    rows = []
+    for c in report.columns:
+        verdict = {True: "[red]drift[/]", False: "ok", None: "-"}[c.drifted]
+        row = [
+            escape(c.column),
+            c.kind,
+            c.method or "-",
+            _statistic(c.value, c.statistic),
+            fmt_float(c.threshold, 2) if c.threshold is not None else "-",
+            verdict,
+            f"{c.missing_current:.1%}",
+        ]
+        rows.append([*row, escape(c.note)] if notes else row)
+    header = ["column", "kind", "test", "statistic", "threshold", "verdict", "missing"]
+    return table(None, [*header, "note"] if notes else header, rows)
+
+
+def _statistic(value: float | None, statistic: str | None) -> str:
+    if value is None:
+        return "-"
+    if statistic == "p_value" and value < 1e-4:
+        return f"{value:.1e}"
+    return fmt_float(value, 4)
+
+
+def _json_default(value: object) -> object:
+    if hasattr(value, "item"):
+        return value.item()  # numpy scalars
+    return str(value)

@@ -1,0 +1,285 @@
+"""Two samples of one column, prepared once for every drift test that reads them.
+
+A drift test needs sorted values (KS, Wasserstein), distinct-value counts (chi-square, z-test,
+Jensen-Shannon and PSI on few values) or histogram counts (Jensen-Shannon and PSI on many).
+:class:`ColumnSamples` computes each at most once per column, whichever tests run, and computes
+the expensive one, the sorted union of both samples, with a single sort:
+
+- numeric values are mapped to unsigned integers that sort in the same order as the floats, the
+  lowest bit is given over to which sample a value came from, and one in-place integer sort
+  yields the merged order, both empirical CDFs (a cumulative sum) and both sorted samples (a
+  compaction), where sorting each sample and then merging them would take three passes;
+- categories are counted with one hash pass (:func:`pandas.factorize`) over both samples.
+
+Giving the lowest bit to the sample label moves a value by at most one unit in the last place
+(about 1e-16 of it), far below anything a drift statistic resolves.
+
+Missing values and infinities are left out, as Evidently's data-drift tests do; their counts
+are kept for the report.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["ColumnKind", "ColumnSamples", "ValueCounts"]
+
+ColumnKind = Literal["numeric", "categorical"]
+
+_SIGN = np.uint64(1 << 63)
+_LOW = np.uint64(1)
+_ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+
+
+@dataclass(frozen=True)
+class ValueCounts:
+    """How often each distinct value occurs in the reference and in the current sample.
+
+    Attributes:
+        keys: the distinct values of both samples (sorted for numeric columns).
+        reference: each key's count in the reference.
+        current: each key's count in the current sample.
+    """
+
+    keys: np.ndarray
+    reference: np.ndarray
+    current: np.ndarray
+
+
+class ColumnSamples:
+    """A column's reference and current values, with the statistics drift tests share.
+
+    Build it with :meth:`numeric` or :meth:`categorical`; every statistic is computed on first
+    use and kept.
+
+    Attributes:
+        name: the column.
+        kind: ``numeric`` or ``categorical``.
+        n_reference: the reference's values (missing values and infinities left out).
+        n_current: the current sample's values (likewise).
+        missing_reference: the reference's missing values and infinities.
+        missing_current: the current sample's missing values and infinities.
+        integer: whether a numeric column holds integers (histogram bins are then at least
+            one unit wide, as numpy chooses them).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        kind: ColumnKind,
+        *,
+        n_reference: int,
+        n_current: int,
+        missing_reference: int,
+        missing_current: int,
+        integer: bool = False,
+        merged: tuple[np.ndarray, np.ndarray] | None = None,
+        counts: ValueCounts | None = None,
+        reference_values: np.ndarray | None = None,
+    ) -> None:
+        self.name = name
+        self.kind: ColumnKind = kind
+        self.n_reference = n_reference
+        self.n_current = n_current
+        self.missing_reference = missing_reference
+        self.missing_current = missing_current
+        self.integer = integer
+        self._merged = merged
+        self._counts = counts
+        self._reference_values = reference_values
+
+    # -- construction ----------------------------------------------------------------------
+
+    @classmethod
+    def numeric(cls, name: str, reference: Any, current: Any) -> ColumnSamples:
+        """Prepare a numeric column (anything numpy converts to float64).
+
+        Args:
+            name: the column.
+            reference: the reference values (array or Series; missing values allowed).
+            current: the current values.
+        """
+        integer = _is_integer(reference) and _is_integer(current)
+        ref, n_bad_ref = _finite(reference)
+        cur, n_bad_cur = _finite(current)
+        return cls(
+            name,
+            "numeric",
+            n_reference=ref.size,
+            n_current=cur.size,
+            missing_reference=n_bad_ref,
+            missing_current=n_bad_cur,
+            integer=integer,
+            merged=_merge(ref, cur),
+            reference_values=ref,
+        )
+
+    @classmethod
+    def categorical(cls, name: str, reference: Any, current: Any) -> ColumnSamples:
+        """Prepare a categorical column: labels compared by value, missing values left out.
+
+        Args:
+            name: the column.
+            reference: the reference labels (array or Series).
+            current: the current labels.
+        """
+        ref, cur = pd.Series(reference, copy=False), pd.Series(current, copy=False)
+        n_ref_all, n_cur_all = len(ref), len(cur)
+        ref, cur = ref.dropna(), cur.dropna()
+        counts = _count(ref, cur)
+        return cls(
+            name,
+            "categorical",
+            n_reference=len(ref),
+            n_current=len(cur),
+            missing_reference=n_ref_all - len(ref),
+            missing_current=n_cur_all - len(cur),
+            counts=counts,
+        )
+
+    # -- numeric views ---------------------------------------------------------------------
+
+    @property
+    def merged(self) -> tuple[np.ndarray, np.ndarray]:
+        """Both samples' values in one sorted array, and which of them came from current."""
+        if self._merged is None:
+            msg = f"column {self.name!r} is categorical: it has no sorted values"
+            raise TypeError(msg)
+        return self._merged
+
+    @functools.cached_property
+    def reference(self) -> np.ndarray:
+        """The reference's values, sorted (numeric columns)."""
+        values, in_current = self.merged
+        return values[~in_current]
+
+    @functools.cached_property
+    def current(self) -> np.ndarray:
+        """The current sample's values, sorted (numeric columns)."""
+        values, in_current = self.merged
+        return values[in_current]
+
+    @functools.cached_property
+    def cdf_gaps(self) -> tuple[np.ndarray, np.ndarray]:
+        """Where the merged values change, and the two empirical CDFs' difference there.
+
+        Returns:
+            ``(steps, gaps)``: ``steps[i]`` is the width of the i-th interval between two
+            consecutive merged values and ``gaps[i]`` is ``F_ref - F_cur`` over it.
+        """
+        values, in_current = self.merged
+        jumps = np.where(in_current[:-1], -1.0 / self.n_current, 1.0 / self.n_reference)
+        return np.diff(values), np.cumsum(jumps, out=jumps)
+
+    @functools.cached_property
+    def reference_std(self) -> float:
+        """The reference's standard deviation (``ddof=0``), over its values as given."""
+        if self._reference_values is None:
+            return float(np.std(self.reference))
+        return float(np.std(self._reference_values))
+
+    # -- counts ----------------------------------------------------------------------------
+
+    @functools.cached_property
+    def counts(self) -> ValueCounts:
+        """Each distinct value's count in both samples."""
+        if self._counts is not None:
+            return self._counts
+        values, in_current = self.merged
+        if values.size == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return ValueCounts(values, empty, empty)
+        starts = np.flatnonzero(np.diff(values)) + 1
+        starts = np.concatenate([[0], starts])
+        sizes = np.diff(np.append(starts, values.size))
+        current = np.add.reduceat(in_current.astype(np.int64), starts)
+        return ValueCounts(values[starts], sizes - current, current)
+
+    @functools.cached_property
+    def n_unique(self) -> int:
+        """Distinct values in both samples together."""
+        if self._merged is None or "counts" in self.__dict__:
+            return int(self.counts.keys.size)
+        values, _ = self._merged
+        return int(np.count_nonzero(values[1:] != values[:-1])) + int(values.size > 0)
+
+    @functools.cached_property
+    def n_unique_reference(self) -> int:
+        """Distinct values in the reference."""
+        return int(np.count_nonzero(self.counts.reference))
+
+    def histogram(self, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Counts of each sample in ``edges``' bins, as :func:`numpy.histogram` counts them.
+
+        Bins are half-open, ``[a, b)``, except the last, which holds its right edge.
+        """
+        return _histogram(self.reference, edges), _histogram(self.current, edges)
+
+
+def _is_integer(values: Any) -> bool:
+    dtype = getattr(values, "dtype", None)
+    return dtype is not None and pd.api.types.is_integer_dtype(dtype)
+
+
+def _finite(values: Any) -> tuple[np.ndarray, int]:
+    """The finite values as float64, and how many were missing or infinite."""
+    if isinstance(values, pd.Series):
+        array = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        array = np.asarray(values, dtype=np.float64)
+    keep = np.isfinite(array)
+    n_bad = int(array.size - np.count_nonzero(keep))
+    return (array[keep] if n_bad else array), n_bad
+
+
+def _merge(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One sort for both samples: the merged values and a mask of those from ``current``."""
+    keys = np.concatenate([reference, current]).view(np.uint64)
+    # Order-preserving map of IEEE doubles to unsigned integers: flip every bit of a negative
+    # number, only the sign bit of a positive one (all in place: these arrays are large).
+    flip = keys >> np.uint64(63)
+    np.multiply(flip, _ALL, out=flip)
+    flip |= _SIGN
+    keys ^= flip
+    keys &= ~_LOW
+    keys[reference.size :] |= _LOW
+    keys.sort()
+    in_current = (keys & _LOW).astype(bool)
+    keys &= ~_LOW
+    # And back: a key with its top bit set was a positive number.
+    np.right_shift(keys, np.uint64(63), out=flip)
+    flip ^= _LOW
+    np.multiply(flip, _ALL, out=flip)
+    flip |= _SIGN
+    keys ^= flip
+    return keys.view(np.float64), in_current
+
+
+def _histogram(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    cuts = np.searchsorted(sorted_values, edges, side="left")
+    cuts[-1] = np.searchsorted(sorted_values, edges[-1], side="right")
+    return np.diff(cuts)
+
+
+def _count(reference: pd.Series, current: pd.Series) -> ValueCounts:
+    """Count labels of both samples in one hash pass."""
+    if _mixed(reference, current):
+        reference, current = reference.astype(str), current.astype(str)
+    both = pd.concat([reference, current], ignore_index=True)
+    codes, uniques = pd.factorize(both, sort=False)
+    k = len(uniques)
+    ref_counts = np.bincount(codes[: len(reference)], minlength=k)
+    cur_counts = np.bincount(codes[len(reference) :], minlength=k)
+    keys = np.asarray(uniques.astype(object) if hasattr(uniques, "astype") else uniques)
+    return ValueCounts(keys, ref_counts, cur_counts)
+
+
+def _mixed(reference: pd.Series, current: pd.Series) -> bool:
+    """Whether one sample holds numbers and the other text (``1`` and ``"1"`` are equal)."""
+    numeric = pd.api.types.is_numeric_dtype
+    return bool(numeric(reference.dtype) != numeric(current.dtype))

@@ -1,0 +1,268 @@
+"""The monitoring service: a served model's logged predictions tested against its reference.
+
+:func:`check_model` resolves a model URI, reads that version's predictions in a time window
+from the prediction log (:func:`shipyard.store.read_predictions`: only the window's files or
+rows), tests every input column and the predictions against the package's reference sample
+(:func:`shipyard.monitor.detect_drift`) and records the result as one point of the version's
+monitoring time series (:class:`shipyard.registry.MonitorHistory`).
+
+:func:`compare_files` is the same test on two files, with no model and no store.
+
+Example:
+    >>> result = check_model("models:/penguins@production", store=store,
+    ...                      predictions=".shipyard/predictions", since="2024-05-01")
+    ... # doctest: +SKIP
+    >>> result.inputs.drifted, result.inputs.share_drifted  # doctest: +SKIP
+    (False, 0.25)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from shipyard.data import Signature
+from shipyard.errors import DataError, ShipyardError
+from shipyard.model import ModelPackage
+from shipyard.monitor import ColumnKind, DriftMethods, DriftReport, detect_drift
+from shipyard.pipeline._predict import read_table
+from shipyard.registry import CheckRecord, MonitorHistory, Registry
+from shipyard.spec import DriftSpec
+from shipyard.store import Store, read_predictions
+
+__all__ = ["MonitorResult", "check_model", "compare_files", "parse_window"]
+
+_KINDS: dict[str, ColumnKind] = {
+    "number": "numeric",
+    "integer": "numeric",
+    "boolean": "categorical",
+    "category": "categorical",
+    "string": "categorical",
+}
+_WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    """One check of a model version.
+
+    Attributes:
+        model_name: the registered model.
+        model_version: the version checked.
+        window: the window's start and end (``None``: open on that side).
+        inputs: the drift report of the model's input columns (the check's verdict).
+        predictions: the drift report of its predictions.
+        check: the recorded check (``None`` when not recorded).
+    """
+
+    model_name: str
+    model_version: int
+    window: tuple[datetime | None, datetime | None]
+    inputs: DriftReport
+    predictions: DriftReport
+    check: CheckRecord | None = None
+
+
+def parse_window(text: str, *, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The window ``text`` (``30m``, ``6h``, ``1d``, ``2w``) back from ``now``.
+
+    Raises:
+        ValueError: ``text`` is not a number and one of the units s, m, h, d, w.
+    """
+    match = _WINDOW.match(text)
+    if match is None:
+        msg = f"window {text!r} is not a duration; expected e.g. 30m, 6h, 1d or 2w"
+        raise ValueError(msg)
+    end = now or datetime.now(UTC)
+    span = timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+    return end - span, end
+
+
+def check_model(
+    model_uri: str,
+    *,
+    store: Store,
+    predictions: str | os.PathLike[str],
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
+    options: DriftSpec | None = None,
+    methods: DriftMethods | None = None,
+    record: bool = True,
+) -> MonitorResult:
+    """Test one model version's logged predictions in a window against its reference.
+
+    Args:
+        model_uri: the model (``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``).
+        store: the metadata store holding the registry.
+        predictions: the prediction log (folder or SQLAlchemy URL, as ``shipyard serve
+            --prediction-log`` takes it).
+        since: the window's start (included); ``None`` for the log's first prediction.
+        until: the window's end (excluded); ``None`` for the last.
+        options: drift tests and thresholds (``monitoring.drift``).
+        methods: the registered drift tests.
+        record: record the check in the store's monitoring history.
+
+    Returns:
+        Both drift reports and the recorded check.
+
+    Raises:
+        ModelNotFoundError: the URI names no registered version.
+        ShipyardError: the package has no reference sample, or the window holds no
+            predictions of that version.
+    """
+    registry = Registry(store)
+    version = registry.resolve(model_uri)
+    package = registry.load(f"models:/{version.name}/{version.version}")
+    if package.reference is None:
+        msg = (
+            f"model {version.name}/{version.version} was registered without a reference "
+            "sample (before Shipyard kept one); run `shipyard run` again to register a "
+            "version that can be monitored"
+        )
+        raise ShipyardError(msg)
+    logged = read_predictions(
+        predictions, model=version.name, since=since, until=until, version=version.version
+    )
+    start, end = _bound(since), _bound(until)
+    if logged.empty:
+        msg = (
+            f"the prediction log at {predictions} holds no predictions of "
+            f"{version.name}/{version.version} {_window_text(start, end)}; check the window "
+            "and the log location (`shipyard serve --prediction-log`)"
+        )
+        raise ShipyardError(msg)
+    inputs_ref = package.reference.inputs()
+    kinds = input_kinds(package.signature, inputs_ref.columns)
+    current = _current_inputs(logged, kinds)
+    inputs = detect_drift(inputs_ref, current, kinds=kinds, options=options, methods=methods)
+    preds_ref = package.reference.predictions()
+    pred_kinds = prediction_kinds(package, preds_ref.columns)
+    current_preds = _align(logged, pred_kinds)
+    outputs = detect_drift(
+        preds_ref,
+        current_preds,
+        kinds=pred_kinds,
+        options=_for_predictions(options),
+        methods=methods,
+    )
+    check = None
+    if record:
+        window = (
+            (start or logged["ts"].iloc[0]).timestamp(),
+            (end or logged["ts"].iloc[-1]).timestamp(),
+        )
+        check = MonitorHistory(store).record(
+            version.name,
+            version.version,
+            inputs=inputs,
+            predictions=outputs,
+            window=window,
+            summary={"uri": model_uri},
+        )
+    return MonitorResult(version.name, version.version, (start, end), inputs, outputs, check)
+
+
+def compare_files(
+    reference: str | os.PathLike[str],
+    current: str | os.PathLike[str],
+    *,
+    options: DriftSpec | None = None,
+    methods: DriftMethods | None = None,
+) -> DriftReport:
+    """Test every column of ``reference`` (a CSV or Parquet file) in ``current``.
+
+    Raises:
+        DataError: a file cannot be read, or ``current`` lacks one of ``reference``'s columns.
+    """
+    ref = read_table(Path(reference))
+    cur = read_table(Path(current))
+    missing = [c for c in ref.columns if c not in cur.columns]
+    if missing:
+        msg = (
+            f"{current} has no column {missing[0]!r}"
+            + (f" (nor {missing[1:]})" if len(missing) > 1 else "")
+            + f", which {reference} has; both files need the same columns"
+        )
+        raise DataError(msg)
+    return detect_drift(ref, cur, options=options, methods=methods)
+
+
+def input_kinds(signature: Signature, columns: pd.Index) -> dict[str, ColumnKind]:
+    """Each model input's drift kind from its signature (datetimes are not tested)."""
+    present = {str(c) for c in columns}
+    return {
+        c.name: _KINDS[c.kind] for c in signature.inputs if c.kind in _KINDS and c.name in present
+    }
+
+
+def prediction_kinds(package: ModelPackage, columns: pd.Index) -> dict[str, ColumnKind]:
+    """The predictions tested: the label or value, and the class probabilities (for a
+    binary model only the positive class's, the other being its complement)."""
+    kinds: dict[str, ColumnKind] = {
+        "prediction": "numeric" if package.task == "regression" else "categorical"
+    }
+    probas = [str(c) for c in columns if str(c).startswith("proba.")]
+    if package.task == "binary":
+        probas = probas[-1:]
+    kinds.update(dict.fromkeys(probas, "numeric"))
+    return kinds
+
+
+def _current_inputs(logged: pd.DataFrame, kinds: dict[str, ColumnKind]) -> pd.DataFrame:
+    """The logged inputs under their own names; a field never sent is all missing."""
+    frame = pd.DataFrame(index=logged.index)
+    for name, kind in kinds.items():
+        column = f"input.{name}"
+        if column in logged.columns:
+            values = logged[column]
+            frame[name] = pd.to_numeric(values, errors="coerce") if kind == "numeric" else values
+        else:
+            frame[name] = pd.Series(float("nan"), index=logged.index)
+    return frame
+
+
+def _align(logged: pd.DataFrame, kinds: dict[str, ColumnKind]) -> pd.DataFrame:
+    frame = pd.DataFrame(index=logged.index)
+    for name, kind in kinds.items():
+        values = (
+            logged[name] if name in logged.columns else pd.Series(float("nan"), index=logged.index)
+        )
+        if kind == "numeric":
+            values = pd.to_numeric(values, errors="coerce")
+        else:
+            values = values.map(lambda v: v if v is None else str(v))
+        frame[name] = values
+    return frame
+
+
+def _for_predictions(options: DriftSpec | None) -> DriftSpec:
+    """The drift settings for prediction columns: the method, threshold and share, without
+    the per-input-column settings."""
+    if options is None:
+        return DriftSpec()
+    return options.model_copy(update={"columns": {}})
+
+
+def _bound(value: datetime | str | None) -> datetime | None:
+    if value is None:
+        return None
+    stamp = pd.Timestamp(value)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.to_pydatetime()
+
+
+def _window_text(start: datetime | None, end: datetime | None) -> str:
+    if start is None and end is None:
+        return "at all"
+    parts = []
+    if start is not None:
+        parts.append(f"from {start.isoformat()}")
+    if end is not None:
+        parts.append(f"until {end.isoformat()}")
+    return " ".join(parts)

@@ -1,0 +1,298 @@
+"""Monitoring history: each check of a model version, kept as a time series in the store.
+
+A check (:class:`CheckRecord`) is one drift test of one model version over one window of its
+prediction log: when, which window, how many rows, the dataset's verdict, and each column's
+test, statistic and verdict (:class:`ColumnResult`). :class:`MonitorHistory` records a check
+in one transaction and reads the series back, so that services and the UI never touch the
+tables.
+
+Example:
+    >>> history = MonitorHistory(store)  # doctest: +SKIP
+    >>> history.record("penguins", 3, inputs=report, window=(start, end))  # doctest: +SKIP
+    >>> [c.share_drifted for c in history.checks("penguins", version=3)]  # doctest: +SKIP
+    [0.0, 0.25, 0.5]
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from shipyard.errors import ModelNotFoundError
+from shipyard.store import Store, tables
+
+__all__ = ["CheckRecord", "ColumnResult", "DriftSummary", "MonitorHistory"]
+
+SECTIONS = ("inputs", "predictions")
+
+
+class _ColumnVerdict(Protocol):
+    """What is kept of one column's test (:class:`shipyard.monitor.ColumnDrift` has it)."""
+
+    @property
+    def column(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def method(self) -> str | None: ...
+    @property
+    def statistic(self) -> str | None: ...
+    @property
+    def value(self) -> float | None: ...
+    @property
+    def threshold(self) -> float | None: ...
+    @property
+    def drifted(self) -> bool | None: ...
+    @property
+    def n_current(self) -> int: ...
+    @property
+    def missing_current(self) -> float: ...
+
+
+class DriftSummary(Protocol):
+    """What is kept of a drift report (:class:`shipyard.monitor.DriftSummary` has it; the
+    registry does not import the statistics, so that the server need not load scipy)."""
+
+    @property
+    def columns(self) -> Sequence[_ColumnVerdict]: ...
+    @property
+    def n_reference(self) -> int: ...
+    @property
+    def n_current(self) -> int: ...
+    @property
+    def n_drifted(self) -> int: ...
+    @property
+    def share_drifted(self) -> float: ...
+    @property
+    def drifted(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class ColumnResult:
+    """One column's test in a recorded check.
+
+    Attributes:
+        section: ``inputs`` (a model input) or ``predictions`` (its output).
+        column: the column.
+        kind: ``numeric`` or ``categorical``.
+        method: the test (``None`` when the column had no values to test).
+        statistic: ``p_value`` or ``distance``.
+        value: the statistic.
+        threshold: the threshold it was compared with.
+        drifted: the verdict (``None`` when not tested).
+        n_current: the window's values in this column.
+        missing_current: the window's share of missing values in this column.
+    """
+
+    section: str
+    column: str
+    kind: str
+    method: str | None
+    statistic: str | None
+    value: float | None
+    threshold: float | None
+    drifted: bool | None
+    n_current: int
+    missing_current: float
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """One recorded check of a model version.
+
+    Attributes:
+        id: the check's id.
+        model_name: the registered model.
+        model_version: its version.
+        kind: what was checked (``drift``).
+        window_start: the window's start, epoch seconds (``None``: the log's first row).
+        window_end: the window's end, epoch seconds (``None``: the log's last row).
+        created_at: when the check ran, epoch seconds.
+        n_reference: reference rows.
+        n_current: rows in the window.
+        n_tested: input columns tested.
+        n_drifted: input columns that drifted.
+        share_drifted: their share.
+        drifted: the inputs' dataset-level verdict.
+        summary: what else the check reported (prediction drift, settings), JSON-ready.
+        results: each column's result (filled by :meth:`MonitorHistory.get`).
+    """
+
+    id: str
+    model_name: str
+    model_version: int
+    kind: str
+    window_start: float | None
+    window_end: float | None
+    created_at: float
+    n_reference: int
+    n_current: int
+    n_tested: int
+    n_drifted: int
+    share_drifted: float
+    drifted: bool
+    summary: dict[str, Any]
+    results: tuple[ColumnResult, ...] = field(default=())
+
+
+class MonitorHistory:
+    """Record monitoring checks and read them back, over a :class:`~shipyard.store.Store`.
+
+    Args:
+        store: the metadata store.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def record(
+        self,
+        name: str,
+        version: int,
+        *,
+        inputs: DriftSummary,
+        predictions: DriftSummary | None = None,
+        window: tuple[float | None, float | None] = (None, None),
+        summary: dict[str, Any] | None = None,
+    ) -> CheckRecord:
+        """Record one drift check of a model version, in one transaction.
+
+        Args:
+            name: the registered model.
+            version: its version.
+            inputs: the drift report of its input columns (the check's verdict).
+            predictions: the drift report of its predictions, if tested.
+            window: the window's start and end, epoch seconds.
+            summary: anything else to keep with the check (JSON-ready).
+
+        Returns:
+            The recorded check, with its results.
+
+        Raises:
+            ModelNotFoundError: no such model version is registered.
+        """
+        summary = dict(summary or {})
+        if predictions is not None:
+            summary["predictions"] = {
+                "drifted": predictions.drifted,
+                "share_drifted": predictions.share_drifted,
+                "n_drifted": predictions.n_drifted,
+            }
+        record = CheckRecord(
+            id=uuid.uuid4().hex,
+            model_name=name,
+            model_version=version,
+            kind="drift",
+            window_start=window[0],
+            window_end=window[1],
+            created_at=time.time(),
+            n_reference=inputs.n_reference,
+            n_current=inputs.n_current,
+            n_tested=sum(1 for c in inputs.columns if c.drifted is not None),
+            n_drifted=inputs.n_drifted,
+            share_drifted=inputs.share_drifted,
+            drifted=inputs.drifted,
+            summary=summary,
+            results=(
+                *_results("inputs", inputs),
+                *(_results("predictions", predictions) if predictions is not None else ()),
+            ),
+        )
+        row = {k: v for k, v in record.__dict__.items() if k != "results"}
+        with self._store.begin() as conn:
+            exists = conn.execute(
+                sa.select(tables.model_versions.c.version).where(
+                    tables.model_versions.c.name == name,
+                    tables.model_versions.c.version == version,
+                )
+            ).first()
+            if exists is None:
+                msg = f"model version {name}/{version} is not registered"
+                raise ModelNotFoundError(msg)
+            conn.execute(sa.insert(tables.monitor_checks).values(row))
+            if record.results:
+                conn.execute(
+                    sa.insert(tables.monitor_results),
+                    [{"check_id": record.id, **r.__dict__} for r in record.results],
+                )
+        return record
+
+    def checks(
+        self,
+        name: str,
+        *,
+        version: int | None = None,
+        since: float | None = None,
+        limit: int = 1_000,
+    ) -> list[CheckRecord]:
+        """A model's checks, oldest first (without their per-column results).
+
+        Args:
+            name: the registered model.
+            version: only this version's checks; ``None`` for every version.
+            since: only checks run at or after this time (epoch seconds).
+            limit: the most checks returned (the newest ones).
+        """
+        t = tables.monitor_checks
+        query = sa.select(t).where(t.c.model_name == name)
+        if version is not None:
+            query = query.where(t.c.model_version == version)
+        if since is not None:
+            query = query.where(t.c.created_at >= since)
+        query = query.order_by(t.c.created_at.desc(), t.c.id).limit(limit)
+        with self._store.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_check(row) for row in reversed(rows)]
+
+    def get(self, check_id: str) -> CheckRecord:
+        """One check with its per-column results.
+
+        Raises:
+            ModelNotFoundError: no check has that id.
+        """
+        checks, results = tables.monitor_checks, tables.monitor_results
+        with self._store.connect() as conn:
+            row = conn.execute(sa.select(checks).where(checks.c.id == check_id)).mappings().first()
+            if row is None:
+                msg = f"no monitoring check has the id {check_id!r}"
+                raise ModelNotFoundError(msg)
+            columns = (
+                conn.execute(sa.select(results).where(results.c.check_id == check_id))
+                .mappings()
+                .all()
+            )
+        order = {section: i for i, section in enumerate(SECTIONS)}
+        parsed = sorted(
+            (ColumnResult(**{k: v for k, v in r.items() if k != "check_id"}) for r in columns),
+            key=lambda r: (order.get(r.section, len(order)), r.column),
+        )
+        return _check(row, tuple(parsed))
+
+
+def _results(section: str, report: DriftSummary) -> list[ColumnResult]:
+    return [
+        ColumnResult(
+            section=section,
+            column=c.column,
+            kind=c.kind,
+            method=c.method,
+            statistic=c.statistic,
+            value=c.value,
+            threshold=c.threshold,
+            drifted=c.drifted,
+            n_current=c.n_current,
+            missing_current=c.missing_current,
+        )
+        for c in report.columns
+    ]
+
+
+def _check(row: Any, results: tuple[ColumnResult, ...] = ()) -> CheckRecord:
+    fields = dict(row)
+    fields["drifted"] = bool(fields["drifted"])
+    return CheckRecord(**fields, results=results)

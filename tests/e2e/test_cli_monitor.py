@@ -1,0 +1,299 @@
+"""``shipyard monitor`` and ``shipyard drift``: verdicts, formats, exit codes, the history."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from palmerpenguins import load_penguins
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from cli_runner import cli, run_cli
+from shipyard.data import ColumnSchema, Signature
+from shipyard.model import ReferenceSample
+from shipyard.registry import ModelPackage, MonitorHistory, Registry
+from shipyard.store import ParquetSink, PredictionEntry, Store
+
+NUMBERS = ["bill_length_mm", "flipper_length_mm", "body_mass_g"]
+INPUTS = ["island", *NUMBERS]
+EXIT_DRIFT = 3
+
+
+def _package(frame: pd.DataFrame) -> ModelPackage:
+    x, y = frame[INPUTS], frame["species"]
+    features = ColumnTransformer(
+        [
+            ("numbers", make_pipeline(SimpleImputer(), StandardScaler()), NUMBERS),
+            ("island", OneHotEncoder(handle_unknown="ignore"), ["island"]),
+        ]
+    )
+    model = make_pipeline(features, LogisticRegression(max_iter=2_000)).fit(x, y)
+    signature = Signature(
+        inputs=(
+            ColumnSchema(name="island", kind="category", dtype="object", nullable=True),
+            *(ColumnSchema(name=n, kind="number", dtype="float64", nullable=True) for n in NUMBERS),
+        ),
+        classes=tuple(str(c) for c in model.classes_),
+    )
+    proba = model.predict_proba(x)
+    predictions = pd.DataFrame({"prediction": model.predict(x).astype(str)})
+    for i, cls in enumerate(model.classes_):
+        predictions[f"proba.{cls}"] = proba[:, i]
+    reference = ReferenceSample.build(x, predictions, max_rows=5_000, seed=0)
+    return ModelPackage(model, signature, "multiclass", {}, reference=reference)
+
+
+def _log(home: Path, package: ModelPackage, frame: pd.DataFrame, ts: float) -> None:
+    """Log ``frame``'s rows as served predictions of penguins/1 at time ``ts``."""
+    x = frame[INPUTS]
+    labels = package.pipeline.predict(x)
+    proba = package.pipeline.predict_proba(x)
+    classes = [str(c) for c in package.pipeline.classes_]
+    entries = []
+    for i, record in enumerate(x.astype(object).where(x.notna(), None).to_dict("records")):
+        output = {
+            "prediction": str(labels[i]),
+            "probabilities": dict(zip(classes, map(float, proba[i]), strict=True)),
+        }
+        entries.append(PredictionEntry(f"r{ts}-{i}", ts, "penguins", "1", [record], [output], 1.0))
+    sink = ParquetSink(home / ".shipyard" / "predictions")
+    sink.write(sink.encode(entries))
+    sink.close()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``models:/penguins/1`` (aliased production) with a day of unshifted predictions two
+    days ago and an hour of shifted ones now (bill length + 10 mm, body mass + 30%)."""
+    monkeypatch.delenv("SHIPYARD_STORE_URL", raising=False)
+    monkeypatch.delenv("SHIPYARD_ARTIFACT_ROOT", raising=False)
+    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / ".shipyard"))
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.chdir(tmp_path)
+    frame = load_penguins()
+    package = _package(frame)
+    store = Store.from_env(None, root=tmp_path / ".shipyard")
+    try:
+        registry = Registry(store)
+        registry.register("penguins", package)
+        registry.promote("penguins", 1, "production", moved_by="test", reason="first")
+    finally:
+        store.close()
+    now = time.time()
+    _log(tmp_path, package, frame.sample(300, random_state=1), now - 2 * 86_400)
+    shifted = frame.sample(300, random_state=2).assign(
+        bill_length_mm=lambda f: f["bill_length_mm"] + 10,
+        body_mass_g=lambda f: f["body_mass_g"] * 1.3,
+    )
+    _log(tmp_path, package, shifted, now - 60)
+    return tmp_path
+
+
+def test_monitor_finds_the_shifted_columns_in_the_last_hour(
+    capsys: pytest.CaptureFixture[str], home: Path
+) -> None:
+    code, out, err = run_cli(
+        capsys, "monitor", "models:/penguins@production", "--window", "1h", "--format", "json"
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    verdicts = {c["column"]: c["drifted"] for c in result["inputs"]["columns"]}
+    assert verdicts == {
+        "island": False,
+        "bill_length_mm": True,
+        "flipper_length_mm": False,
+        "body_mass_g": True,
+    }
+    assert result["inputs"]["drifted"] is True  # 2 of 4 reaches the default share of 0.5
+    assert result["inputs"]["n_current"] == 300
+    assert result["predictions"]["columns"][0]["column"] == "prediction"
+    assert result["version"] == 1 and result["check_id"]
+
+
+def test_an_unshifted_window_does_not_drift_and_checks_are_recorded_as_a_series(
+    capsys: pytest.CaptureFixture[str], home: Path
+) -> None:
+    three_days_ago = pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=3)
+    yesterday = pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=1)
+    code, out = cli(
+        capsys,
+        "monitor",
+        "models:/penguins/1",
+        "--since",
+        three_days_ago.isoformat(),
+        "--until",
+        yesterday.isoformat(),
+    )
+    assert code == 0, out
+    assert "Inputs of penguins/1: no drift: 0 of 4 column(s) drifted" in out
+    assert "300 rows against 344 reference rows" in out
+    code, out = cli(capsys, "monitor", "models:/penguins/1", "--window", "1h")
+    assert code == 0, out
+    assert "Inputs of penguins/1: drifted: 2 of 4 column(s) drifted" in out
+    store = Store.from_env(None, root=home / ".shipyard")
+    try:
+        checks = MonitorHistory(store).checks("penguins", version=1)
+        assert [c.drifted for c in checks] == [False, True]
+        assert [c.n_drifted for c in checks] == [0, 2]
+        detail = MonitorHistory(store).get(checks[-1].id)
+    finally:
+        store.close()
+    by_column = {(r.section, r.column): r for r in detail.results}
+    assert by_column["inputs", "bill_length_mm"].drifted is True
+    assert by_column["inputs", "bill_length_mm"].method == "ks"
+    assert ("predictions", "prediction") in by_column
+
+
+def test_fail_on_drift_exits_3_and_no_record_keeps_the_history_empty(
+    capsys: pytest.CaptureFixture[str], home: Path
+) -> None:
+    code, out = cli(
+        capsys, "monitor", "models:/penguins/1", "--window", "1h", "--fail-on-drift", "--no-record"
+    )
+    assert code == EXIT_DRIFT, out
+    assert "Recorded check" not in out
+    store = Store.from_env(None, root=home / ".shipyard")
+    try:
+        assert MonitorHistory(store).checks("penguins") == []
+    finally:
+        store.close()
+
+
+def test_project_settings_change_the_tests(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    (home / "shipyard.yaml").write_text(
+        "name: penguins\n"
+        "data: {source: {type: csv, path: data.csv}, target: species}\n"
+        "monitoring:\n"
+        "  drift:\n"
+        "    drift_share: 0.75\n"
+        "    columns:\n"
+        "      body_mass_g: {method: psi, threshold: 0.2}\n"
+        "      island: {ignore: true}\n"
+    )
+    code, out, err = run_cli(
+        capsys, "monitor", "models:/penguins/1", "--window", "1h", "--format", "json"
+    )
+    assert code == 0, err
+    inputs = json.loads(out)["inputs"]
+    columns = {c["column"]: c for c in inputs["columns"]}
+    assert "island" not in columns
+    assert columns["body_mass_g"]["method"] == "psi"
+    assert columns["body_mass_g"]["threshold"] == 0.2
+    assert inputs["drift_share"] == 0.75 and inputs["drifted"] is False  # 2 of 3 < 0.75
+
+
+def test_an_empty_window_is_a_clear_error(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    code, out = cli(
+        capsys, "monitor", "models:/penguins/1", "--since", "2001-01-01", "--until", "2001-01-02"
+    )
+    assert code == 1
+    assert "holds no predictions of penguins/1 from 2001-01-01" in out
+    assert "Traceback" not in out
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--window", "1x"], "window '1x' is not a duration"),
+        (["--window", "1h", "--since", "2024-01-01"], "either --window or --since"),
+        (["--since", "yesterday"], "--since/--until"),
+        (["--since", "2024-02-01", "--until", "2024-01-01"], "is after until"),
+    ],
+)
+def test_bad_windows_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], home: Path, args: list[str], expected: str
+) -> None:
+    code, out = cli(capsys, "monitor", "models:/penguins/1", *args)
+    assert code == 1
+    assert expected in out
+    assert "Traceback" not in out
+
+
+def test_a_model_without_a_reference_sample_says_to_run_again(
+    capsys: pytest.CaptureFixture[str], home: Path
+) -> None:
+    store = Store.from_env(None, root=home / ".shipyard")
+    try:
+        registry = Registry(store)
+        old = registry.load("models:/penguins/1")
+        registry.register("penguins", ModelPackage(old.pipeline, old.signature, old.task, {}))
+    finally:
+        store.close()
+    code, out = cli(capsys, "monitor", "models:/penguins/2")
+    assert code == 1
+    assert "registered without a reference sample" in out
+
+
+def _files(tmp_path: Path, shift: float) -> tuple[Path, Path]:
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame(
+        {
+            "x": rng.normal(size=2_000),
+            "y": rng.normal(size=2_000),
+            "c": rng.choice(["a", "b"], 2_000),
+        }
+    )
+    current = pd.DataFrame(
+        {
+            "x": rng.normal(shift, 1, size=1_500),
+            "y": rng.normal(size=1_500),
+            "c": rng.choice(["a", "b"], 1_500),
+        }
+    )
+    ref_path, cur_path = tmp_path / "reference.parquet", tmp_path / "current.csv"
+    reference.to_parquet(ref_path)
+    current.to_csv(cur_path, index=False)
+    return ref_path, cur_path
+
+
+def test_drift_compares_two_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    ref, cur = _files(tmp_path, shift=0.5)
+    code, out, err = run_cli(capsys, "drift", str(ref), str(cur), "--format", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert {c["column"]: c["drifted"] for c in report["columns"]} == {
+        "x": True,
+        "y": False,
+        "c": False,
+    }
+    assert [c["method"] for c in report["columns"]] == [
+        "wasserstein",
+        "wasserstein",
+        "jensenshannon",
+    ]
+    code, out = cli(
+        capsys,
+        "drift",
+        str(ref),
+        str(cur),
+        "--method",
+        "psi",
+        "--fail-on-drift",
+        "--drift-share",
+        "0.3",
+    )
+    assert code == EXIT_DRIFT, out
+    assert "drifted: 1 of 3 column(s) drifted" in out
+
+
+def test_drift_errors_name_the_file_and_the_method(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    ref, cur = _files(tmp_path, shift=0.0)
+    code, out = cli(capsys, "drift", str(ref), str(tmp_path / "missing.csv"))
+    assert code == 1 and "missing.csv does not exist" in out
+    code, out = cli(capsys, "drift", str(ref), str(cur), "--method", "kss")
+    assert code == 1 and "unknown drift method 'kss'; did you mean 'ks'?" in out
+    code, out = cli(capsys, "drift", str(ref), str(cur), "--method", "ks")
+    assert code == 1 and "column 'c' is categorical" in out
+    pd.DataFrame({"x": [1.0]}).to_csv(tmp_path / "narrow.csv", index=False)
+    code, out = cli(capsys, "drift", str(ref), str(tmp_path / "narrow.csv"))
+    assert code == 1 and "narrow.csv has no column 'y'" in out

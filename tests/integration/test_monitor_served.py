@@ -1,0 +1,98 @@
+"""Monitoring a served model end to end: train, serve with a prediction log, send shifted
+traffic over HTTP, stop the server, and check: the shifted inputs drift, the others do not.
+
+The log goes to Parquet files (SQLite store) and to a PostgreSQL table (PostgreSQL store)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from _served import serving
+
+from shipyard.pipeline import check_model, run_project
+from shipyard.registry import MonitorHistory, Registry
+from shipyard.spec import load_spec
+from shipyard.store import Store, read_predictions
+
+SPEC = """\
+name: cancer
+data:
+  source: {type: csv, path: data/train.csv}
+  target: target
+models:
+  - model: linear
+monitoring:
+  reference_rows: 300
+"""
+SHIFTED = ("mean_radius", "worst_area")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def home(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, str | None]]:
+    """A trained ``cancer`` model in ``tmp_path``, and the PostgreSQL URL of its store and
+    log (``None``: SQLite store, Parquet log)."""
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer(as_frame=True)
+    frame = data.frame.rename(columns=lambda c: c.replace(" ", "_"))
+    frame["target"] = np.where(frame["target"] == 1, "benign", "malignant")
+    (tmp_path / "data").mkdir()
+    frame.to_csv(tmp_path / "data" / "train.csv", index=False)
+    (tmp_path / "shipyard.yaml").write_text(SPEC)
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    store = Store.open(url, root=tmp_path / ".shipyard")
+    try:
+        run_project(load_spec(tmp_path / "shipyard.yaml"), store=store)
+    finally:
+        store.close()
+    yield tmp_path, url
+
+
+def test_shifted_traffic_drifts_and_the_check_is_recorded(home: tuple[Path, str | None]) -> None:
+    root, url = home
+    store = Store.open(url, root=root / ".shipyard")
+    package = Registry(store).load("models:/cancer@production")
+    reference = package.reference
+    assert reference is not None
+    assert len(reference.inputs()) == 300  # bounded by monitoring.reference_rows
+    assert set(reference.predictions().columns) == {
+        "prediction",
+        "proba.benign",
+        "proba.malignant",
+        "target",
+    }
+    frame = pd.read_csv(root / "data" / "train.csv").drop(columns="target")
+    shifted = frame.sample(400, random_state=3, replace=True).reset_index(drop=True)
+    for column in SHIFTED:
+        shifted[column] = shifted[column] * 1.5
+    records = shifted.to_dict("records")
+    log = url or str(root / ".shipyard" / "predictions")
+    options = ["--prediction-log", log, "--prediction-log-flush-seconds", "0.2"]
+    ids = []
+    with (
+        serving(root, "models:/cancer@production", "--workers", "1", *options, store=url) as served,
+        httpx.Client(base_url=f"http://127.0.0.1:{served.port}", timeout=30) as client,
+    ):
+        for start in range(0, len(records), 50):
+            response = client.post("/predict", json=records[start : start + 50])
+            assert response.status_code == 200, response.text
+            ids += [p["prediction_id"] for p in response.json()["predictions"]]
+    # the server drained on SIGTERM: every prediction is in the log, under the id it returned
+    logged = read_predictions(log, model="cancer")
+    assert sorted(logged["prediction_id"]) == sorted(ids)
+    try:
+        result = check_model("models:/cancer@production", store=store, predictions=log)
+        drifted = {c.column for c in result.inputs.columns if c.drifted}
+        assert set(SHIFTED) <= drifted
+        assert len(drifted) <= 6  # of 30; correlated features may move with the shifted two
+        assert result.inputs.n_current == 400
+        assert result.check is not None
+        [recorded] = MonitorHistory(store).checks("cancer")
+        assert recorded.id == result.check.id and recorded.n_drifted == len(drifted)
+    finally:
+        store.close()
