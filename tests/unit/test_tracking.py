@@ -301,6 +301,16 @@ def test_full_buffer_is_flushed_before_the_interval(store: Store) -> None:
         assert _stored_metric_count(store, run.id) == 25
 
 
+def test_a_run_started_after_close_is_written_without_a_thread(store: Store) -> None:
+    closed = Tracker(store, flush_interval=60)
+    closed.close()
+    run = closed.start_run()  # no writer thread starts again
+    run.log_metric("x", 1.0)
+    assert closed._writer._rows._thread is None
+    run.end()
+    assert _stored_metric_count(store, run.id) == 1
+
+
 def test_reads_see_buffered_values(tracker: Tracker) -> None:
     run = tracker.start_run()
     run.log_metric("x", 2.0)
@@ -319,7 +329,7 @@ def test_background_write_error_surfaces_on_the_next_call(store: Store) -> None:
     run = fast.start_run()
     _delete_run_row(store, run.id)
     run.log_metric("x", 1.0)
-    _wait_for(lambda: fast._writer._error is not None, "the background flush to fail")
+    _wait_for(lambda: fast._writer._rows._error is not None, "the background flush to fail")
     with pytest.raises(StoreError, match=r"could not write 1 tracking rows .*" + run.id):
         run.log_metric("x", 2.0)
     run.log_metric("x", 3.0)  # the error is raised once; this row fails again, in end()

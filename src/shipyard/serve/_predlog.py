@@ -24,6 +24,11 @@ predictions in a time window from either, opening only that window's files or ro
 DataFrame of the same shape whichever sink wrote it. The entry, the sinks and the reader live in
 the store layer (:mod:`shipyard.store`), so that readers need not import the server.
 
+The buffer, the writer thread, its triggers, retries and close deadline are the store's generic
+:class:`~shipyard.store.BatchedWriter` (shared with run tracking), under its ``"drop"`` policy
+with a :class:`~shipyard.store.Backoff`; this module adds the entries' checks, their encoding
+(with the one-by-one fallback) and the counters in records.
+
 Example:
     >>> log = PredictionLog(ParquetSink("predictions"))  # doctest: +SKIP
     >>> log.open()  # doctest: +SKIP
@@ -38,8 +43,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -47,7 +50,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shipyard.store import PredictionEntry, PredictionSink
+from shipyard.store import Backoff, BatchedWriter, PredictionEntry, PredictionSink
 
 __all__ = [
     "PredictionLog",
@@ -56,8 +59,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-_JOIN_GRACE_S = 1.0  # lets a write in progress at the close deadline report how it ended
 
 
 class PredictionLogConfig(BaseModel):
@@ -134,20 +135,20 @@ class PredictionLog:
     def __init__(self, sink: PredictionSink[Any], config: PredictionLogConfig | None = None):
         self.sink = sink
         self.config = config or PredictionLogConfig()
-        self._lock = threading.Lock()  # guards everything below
-        self._wake = threading.Condition(self._lock)
-        self._buffer: list[PredictionEntry] = []
-        self._n_buffered = 0  # records in _buffer
-        self._n_pending = 0  # records in _buffer or being written
-        self._n_written = 0
-        self._n_dropped = 0
-        self._n_flush_errors = 0
-        self._n_lost = 0  # admitted records dropped unwritten (close deadline, unencodable)
-        self._refusing = False  # whether the last submit dropped entries (to log changes)
-        self._closing = False
-        self._deadline: float | None = None
-        self._thread: threading.Thread | None = None
-        self._retired = threading.Event()  # set when close gives up on a stuck writer
+        self._entries: BatchedWriter[PredictionEntry, Any] = BatchedWriter(
+            sink.write,
+            prepare=self._encode,
+            weigh=_n_records,
+            name="shipyard-prediction-log",
+            flush_weight=self.config.flush_records,
+            flush_interval=self.config.flush_interval_s,
+            max_weight=self.config.max_buffer_records,
+            when_full="drop",
+            retry=Backoff(self.config.retry_backoff_s, self.config.max_backoff_s),
+            logger=logger,
+            label="prediction log",
+            unit="predictions",
+        )
 
     # -- the request path ------------------------------------------------------------------
 
@@ -172,48 +173,23 @@ class PredictionLog:
                     f"{len(entry.outputs)} outputs; submit one output per input record"
                 )
                 raise ValueError(msg)
-        admitted = dropped = 0
-        with self._lock:
-            limit, was_buffered = self.config.max_buffer_records, self._n_buffered
-            for entry in entries:
-                n = len(entry.inputs)
-                if self._closing or self._n_pending + n > limit:
-                    dropped += n
-                    continue
-                self._buffer.append(entry)
-                self._n_pending += n
-                self._n_buffered += n
-                admitted += n
-            self._n_dropped += dropped
-            if was_buffered < self.config.flush_records <= self._n_buffered:
-                self._wake.notify()
-            changed = (dropped > 0) != self._refusing
-            self._refusing = dropped > 0
-            closing, pending = self._closing, self._n_pending
-        if changed:
-            _log_refusal(dropped, closing, pending)
-        return admitted
+        return self._entries.put_many(entries)
 
     def stats(self) -> PredictionLogStats:
         """The counters: records written, dropped and pending, and failed writes."""
-        with self._lock:
-            return PredictionLogStats(
-                n_written=self._n_written,
-                n_dropped=self._n_dropped,
-                n_flush_errors=self._n_flush_errors,
-                n_pending=self._n_pending,
-            )
+        stats = self._entries.stats()
+        return PredictionLogStats(
+            n_written=stats.n_written,
+            n_dropped=stats.n_refused + stats.n_lost,
+            n_flush_errors=stats.n_failures,
+            n_pending=stats.n_pending,
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def open(self) -> None:
         """Start the writer thread (idempotent); after :meth:`close`, accept entries again."""
-        with self._wake:
-            running = self._thread is not None and self._thread.is_alive()
-            if running and not self._closing:
-                return
-            self._closing, self._deadline = False, None
-            self._start_writer()
+        self._entries.start()
 
     def close(self, timeout: float | None = 30.0) -> bool:
         """Refuse new entries, write everything admitted, stop the writer, close the sink.
@@ -228,26 +204,12 @@ class PredictionLog:
             Whether every record admitted was written: none was left at the timeout or
             dropped as a value the sink cannot store.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._wake:
-            self._closing, self._deadline = True, deadline
-            lost_before = self._n_lost
-            if self._thread is None or not self._thread.is_alive():
-                self._start_writer()  # it drains the buffer and stops
-            thread = self._thread
-            self._wake.notify_all()
-        assert thread is not None
-        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-        thread.join(None if wait is None else wait + _JOIN_GRACE_S)
-        if thread.is_alive():
-            self._abandon_writer()
+        written = self._entries.close(timeout)
         try:
             self.sink.close()
         except Exception:
             logger.exception("prediction log: closing the sink failed")
-        with self._lock:
-            self._thread = None
-            return self._n_lost == lost_before
+        return written
 
     def __enter__(self) -> PredictionLog:
         self.open()
@@ -261,119 +223,16 @@ class PredictionLog:
     ) -> None:
         self.close()
 
-    def _start_writer(self) -> None:
-        """Start a writer thread; the caller holds the lock."""
-        self._retired = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(self._retired,), name="shipyard-prediction-log", daemon=True
-        )
-        self._thread.start()
+    # -- on the writer thread --------------------------------------------------------------
 
-    def _abandon_writer(self) -> None:
-        """The writer is stuck in a sink write past the deadline: count its records lost."""
-        with self._lock:
-            self._retired.set()
-            n = self._n_pending
-            self._buffer, self._n_buffered = [], 0
-            self._lose(n)
-        logger.error(
-            "prediction log: the sink did not finish a write within the close timeout; "
-            "%d records may be lost",
-            n,
-        )
+    def _encode(self, entries: list[PredictionEntry]) -> tuple[Any, int]:
+        """Encode entries; on failure leave out the ones that cannot be encoded.
 
-    # -- the writer thread -----------------------------------------------------------------
-
-    def _run(self, retired: threading.Event) -> None:
-        interval = self.config.flush_interval_s
-        next_flush = time.monotonic() + interval
-        while True:
-            with self._wake:
-                while not self._due(next_flush):
-                    self._wake.wait(next_flush - time.monotonic())
-                if retired.is_set():
-                    return
-                entries, n = self._buffer, self._n_buffered
-                self._buffer, self._n_buffered = [], 0
-                if self._closing and not entries:
-                    return
-                if self._closing and self._past_deadline():
-                    self._lose(n)
-                    logger.error("prediction log: closed with %d records unwritten", n)
-                    return
-            next_flush = time.monotonic() + interval
-            if entries:
-                self._write(entries, n, retired)
-
-    def _due(self, next_flush: float) -> bool:
-        return (
-            self._closing
-            or self._n_buffered >= self.config.flush_records
-            or time.monotonic() >= next_flush
-        )
-
-    def _past_deadline(self) -> bool:
-        return self._deadline is not None and time.monotonic() >= self._deadline
-
-    def _lose(self, n: int) -> None:
-        """Count admitted records as dropped, unwritten; the caller holds the lock."""
-        self._n_pending -= n
-        self._n_dropped += n
-        self._n_lost += n
-
-    def _write(self, entries: list[PredictionEntry], n: int, retired: threading.Event) -> None:
-        payload, n = self._encode(entries, n)
-        if not n:
-            return
-        delay, n_failures = self.config.retry_backoff_s, 0
-        while True:
-            try:
-                self.sink.write(payload)
-            except Exception as exc:
-                n_failures += 1
-                with self._lock:
-                    self._n_flush_errors += 1
-                logger.warning(
-                    "prediction log: writing %d records failed (attempt %d), retrying in "
-                    "%.1f s: %s",
-                    n,
-                    n_failures,
-                    delay,
-                    exc,
-                )
-                if not self._backoff(delay):
-                    with self._lock:
-                        if not retired.is_set():
-                            self._lose(n)
-                    logger.error("prediction log: closed with %d records unwritten", n)
-                    return
-                delay = min(2 * delay, self.config.max_backoff_s)
-                continue
-            with self._lock:
-                if not retired.is_set():
-                    self._n_written += n
-                    self._n_pending -= n
-            if n_failures:
-                logger.info("prediction log: wrote %d records after %d failures", n, n_failures)
-            return
-
-    def _backoff(self, seconds: float) -> bool:
-        """Wait before a retry; ``False`` when the close deadline passes first."""
-        end = time.monotonic() + seconds
-        with self._wake:
-            while True:
-                now = time.monotonic()
-                if self._closing and self._past_deadline():
-                    return False
-                if now >= end:
-                    return True
-                limit = end if self._deadline is None else min(end, self._deadline)
-                self._wake.wait(limit - now)
-
-    def _encode(self, entries: list[PredictionEntry], n: int) -> tuple[Any, int]:
-        """Encode entries; on failure drop (and count) the ones that cannot be encoded."""
+        Returns:
+            The payload and the records it holds (the writer counts the others dropped).
+        """
         try:
-            return self.sink.encode(entries), n
+            return self.sink.encode(entries), sum(map(_n_records, entries))
         except Exception:
             logger.debug("prediction log: encoding failed; encoding entries one by one")
         good = []
@@ -381,8 +240,6 @@ class PredictionLog:
             try:
                 self.sink.encode([entry])
             except Exception as exc:
-                with self._lock:
-                    self._lose(len(entry.inputs))
                 logger.error(
                     "prediction log: dropped the %d records of request %r, which the sink "
                     "cannot store: %s",
@@ -392,24 +249,13 @@ class PredictionLog:
                 )
             else:
                 good.append(entry)
-        n = sum(len(e.inputs) for e in good)
+        n = sum(map(_n_records, good))
         try:
             return (self.sink.encode(good), n) if good else (None, 0)
         except Exception:  # each encodes alone but not together: nothing to single out
             logger.exception("prediction log: dropped %d records the sink cannot encode", n)
-            with self._lock:
-                self._lose(n)
             return None, 0
 
 
-def _log_refusal(dropped: int, closing: bool, pending: int) -> None:
-    if not dropped:
-        logger.info("prediction log: accepting predictions again (%d pending)", pending)
-    elif closing:
-        logger.warning("prediction log: closed; dropping %d records submitted after", dropped)
-    else:
-        logger.warning(
-            "prediction log: buffer full (%d records not yet written); dropping new "
-            "predictions until the sink catches up",
-            pending,
-        )
+def _n_records(entry: PredictionEntry) -> int:
+    return len(entry.inputs)

@@ -11,6 +11,7 @@ Example:
 
 from shipyard.store import _tables as tables
 from shipyard.store._artifacts import ArtifactRecord, ArtifactStore, check_artifact_path
+from shipyard.store._batched import Backoff, BatchedWriter, BatchedWriterStats
 from shipyard.store._db import (
     HEAD_REVISION,
     Store,
@@ -34,6 +35,9 @@ __all__ = [
     "HEAD_REVISION",
     "ArtifactRecord",
     "ArtifactStore",
+    "Backoff",
+    "BatchedWriter",
+    "BatchedWriterStats",
     "ParquetSink",
     "PredictionEntry",
     "PredictionSink",

@@ -1,29 +1,33 @@
 """The buffered writer: params, tags and metrics reach the store in batches.
 
-Logging a metric appends a tuple to an in-memory buffer under a lock (about a microsecond); a
-daemon thread flushes the buffer every ``flush_interval`` seconds, or sooner when it holds
+Logging a metric appends a row to an in-memory buffer under a lock (about a microsecond); a
+daemon thread writes the buffer every ``flush_interval`` seconds, or sooner when it holds
 ``max_buffer`` rows, with one ``executemany`` per table inside one transaction plus the
-``latest_metrics`` upsert. A crash therefore loses at most the last interval. An error in the
-background thread is kept and raised as :class:`~shipyard.errors.StoreError` by the next call.
+``latest_metrics`` upsert. A crash therefore loses at most the last interval. At twice
+``max_buffer`` rows the logging call writes the buffer itself, which bounds memory. A failed
+write is not retried: its error is kept and raised as :class:`~shipyard.errors.StoreError` by
+the next call, whose caller can log the values again.
 
 The same thread calls an optional ``heartbeat`` every ``heartbeat_interval`` seconds (the
 tracker refreshes its running runs' ``heartbeat_at``); a failed heartbeat is logged, not
 raised, as it loses no data.
+
+The buffer, the thread and the triggers are the store's generic
+:class:`~shipyard.store.BatchedWriter` (shared with the server's prediction log); this module
+adds the rows' tables and the transaction that writes them.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 
 from shipyard.errors import StoreError
-from shipyard.store import redact_url, tables, upsert_latest_metrics
+from shipyard.store import BatchedWriter, redact_url, tables, upsert_latest_metrics
 
 if TYPE_CHECKING:
     from shipyard.store import Store
@@ -36,6 +40,9 @@ logger = logging.getLogger(__name__)
 MetricRow = tuple[str, str, float, int, float]
 #: (run_id, key, value)
 KeyValueRow = tuple[str, str, str]
+#: A buffered row: a metric row as it is (the hot path allocates nothing more), or a param or
+#: tag row with the name of its table.
+TrackingRow = MetricRow | tuple[Literal["params", "tags"], KeyValueRow]
 
 
 @dataclass
@@ -45,6 +52,22 @@ class _Batch:
     metrics: list[MetricRow] = field(default_factory=list)
     params: list[KeyValueRow] = field(default_factory=list)
     tags: list[KeyValueRow] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, rows: list[TrackingRow]) -> tuple[_Batch, int]:
+        """Sort buffered rows into their tables (the writer's ``prepare``).
+
+        Returns:
+            The batch and its number of rows.
+        """
+        batch = cls()
+        key_values = {"params": batch.params, "tags": batch.tags}
+        for row in rows:
+            if len(row) == 2:  # (table, key-value row)
+                key_values[row[0]].append(row[1])
+            else:
+                batch.metrics.append(row)
+        return batch, len(rows)
 
     def __len__(self) -> int:
         return len(self.metrics) + len(self.params) + len(self.tags)
@@ -84,69 +107,51 @@ class BufferedWriter:
             )
             raise ValueError(msg)
         self._store = store
-        self._flush_interval = flush_interval
-        self._max_buffer = max_buffer
         self._heartbeat = heartbeat
-        self._heartbeat_interval = heartbeat_interval
-        self._lock = threading.Lock()  # guards _batch and _error
-        self._flush_lock = threading.Lock()  # serialises flushes so batches land in order
-        self._wake = threading.Condition(self._lock)
-        self._batch = _Batch()
-        self._error: StoreError | None = None
         self._closed = False
-        self._thread: threading.Thread | None = None
+        self._rows: BatchedWriter[TrackingRow, _Batch] = BatchedWriter(
+            self._write,
+            prepare=_Batch.of,
+            name="shipyard-tracking-writer",
+            flush_weight=max_buffer,
+            flush_interval=flush_interval,
+            max_weight=2 * max_buffer,
+            when_full="flush",
+            tick=None if heartbeat is None else self._beat,
+            tick_interval=heartbeat_interval,
+            logger=logger,
+            label="tracking",
+            unit="rows",
+        )
+        #: Queue one metric row. The hot path: the generic writer's ``put`` itself, without a
+        #: wrapper's call or a list.
+        self.add_metric: Callable[[MetricRow], bool] = self._rows.put
 
     # -- producer side -------------------------------------------------------------------
 
     def add_metrics(self, rows: list[MetricRow]) -> None:
         """Queue metric rows."""
-        self._add(self._batch.metrics, rows)
-
-    def add_metric(self, row: MetricRow) -> None:
-        """Queue one metric row (the hot path: no list allocation)."""
-        self.raise_pending_error()
-        with self._lock:
-            self._batch.metrics.append(row)
-            n_rows = len(self._batch.metrics)
-        if n_rows >= self._max_buffer:
-            self._on_full(n_rows)
+        self._rows.put_many(rows)
 
     def add_params(self, rows: list[KeyValueRow]) -> None:
         """Queue param rows (already checked for conflicts by the run)."""
-        self._add(self._batch.params, rows)
+        self._rows.put_many([("params", row) for row in rows])
 
     def add_tags(self, rows: list[KeyValueRow]) -> None:
         """Queue tag rows; a later value for the same key replaces an earlier one."""
-        self._add(self._batch.tags, rows)
+        self._rows.put_many([("tags", row) for row in rows])
 
     def pending(self) -> int:
         """Number of rows not yet written."""
-        with self._lock:
-            return len(self._batch)
+        return self._rows.pending()
 
     def raise_pending_error(self) -> None:
-        """Raise (once) the error of a failed background flush, if there was one."""
-        if self._error is None:
-            return
-        with self._lock:
-            error, self._error = self._error, None
-        if error is not None:
-            raise error
+        """Raise (once) the error of a failed background flush, if there was one.
 
-    def _add(self, target: list[Any], rows: list[Any]) -> None:
-        self.raise_pending_error()
-        with self._lock:
-            target.extend(rows)
-            n_rows = len(self._batch)
-        if n_rows >= self._max_buffer:
-            self._on_full(n_rows)
-
-    def _on_full(self, n_rows: int) -> None:
-        if n_rows >= 2 * self._max_buffer or not self._thread_alive():
-            self.flush()
-            return
-        with self._wake:
-            self._wake.notify()
+        Raises:
+            StoreError: that error.
+        """
+        self._rows.raise_pending_error()
 
     # -- flushing --------------------------------------------------------------------------
 
@@ -156,15 +161,7 @@ class BufferedWriter:
         Raises:
             StoreError: when the write fails, or when an earlier background flush failed.
         """
-        self._flush_once()
-        self.raise_pending_error()
-
-    def _flush_once(self) -> None:
-        with self._flush_lock:
-            with self._lock:
-                batch, self._batch = self._batch, _Batch()
-            if len(batch):
-                self._write(batch)
+        self._rows.flush()
 
     def _write(self, batch: _Batch) -> None:
         try:
@@ -179,19 +176,13 @@ class BufferedWriter:
                 "reachable and writable, then log the values again"
             )
             raise StoreError(msg) from exc
-        logger.debug("flushed %d tracking rows", len(batch))
 
     # -- background thread -----------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the background flusher (idempotent)."""
-        with self._lock:
-            if self._thread_alive() or self._closed:
-                return
-            self._thread = threading.Thread(
-                target=self._loop, name="shipyard-tracking-writer", daemon=True
-            )
-            self._thread.start()
+        """Start the background flusher (idempotent; not again after :meth:`close`)."""
+        if not self._closed:
+            self._rows.start()
 
     def close(self) -> None:
         """Stop the background thread and write what is left.
@@ -199,33 +190,9 @@ class BufferedWriter:
         Raises:
             StoreError: when the last write fails or an earlier background flush failed.
         """
-        with self._wake:
-            self._closed = True
-            self._wake.notify()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join()
+        self._closed = True
+        self._rows.close(timeout=None)
         self.flush()
-
-    def _thread_alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def _loop(self) -> None:
-        next_beat = time.monotonic() + self._heartbeat_interval  # a new run starts with one
-        while True:
-            with self._wake:
-                if not self._closed and len(self._batch) < self._max_buffer:
-                    wait = self._flush_interval
-                    if self._heartbeat is not None:
-                        wait = min(wait, max(0.0, next_beat - time.monotonic()))
-                    self._wake.wait(wait)
-                closed = self._closed
-            self._flush_in_background()
-            if closed:
-                return
-            if self._heartbeat is not None and time.monotonic() >= next_beat:
-                self._beat()
-                next_beat = time.monotonic() + self._heartbeat_interval
 
     def _beat(self) -> None:
         assert self._heartbeat is not None
@@ -233,14 +200,6 @@ class BufferedWriter:
             self._heartbeat()
         except Exception as exc:  # a missed heartbeat loses nothing; the next one may work
             logger.warning("tracking heartbeat failed: %s", exc)
-
-    def _flush_in_background(self) -> None:
-        try:
-            self._flush_once()
-        except StoreError as exc:
-            logger.error("background tracking flush failed: %s", exc)
-            with self._lock:
-                self._error = exc
 
 
 def _write_batch(conn: sa.Connection, batch: _Batch) -> None:
