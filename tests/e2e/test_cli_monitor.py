@@ -20,7 +20,7 @@ from cli_runner import cli, run_cli
 from shipyard.data import ColumnSchema, Signature
 from shipyard.model import ReferenceSample
 from shipyard.registry import ModelPackage, MonitorHistory, Registry
-from shipyard.store import ParquetSink, PredictionEntry, Store
+from shipyard.store import ParquetSink, PredictionEntry, Store, read_predictions
 
 NUMBERS = ["bill_length_mm", "flipper_length_mm", "body_mass_g"]
 INPUTS = ["island", *NUMBERS]
@@ -297,3 +297,116 @@ def test_drift_errors_name_the_file_and_the_method(
     pd.DataFrame({"x": [1.0]}).to_csv(tmp_path / "narrow.csv", index=False)
     code, out = cli(capsys, "drift", str(ref), str(tmp_path / "narrow.csv"))
     assert code == 1 and "narrow.csv has no column 'y'" in out
+
+
+def _labels_file(home: Path, *, key: str = "prediction_id", wrong: int = 0) -> Path:
+    """A labels file for the last hour's predictions: the true species for the logged rows
+    (the log has the inputs; the penguins frame has the species for the same rows)."""
+    logged = read_predictions(home / ".shipyard" / "predictions", model="penguins")
+    recent = logged[logged["ts"] > pd.Timestamp.now(tz="UTC") - pd.Timedelta(hours=1)]
+    frame = load_penguins().sample(300, random_state=2).reset_index(drop=True)
+    labels = pd.DataFrame(
+        {key: recent["prediction_id"].to_numpy(), "label": frame["species"].to_numpy()}
+    )
+    if wrong:
+        labels.loc[: wrong - 1, "label"] = "Gentoo"
+    path = home / "labels.csv"
+    labels.to_csv(path, index=False)
+    return path
+
+
+def test_labels_join_by_prediction_id_and_the_check_shows_realised_metrics(
+    capsys: pytest.CaptureFixture[str], home: Path
+) -> None:
+    path = _labels_file(home)
+    code, out = cli(capsys, "labels", "add", str(path), "--model", "penguins")
+    assert code == 0, out
+    assert "Added 300 of 300 labels for penguins (by prediction_id)" in out
+    assert "match no logged prediction" not in out
+    code, out, err = run_cli(
+        capsys, "monitor", "models:/penguins/1", "--window", "1h", "--format", "json"
+    )
+    assert code == 0, err
+    performance = json.loads(out)["performance"]
+    assert performance["n_labelled"] == 300 and performance["n_predictions"] == 300
+    metrics = {m["metric"]: m for m in performance["metrics"]}
+    accuracy = metrics["accuracy"]
+    assert accuracy["realised"] is not None and accuracy["estimated"] is not None
+    assert accuracy["reference"] is None  # this test package recorded no holdout metrics
+    # the shifted bills fool the model: realised accuracy falls below its own estimate
+    assert accuracy["realised"] < accuracy["estimated"]
+    code, out = cli(capsys, "monitor", "models:/penguins/1", "--window", "1h")
+    assert "Performance: 300 of 300 predictions labelled" in out
+    assert "realised" in out
+
+
+def test_repeated_known_and_unknown_keys_are_reported_never_dropped_silently(
+    capsys: pytest.CaptureFixture[str], home: Path
+) -> None:
+    path = _labels_file(home)
+    extra = pd.DataFrame(
+        {"prediction_id": ["nope-1", "nope-2", None], "label": ["Adelie", "Adelie", "Adelie"]}
+    )
+    frame = pd.concat([pd.read_csv(path).head(3), pd.read_csv(path).head(1), extra])
+    frame.to_csv(path, index=False)
+    code, out = cli(capsys, "labels", "add", str(path), "--model", "penguins")
+    assert code == 0, out
+    assert "Added 5 of 7 labels" in out
+    assert "1 row(s) without a key or a label were skipped" in out
+    assert "1 key(s) repeated in the source; the first label was kept" in out
+    assert "2 key(s) match no logged prediction" in out and "nope-1" in out
+    code, out = cli(capsys, "labels", "add", str(path), "--model", "penguins")
+    assert "Added 0 of 7 labels" in out
+    assert "5 key(s) already had a label, kept (--replace replaces them)" in out
+    code, out = cli(capsys, "labels", "add", str(path), "--model", "penguins", "--replace")
+    assert "Added 5 of 7 labels" in out and "replaced" in out
+
+
+def test_labels_by_a_request_field(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    logged = read_predictions(home / ".shipyard" / "predictions", model="penguins")
+    recent = logged[logged["ts"] > pd.Timestamp.now(tz="UTC") - pd.Timedelta(hours=1)]
+    by_mass = recent.drop_duplicates("input.body_mass_g").dropna(subset=["input.body_mass_g"])
+    labels = pd.DataFrame(
+        {"body_mass_g": by_mass["input.body_mass_g"], "species": by_mass["prediction"]}
+    )
+    labels.to_parquet(home / "labels.parquet")
+    code, out = cli(
+        capsys,
+        "labels",
+        "add",
+        str(home / "labels.parquet"),
+        "--model",
+        "penguins",
+        "--key",
+        "body_mass_g",
+        "--label-column",
+        "species",
+    )
+    assert code == 0, out
+    assert f"Added {len(labels)} of {len(labels)} labels" in out
+    code, out, _ = run_cli(
+        capsys, "monitor", "models:/penguins/1", "--window", "1h", "--format", "json"
+    )
+    performance = json.loads(out)["performance"]
+    # every logged row whose mass was labelled joins, repeated masses included
+    assert performance["n_labelled"] == int(recent["input.body_mass_g"].notna().sum())
+    accuracy = {m["metric"]: m for m in performance["metrics"]}["accuracy"]
+    # each row is labelled with the first answer logged for its mass: the same join by hand
+    first = dict(zip(by_mass["input.body_mass_g"], by_mass["prediction"], strict=True))
+    joined = recent.dropna(subset=["input.body_mass_g"])
+    expected = (joined["input.body_mass_g"].map(first) == joined["prediction"]).mean()
+    assert accuracy["realised"] == pytest.approx(expected)
+
+
+def test_labels_errors_name_the_column_and_the_model(
+    capsys: pytest.CaptureFixture[str], home: Path
+) -> None:
+    path = _labels_file(home)
+    code, out = cli(capsys, "labels", "add", str(path), "--model", "penguins", "--key", "id")
+    assert code == 1 and "has no column 'id'" in out and "--key" in out
+    code, out = cli(capsys, "labels", "add", str(path), "--model", "nope")
+    assert code == 1 and "nope" in out
+    code, out = cli(capsys, "labels", "add", "postgresql://x/y", "--model", "penguins")
+    assert code == 1 and "need a query" in out
+    code, out = cli(capsys, "labels", "add", str(home / "labels.json"), "--model", "penguins")
+    assert code == 1 and "cannot read labels from" in out

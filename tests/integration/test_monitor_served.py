@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from _served import serving
 
-from shipyard.pipeline import check_model, run_project
+from shipyard.pipeline import add_labels, check_model, run_project
 from shipyard.registry import MonitorHistory, Registry
 from shipyard.spec import load_spec
 from shipyard.store import Store, read_predictions
@@ -66,8 +66,9 @@ def test_shifted_traffic_drifts_and_the_check_is_recorded(home: tuple[Path, str 
         "proba.malignant",
         "target",
     }
-    frame = pd.read_csv(root / "data" / "train.csv").drop(columns="target")
-    shifted = frame.sample(400, random_state=3, replace=True).reset_index(drop=True)
+    full = pd.read_csv(root / "data" / "train.csv")
+    sample = full.sample(400, random_state=3, replace=True).reset_index(drop=True)
+    shifted = sample.drop(columns="target")
     for column in SHIFTED:
         shifted[column] = shifted[column] * 1.5
     records = shifted.to_dict("records")
@@ -85,7 +86,10 @@ def test_shifted_traffic_drifts_and_the_check_is_recorded(home: tuple[Path, str 
     # the server drained on SIGTERM: every prediction is in the log, under the id it returned
     logged = read_predictions(log, model="cancer")
     assert sorted(logged["prediction_id"]) == sorted(ids)
+    labels = pd.DataFrame({"prediction_id": ids, "label": sample["target"]})
     try:
+        ingest = add_labels(labels, store=store, model="cancer", predictions=log)
+        assert (ingest.n_added, ingest.n_unknown, ingest.n_duplicates) == (400, 0, 0)
         result = check_model("models:/cancer@production", store=store, predictions=log)
         drifted = {c.column for c in result.inputs.columns if c.drifted}
         assert set(SHIFTED) <= drifted
@@ -94,5 +98,11 @@ def test_shifted_traffic_drifts_and_the_check_is_recorded(home: tuple[Path, str 
         assert result.check is not None
         [recorded] = MonitorHistory(store).checks("cancer")
         assert recorded.id == result.check.id and recorded.n_drifted == len(drifted)
+        roc_auc = result.performance.metric("roc_auc")
+        assert roc_auc.n_labelled == 400
+        assert roc_auc.reference is not None and roc_auc.reference > 0.9  # the holdout's
+        assert roc_auc.realised is not None and roc_auc.estimated is not None
+        stored = {m.metric: m for m in MonitorHistory(store).get(recorded.id).performance}
+        assert stored["roc_auc"].realised == pytest.approx(roc_auc.realised)
     finally:
         store.close()

@@ -11,7 +11,7 @@ from rich.logging import RichHandler
 from shipyard import __version__
 from shipyard.cli._context import CliState
 from shipyard.cli._models import models_app
-from shipyard.cli._monitor import drift, monitor
+from shipyard.cli._monitor import drift, labels_app, monitor
 from shipyard.cli._project import init, quickstart, run, validate
 from shipyard.cli._runs import runs_app
 from shipyard.cli._serve import predict, serve
@@ -33,6 +33,7 @@ def build_app() -> typer.Typer:
         app.command()(command)
     app.add_typer(runs_app, name="runs")
     app.add_typer(models_app, name="models")
+    app.add_typer(labels_app, name="labels")
     return app
 
 

@@ -15,9 +15,12 @@ from shipyard.spec import DriftSpec, load_spec
 from shipyard.store import store_location
 
 if TYPE_CHECKING:
-    from shipyard.monitor import DriftReport
+    from shipyard.monitor import DriftReport, PerformanceReport
+    from shipyard.registry import LabelIngest
 
-__all__ = ["DRIFT_EXIT_CODE", "drift", "monitor"]
+__all__ = ["DRIFT_EXIT_CODE", "drift", "labels_app", "monitor"]
+
+labels_app = typer.Typer(help="Labels that arrive after the predictions.", no_args_is_help=True)
 
 DRIFT_EXIT_CODE = 3
 """The exit code of ``--fail-on-drift`` when the data drifted (1 and 2 mean errors)."""
@@ -106,6 +109,7 @@ def monitor(
             "check_id": None if result.check is None else result.check.id,
             "inputs": result.inputs.to_dict(),
             "predictions": result.predictions.to_dict(),
+            "performance": result.performance.to_dict(),
         }
         typer.echo(json.dumps(payload, indent=2, default=_json_default))
     else:
@@ -114,6 +118,9 @@ def monitor(
         out.print(_drift_table(result.inputs))
         out.print(_verdict("Predictions", result.predictions))
         out.print(_drift_table(result.predictions))
+        out.print(_performance_line(result.performance))
+        if result.performance.metrics:
+            out.print(_performance_table(result.performance))
         if result.check is not None:
             out.print(f"Recorded check {result.check.id}")
     if fail_on_drift and result.inputs.drifted:
@@ -167,6 +174,127 @@ def drift(
         state.out.print(_drift_table(report))
     if fail_on_drift and report.drifted:
         raise typer.Exit(DRIFT_EXIT_CODE)
+
+
+@labels_app.command("add")
+def labels_add(
+    ctx: typer.Context,
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="A .csv/.tsv/.parquet file, or a SQLAlchemy URL with --query.",
+            show_default=False,
+        ),
+    ],
+    model: Annotated[str, typer.Option(help="The registered model's name.", show_default=False)],
+    key: Annotated[
+        str,
+        typer.Option(
+            help="The column joining labels to predictions: prediction_id (the id each "
+            "response carried) or a request field."
+        ),
+    ] = "prediction_id",
+    label_column: Annotated[str, typer.Option(help="The column with the true label.")] = ("label"),
+    query: Annotated[
+        str | None, typer.Option(help="The SQL query, when SOURCE is a database URL.")
+    ] = None,
+    predictions: Annotated[
+        str | None,
+        typer.Option(
+            help="The prediction log, to report keys no prediction has (default: "
+            "<SHIPYARD_HOME>/predictions)."
+        ),
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option(help="Replace the label of a key already labelled.")
+    ] = False,
+) -> None:
+    """Ingest labels that arrived after the predictions (joined at the next monitor)."""
+    from shipyard.pipeline import add_labels
+
+    state: CliState = ctx.obj
+    store = open_store(state)
+    try:
+        log = predictions or str(store_location(state.store_url)[1] / "predictions")
+        ingest = add_labels(
+            source,
+            store=store,
+            model=model,
+            predictions=log,
+            key=key,
+            label_column=label_column,
+            query=query,
+            replace=replace,
+        )
+    finally:
+        store.close()
+    for line in _ingest_lines(ingest, model, key):
+        state.out.print(line)
+
+
+def _ingest_lines(ingest: LabelIngest, model: str, key: str) -> list[str]:
+    lines = [
+        f"Added {ingest.n_added:,} of {ingest.n_rows:,} labels for [bold]{escape(model)}[/] "
+        f"(by {escape(key)})"
+    ]
+    if ingest.n_missing:
+        lines.append(f"  {ingest.n_missing:,} row(s) without a key or a label were skipped")
+    if ingest.n_duplicates:
+        lines.append(
+            f"  {ingest.n_duplicates:,} key(s) repeated in the source; the first label was "
+            f"kept: {_examples(ingest.duplicates)}"
+        )
+    if ingest.n_already_labelled:
+        what = "replaced" if ingest.n_replaced else "kept (--replace replaces them)"
+        lines.append(
+            f"  {ingest.n_already_labelled:,} key(s) already had a label, {what}: "
+            f"{_examples(ingest.already_labelled)}"
+        )
+    if ingest.n_unknown:
+        lines.append(
+            f"  [yellow]{ingest.n_unknown:,} key(s) match no logged prediction[/] (stored; "
+            f"check --key and --predictions): {_examples(ingest.unknown)}"
+        )
+    return lines
+
+
+def _examples(keys: tuple[str, ...]) -> str:
+    return ", ".join(escape(k) for k in keys) + (", ..." if keys else "")
+
+
+def _performance_line(report: PerformanceReport) -> str:
+    calibration = ""
+    if report.calibration is not None:
+        c = report.calibration
+        calibration = (
+            f"; estimates from probabilities {'recalibrated' if c.applied else 'as given'} "
+            f"(holdout calibration error {c.ece:.3f})"
+        )
+    return (
+        f"Performance: {report.n_labelled:,} of {report.n_predictions:,} predictions "
+        f"labelled{calibration}"
+    )
+
+
+def _performance_table(report: PerformanceReport) -> object:
+    rows = [
+        [
+            m.metric,
+            fmt_float(m.reference),
+            fmt_float(m.estimated),
+            fmt_float(m.realised),
+            _signed(m.drop),
+        ]
+        for m in report.metrics
+    ]
+    return table(None, ["metric", "holdout", "estimated", "realised", "drop"], rows)
+
+
+def _signed(value: float | None) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:+.4f}"
+    return f"[red]{text}[/]" if value > 0 else text
 
 
 def _drift_options(project: Path | None) -> DriftSpec | None:

@@ -1,4 +1,5 @@
-"""Monitoring statistics: drift tests over a reference and a current sample.
+"""Monitoring statistics: drift tests over a reference and a current sample, and a model's
+performance in production, realised from late labels or estimated from its probabilities.
 
 Pure: DataFrames and arrays in, result objects out, no store. The service that reads the
 prediction log and records results is :mod:`shipyard.pipeline` (``check_model``).
@@ -7,16 +8,30 @@ prediction log and records results is :mod:`shipyard.pipeline` (``check_model``)
 from shipyard.monitor._columns import ColumnKind, ColumnSamples, ValueCounts
 from shipyard.monitor._drift import ColumnDrift, DriftReport, column_kinds, detect_drift
 from shipyard.monitor._methods import DriftMethod, DriftMethods, default_drift_methods
+from shipyard.monitor._performance import (
+    Calibration,
+    MetricComparison,
+    PerformanceReport,
+    compare_performance,
+    estimate_performance,
+    fit_calibration,
+)
 
 __all__ = [
+    "Calibration",
     "ColumnDrift",
     "ColumnKind",
     "ColumnSamples",
     "DriftMethod",
     "DriftMethods",
     "DriftReport",
+    "MetricComparison",
+    "PerformanceReport",
     "ValueCounts",
     "column_kinds",
+    "compare_performance",
     "default_drift_methods",
     "detect_drift",
+    "estimate_performance",
+    "fit_calibration",
 ]

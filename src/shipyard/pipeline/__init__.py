@@ -3,7 +3,15 @@ project."""
 
 from shipyard.pipeline._events import Event, EventHandler, ignore_events
 from shipyard.pipeline._inspect import Inspection, Plan, inspect_data, inspect_project, preflight
-from shipyard.pipeline._monitor import MonitorResult, check_model, compare_files, parse_window
+from shipyard.pipeline._monitor import (
+    LabelSources,
+    MonitorResult,
+    add_labels,
+    check_model,
+    compare_files,
+    default_label_sources,
+    parse_window,
+)
 from shipyard.pipeline._predict import predict_file, read_table, write_table
 from shipyard.pipeline._quickstart import QUICKSTART_SPEC, create_quickstart_project
 from shipyard.pipeline._result import CandidateResult, RunResult
@@ -15,12 +23,15 @@ __all__ = [
     "Event",
     "EventHandler",
     "Inspection",
+    "LabelSources",
     "MonitorResult",
     "Plan",
     "RunResult",
+    "add_labels",
     "check_model",
     "compare_files",
     "create_quickstart_project",
+    "default_label_sources",
     "ignore_events",
     "inspect_data",
     "inspect_project",

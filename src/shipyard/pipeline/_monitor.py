@@ -18,24 +18,46 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from shipyard.data import Signature
 from shipyard.errors import DataError, ShipyardError
 from shipyard.model import ModelPackage
-from shipyard.monitor import ColumnKind, DriftMethods, DriftReport, detect_drift
+from shipyard.monitor import (
+    Calibration,
+    ColumnKind,
+    DriftMethods,
+    DriftReport,
+    PerformanceReport,
+    compare_performance,
+    detect_drift,
+    fit_calibration,
+)
 from shipyard.pipeline._predict import read_table
-from shipyard.registry import CheckRecord, MonitorHistory, Registry
+from shipyard.registry import CheckRecord, LabelIngest, LabelStore, MonitorHistory, Registry
 from shipyard.spec import DriftSpec
 from shipyard.store import Store, read_predictions
 
-__all__ = ["MonitorResult", "check_model", "compare_files", "parse_window"]
+__all__ = [
+    "LabelSources",
+    "MonitorResult",
+    "add_labels",
+    "check_model",
+    "compare_files",
+    "default_label_sources",
+    "parse_window",
+]
 
 _KINDS: dict[str, ColumnKind] = {
     "number": "numeric",
@@ -58,6 +80,8 @@ class MonitorResult:
         window: the window's start and end (``None``: open on that side).
         inputs: the drift report of the model's input columns (the check's verdict).
         predictions: the drift report of its predictions.
+        performance: the window's metrics: estimated from the probabilities (classifiers)
+            and realised on the predictions that have labels, beside the holdout's.
         check: the recorded check (``None`` when not recorded).
     """
 
@@ -66,6 +90,7 @@ class MonitorResult:
     window: tuple[datetime | None, datetime | None]
     inputs: DriftReport
     predictions: DriftReport
+    performance: PerformanceReport
     check: CheckRecord | None = None
 
 
@@ -151,6 +176,7 @@ def check_model(
         options=_for_predictions(options),
         methods=methods,
     )
+    performance = _performance(package, preds_ref, logged, LabelStore(store), version.name)
     check = None
     if record:
         window = (
@@ -162,10 +188,228 @@ def check_model(
             version.version,
             inputs=inputs,
             predictions=outputs,
+            performance=performance,
             window=window,
             summary={"uri": model_uri},
         )
-    return MonitorResult(version.name, version.version, (start, end), inputs, outputs, check)
+    return MonitorResult(
+        version.name, version.version, (start, end), inputs, outputs, performance, check
+    )
+
+
+def _performance(
+    package: ModelPackage,
+    reference: pd.DataFrame,
+    logged: pd.DataFrame,
+    labels: LabelStore,
+    model: str,
+) -> PerformanceReport:
+    """The window's metrics: estimated (classifiers), and realised where labels arrived."""
+    classes = package.classes
+    y_true = _join_labels(logged, labels, model)
+    labelled = y_true.notna().to_numpy()
+    proba = None
+    calibration = None
+    if classes is not None:
+        columns = [f"proba.{c}" for c in classes]
+        if all(c in logged.columns for c in columns):
+            proba = logged[columns].to_numpy(dtype=np.float64, na_value=np.nan)
+            calibration = _calibration(reference, columns, classes)
+        y_pred: Any = logged["prediction"].map(_text).to_numpy(dtype=object)
+        truth: Any = y_true[labelled].to_numpy(dtype=object)
+    else:
+        y_pred = pd.to_numeric(logged["prediction"], errors="coerce").to_numpy(dtype=np.float64)
+        truth = pd.to_numeric(y_true[labelled], errors="coerce").to_numpy(dtype=np.float64)
+    if proba is not None and np.isnan(proba).any():
+        proba = None  # a row logged without probabilities: estimate nothing rather than guess
+    elif proba is not None:  # the log keeps float32 rounding: make each row sum to one again
+        totals = proba.sum(axis=1, keepdims=True)
+        proba = np.divide(proba, totals, out=np.zeros_like(proba), where=totals > 0)
+    return compare_performance(
+        package.task,
+        dict(package.metadata.get("metrics", {})),
+        y_pred=y_pred,
+        proba=proba,
+        classes=classes,
+        y_true=truth,
+        labelled=labelled,
+        calibration=calibration,
+    )
+
+
+def _calibration(
+    reference: pd.DataFrame, columns: list[str], classes: tuple[str, ...]
+) -> Calibration | None:
+    if "target" not in reference.columns or not all(c in reference.columns for c in columns):
+        return None
+    return fit_calibration(
+        reference["target"].map(_text).to_numpy(dtype=object),
+        reference[columns].to_numpy(dtype=np.float64),
+        classes,
+    )
+
+
+def _join_labels(logged: pd.DataFrame, labels: LabelStore, model: str) -> pd.Series:
+    """Each logged prediction's label, where one arrived (by prediction id or key column)."""
+    y_true = pd.Series(None, index=logged.index, dtype=object)
+    for key_column in labels.key_columns(model):
+        column = "prediction_id" if key_column == "prediction_id" else f"input.{key_column}"
+        if column not in logged.columns:
+            continue
+        missing = y_true.isna()
+        keys = logged.loc[missing, column].map(_text)
+        found = labels.lookup(model, key_column, keys.dropna())
+        y_true.loc[missing] = keys.map(found)
+    return y_true
+
+
+def _text(value: Any) -> str | None:
+    """A key or label as text: ``1.0`` read from a CSV with gaps is ``1``, as the server
+    wrote it."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, np.generic):
+        return _text(value.item())
+    return str(value)
+
+
+LabelReader = Callable[[str, dict[str, Any]], pd.DataFrame]
+"""``reader(source, options) -> DataFrame`` of labels (options: ``query`` for SQL)."""
+
+
+class LabelSources:
+    """Where labels can be read from, by name; built-ins registered like a plugin's.
+
+    Build one per application with :func:`default_label_sources`.
+    """
+
+    def __init__(self) -> None:
+        self._readers: dict[str, tuple[Callable[[str], bool], LabelReader]] = {}
+
+    def add(self, name: str, accepts: Callable[[str], bool], reader: LabelReader) -> None:
+        """Register a source: ``accepts(source)`` says whether ``reader`` reads it.
+
+        Raises:
+            ValueError: a source of that name is already registered.
+        """
+        if name in self._readers:
+            msg = f"a label source named {name!r} is already registered"
+            raise ValueError(msg)
+        self._readers[name] = (accepts, reader)
+
+    def read(self, source: str, options: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Read labels from the first registered source that accepts ``source``.
+
+        Raises:
+            DataError: no registered source reads it.
+        """
+        for accepts, reader in self._readers.values():
+            if accepts(source):
+                return reader(source, options or {})
+        msg = (
+            f"cannot read labels from {source!r}: expected a .csv, .tsv or .parquet file or a "
+            f"SQLAlchemy URL with --query (sources: {', '.join(self._readers)})"
+        )
+        raise DataError(msg)
+
+
+def default_label_sources() -> LabelSources:
+    """Label sources for files (CSV, TSV, Parquet) and SQL queries."""
+    sources = LabelSources()
+    sources.add("sql", lambda s: "://" in s and not s.startswith("file://"), _read_sql_labels)
+    sources.add(
+        "file",
+        lambda s: Path(s).suffix.lower() in (".csv", ".tsv", ".txt", ".parquet", ".pq"),
+        lambda s, _options: read_table(Path(s)),
+    )
+    return sources
+
+
+def _read_sql_labels(url: str, options: dict[str, Any]) -> pd.DataFrame:
+    from shipyard.data import load_source
+    from shipyard.spec import SqlSource
+
+    query = options.get("query")
+    if not query:
+        msg = f"labels from a database need a query: give --query 'SELECT ...' with {url!r}"
+        raise DataError(msg)
+    return load_source(SqlSource(type="sql", url=url, query=str(query)), Path.cwd())
+
+
+def add_labels(
+    source: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    store: Store,
+    model: str,
+    predictions: str | os.PathLike[str] | None,
+    key: str = "prediction_id",
+    label_column: str = "label",
+    query: str | None = None,
+    replace: bool = False,
+    sources: LabelSources | None = None,
+) -> LabelIngest:
+    """Ingest labels that arrived after the predictions.
+
+    Args:
+        source: a CSV/Parquet file, a SQLAlchemy URL (with ``query``), or a DataFrame.
+        store: the metadata store.
+        model: the registered model's name.
+        predictions: the prediction log, to report keys no logged prediction has (``None``:
+            do not check).
+        key: the column joining labels to predictions: ``prediction_id`` (the id each
+            response carried) or a request field (``order_id``).
+        label_column: the column holding the true label or value.
+        query: the SQL query, for a database source.
+        replace: a key already labelled gets the new label (else it keeps the old one).
+        sources: the label sources (:func:`default_label_sources`).
+
+    Returns:
+        What was added, and what was not and why.
+
+    Raises:
+        DataError: the source cannot be read or lacks the key or label column.
+        ModelNotFoundError: no model of that name is registered.
+    """
+    Registry(store).resolve(f"models:/{model}")
+    where = "the labels" if isinstance(source, pd.DataFrame) else str(source)
+    if isinstance(source, pd.DataFrame):
+        frame = source
+    else:
+        frame = (sources or default_label_sources()).read(str(source), {"query": query})
+    missing = [c for c in (key, label_column) if c not in frame.columns]
+    if missing:
+        msg = (
+            f"{where} has no column {missing[0]!r}; its columns are "
+            f"{[str(c) for c in frame.columns]} (choose them with --key and --label-column)"
+        )
+        raise DataError(msg)
+    keys = frame[key].map(_text)
+    values = frame[label_column].map(_text)
+    present = keys.notna() & values.notna()
+    known = _logged_keys(predictions, model, key) if predictions is not None else None
+    ingest = LabelStore(store).add(
+        model,
+        keys[present].tolist(),
+        values[present].tolist(),
+        key_column=key,
+        source=where,
+        known=known,
+        replace=replace,
+    )
+    return dataclasses.replace(ingest, n_rows=len(frame), n_missing=int((~present).sum()))
+
+
+def _logged_keys(predictions: str | os.PathLike[str], model: str, key: str) -> set[str]:
+    try:
+        logged = read_predictions(predictions, model=model)
+    except DataError:  # no log yet: every key is unknown, and reported so
+        return set()
+    column = "prediction_id" if key == "prediction_id" else f"input.{key}"
+    if column not in logged.columns:
+        return set()
+    return {k for k in logged[column].map(_text) if k is not None}
 
 
 def compare_files(

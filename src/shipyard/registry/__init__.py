@@ -2,7 +2,8 @@
 
 from shipyard.model import ModelPackage, Predictions
 from shipyard.registry._catalog import AliasMove, ModelRecord, VersionRecord
-from shipyard.registry._monitoring import CheckRecord, ColumnResult, MonitorHistory
+from shipyard.registry._labels import LabelIngest, LabelStore
+from shipyard.registry._monitoring import CheckRecord, ColumnResult, MetricResult, MonitorHistory
 from shipyard.registry._registry import Registry
 from shipyard.registry._uri import ModelRef, parse_model_uri
 
@@ -10,6 +11,9 @@ __all__ = [
     "AliasMove",
     "CheckRecord",
     "ColumnResult",
+    "LabelIngest",
+    "LabelStore",
+    "MetricResult",
     "ModelPackage",
     "ModelRecord",
     "ModelRef",

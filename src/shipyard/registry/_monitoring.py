@@ -26,7 +26,14 @@ import sqlalchemy as sa
 from shipyard.errors import ModelNotFoundError
 from shipyard.store import Store, tables
 
-__all__ = ["CheckRecord", "ColumnResult", "DriftSummary", "MonitorHistory"]
+__all__ = [
+    "CheckRecord",
+    "ColumnResult",
+    "DriftSummary",
+    "MetricResult",
+    "MonitorHistory",
+    "PerformanceSummary",
+]
 
 SECTIONS = ("inputs", "predictions")
 
@@ -52,6 +59,28 @@ class _ColumnVerdict(Protocol):
     def n_current(self) -> int: ...
     @property
     def missing_current(self) -> float: ...
+
+
+class _MetricVerdict(Protocol):
+    """What is kept of one metric (:class:`shipyard.monitor.MetricComparison` has it)."""
+
+    @property
+    def metric(self) -> str: ...
+    @property
+    def reference(self) -> float | None: ...
+    @property
+    def estimated(self) -> float | None: ...
+    @property
+    def realised(self) -> float | None: ...
+    @property
+    def n_labelled(self) -> int: ...
+
+
+class PerformanceSummary(Protocol):
+    """What is kept of a performance report (:class:`shipyard.monitor.PerformanceReport`)."""
+
+    @property
+    def metrics(self) -> Sequence[_MetricVerdict]: ...
 
 
 class DriftSummary(Protocol):
@@ -102,6 +131,25 @@ class ColumnResult:
 
 
 @dataclass(frozen=True)
+class MetricResult:
+    """One metric in a recorded check.
+
+    Attributes:
+        metric: the metric's name.
+        reference: its holdout value at registration.
+        estimated: its estimate over the window (``None``: not estimable).
+        realised: its value over the window's labelled predictions (``None``: no labels).
+        n_labelled: the labelled predictions behind ``realised``.
+    """
+
+    metric: str
+    reference: float | None
+    estimated: float | None
+    realised: float | None
+    n_labelled: int
+
+
+@dataclass(frozen=True)
 class CheckRecord:
     """One recorded check of a model version.
 
@@ -121,6 +169,7 @@ class CheckRecord:
         drifted: the inputs' dataset-level verdict.
         summary: what else the check reported (prediction drift, settings), JSON-ready.
         results: each column's result (filled by :meth:`MonitorHistory.get`).
+        performance: each metric's result (filled by :meth:`MonitorHistory.get`).
     """
 
     id: str
@@ -138,6 +187,7 @@ class CheckRecord:
     drifted: bool
     summary: dict[str, Any]
     results: tuple[ColumnResult, ...] = field(default=())
+    performance: tuple[MetricResult, ...] = field(default=())
 
 
 class MonitorHistory:
@@ -157,6 +207,7 @@ class MonitorHistory:
         *,
         inputs: DriftSummary,
         predictions: DriftSummary | None = None,
+        performance: PerformanceSummary | None = None,
         window: tuple[float | None, float | None] = (None, None),
         summary: dict[str, Any] | None = None,
     ) -> CheckRecord:
@@ -167,6 +218,7 @@ class MonitorHistory:
             version: its version.
             inputs: the drift report of its input columns (the check's verdict).
             predictions: the drift report of its predictions, if tested.
+            performance: the window's estimated and realised metrics, if computed.
             window: the window's start and end, epoch seconds.
             summary: anything else to keep with the check (JSON-ready).
 
@@ -202,8 +254,12 @@ class MonitorHistory:
                 *_results("inputs", inputs),
                 *(_results("predictions", predictions) if predictions is not None else ()),
             ),
+            performance=tuple(
+                MetricResult(m.metric, m.reference, m.estimated, m.realised, m.n_labelled)
+                for m in (performance.metrics if performance is not None else ())
+            ),
         )
-        row = {k: v for k, v in record.__dict__.items() if k != "results"}
+        row = {k: v for k, v in record.__dict__.items() if k not in ("results", "performance")}
         with self._store.begin() as conn:
             exists = conn.execute(
                 sa.select(tables.model_versions.c.version).where(
@@ -219,6 +275,11 @@ class MonitorHistory:
                 conn.execute(
                     sa.insert(tables.monitor_results),
                     [{"check_id": record.id, **r.__dict__} for r in record.results],
+                )
+            if record.performance:
+                conn.execute(
+                    sa.insert(tables.monitor_performance),
+                    [{"check_id": record.id, **m.__dict__} for m in record.performance],
                 )
         return record
 
@@ -266,12 +327,23 @@ class MonitorHistory:
                 .mappings()
                 .all()
             )
+            perf = tables.monitor_performance
+            metrics = (
+                conn.execute(
+                    sa.select(perf).where(perf.c.check_id == check_id).order_by(perf.c.metric)
+                )
+                .mappings()
+                .all()
+            )
         order = {section: i for i, section in enumerate(SECTIONS)}
         parsed = sorted(
             (ColumnResult(**{k: v for k, v in r.items() if k != "check_id"}) for r in columns),
             key=lambda r: (order.get(r.section, len(order)), r.column),
         )
-        return _check(row, tuple(parsed))
+        performance = tuple(
+            MetricResult(**{k: v for k, v in m.items() if k != "check_id"}) for m in metrics
+        )
+        return _check(row, tuple(parsed), performance)
 
 
 def _results(section: str, report: DriftSummary) -> list[ColumnResult]:
@@ -292,7 +364,9 @@ def _results(section: str, report: DriftSummary) -> list[ColumnResult]:
     ]
 
 
-def _check(row: Any, results: tuple[ColumnResult, ...] = ()) -> CheckRecord:
+def _check(
+    row: Any, results: tuple[ColumnResult, ...] = (), performance: tuple[MetricResult, ...] = ()
+) -> CheckRecord:
     fields = dict(row)
     fields["drifted"] = bool(fields["drifted"])
-    return CheckRecord(**fields, results=results)
+    return CheckRecord(**fields, results=results, performance=performance)

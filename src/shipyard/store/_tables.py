@@ -8,7 +8,9 @@ database yields exactly these tables). Times are float epoch seconds; free-form 
 Tables: ``runs`` (with ``params``, ``tags``, ``metrics``, ``latest_metrics``), ``datasets``,
 ``artifacts``, ``registered_models``, ``model_versions``, ``aliases``, ``alias_history``,
 ``monitor_checks`` (one row per monitoring check of a model version: a time series) and
-``monitor_results`` (each check's per-column statistics).
+``monitor_results`` (each check's per-column statistics), ``monitor_performance`` (each
+check's estimated and realised metrics) and ``labels`` (true values that arrived after the
+predictions, by prediction id or by a key column).
 The helpers at the end build the SQLite/PostgreSQL upserts the store's writers share and read the
 database's clock (heartbeats).
 """
@@ -31,11 +33,13 @@ __all__ = [
     "datasets",
     "db_epoch",
     "dialect_insert",
+    "labels",
     "latest_metrics",
     "metadata",
     "metrics",
     "model_versions",
     "monitor_checks",
+    "monitor_performance",
     "monitor_results",
     "params",
     "registered_models",
@@ -272,6 +276,35 @@ monitor_results = sa.Table(
     sa.Column("n_current", sa.Integer, nullable=False),
     sa.Column("missing_current", sa.Float, nullable=False),
     sa.PrimaryKeyConstraint("check_id", "section", "column"),
+)
+
+monitor_performance = sa.Table(
+    "monitor_performance",
+    metadata,
+    sa.Column(
+        "check_id",
+        sa.String(32),
+        sa.ForeignKey("monitor_checks.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("metric", sa.String(64), nullable=False),
+    sa.Column("reference", sa.Float, nullable=True),
+    sa.Column("estimated", sa.Float, nullable=True),
+    sa.Column("realised", sa.Float, nullable=True),
+    sa.Column("n_labelled", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("check_id", "metric"),
+)
+
+labels = sa.Table(
+    "labels",
+    metadata,
+    sa.Column("model_name", sa.String, nullable=False),
+    sa.Column("key_column", sa.String(128), nullable=False),
+    sa.Column("key", sa.String, nullable=False),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("source", sa.Text, nullable=True),
+    sa.PrimaryKeyConstraint("model_name", "key_column", "key"),
 )
 
 # --- dialect-specific statements --------------------------------------------------------

@@ -1,7 +1,9 @@
-"""Monitoring checks and their per-column results, a time series per model version.
+"""Monitoring: checks as a time series per model version, and labels that arrive late.
 
-Adds ``monitor_checks`` (one row per check: window, verdict, share of drifted columns) and
-``monitor_results`` (each check's per-column test, statistic, threshold and verdict).
+Adds ``monitor_checks`` (one row per check: window, verdict, share of drifted columns),
+``monitor_results`` (each check's per-column test, statistic, threshold and verdict),
+``monitor_performance`` (each check's reference, estimated and realised metrics) and
+``labels`` (true values by prediction id or key column).
 
 Revision ID: 0003
 Revises: 0002
@@ -73,10 +75,38 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("check_id", "section", "column", name=op.f("pk_monitor_results")),
     )
+    op.create_table(
+        "monitor_performance",
+        sa.Column("check_id", sa.String(32), nullable=False),
+        sa.Column("metric", sa.String(64), nullable=False),
+        sa.Column("reference", sa.Float(), nullable=True),
+        sa.Column("estimated", sa.Float(), nullable=True),
+        sa.Column("realised", sa.Float(), nullable=True),
+        sa.Column("n_labelled", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["check_id"],
+            ["monitor_checks.id"],
+            name=op.f("fk_monitor_performance_check_id_monitor_checks"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("check_id", "metric", name=op.f("pk_monitor_performance")),
+    )
+    op.create_table(
+        "labels",
+        sa.Column("model_name", sa.String(), nullable=False),
+        sa.Column("key_column", sa.String(128), nullable=False),
+        sa.Column("key", sa.String(), nullable=False),
+        sa.Column("label", sa.Text(), nullable=False),
+        sa.Column("received_at", sa.Float(), nullable=False),
+        sa.Column("source", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("model_name", "key_column", "key", name=op.f("pk_labels")),
+    )
 
 
 def downgrade() -> None:
-    """Revert this revision (the checks recorded are dropped)."""
+    """Revert this revision (the checks and labels recorded are dropped)."""
+    op.drop_table("labels")
+    op.drop_table("monitor_performance")
     op.drop_table("monitor_results")
     op.drop_index("ix_monitor_checks_model_created", table_name="monitor_checks")
     op.drop_table("monitor_checks")
