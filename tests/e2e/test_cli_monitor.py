@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -410,3 +413,147 @@ def test_labels_errors_name_the_column_and_the_model(
     assert code == 1 and "need a query" in out
     code, out = cli(capsys, "labels", "add", str(home / "labels.json"), "--model", "penguins")
     assert code == 1 and "cannot read labels from" in out
+
+
+class Receiver:
+    """A real HTTP server on loopback that records the JSON bodies POSTed to it and answers
+    500 to the first ``failures`` of them."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.bodies: list[dict[str, object]] = []
+        self.attempts = 0
+        self.failures = failures
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                body = json.loads(self.rfile.read(length))
+                receiver.attempts += 1
+                if receiver.attempts <= receiver.failures:
+                    self.send_response(500)
+                else:
+                    receiver.bodies.append(body)
+                    self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.close()
+
+
+def _alerting_project(home: Path, url: str, retries: int = 3) -> None:
+    (home / "shipyard.yaml").write_text(
+        "name: penguins\n"
+        "data: {source: {type: csv, path: data.csv}, target: species}\n"
+        "monitoring:\n"
+        "  alerts:\n"
+        f"    webhook: {url}\n"
+        f"    retries: {retries}\n"
+        "    rules:\n"
+        "      - {signal: drift_share, above: 0.3}\n"
+        "      - {signal: missing_increase, above: 0.5, name: inputs went missing}\n"
+        "      - {signal: accuracy_drop, above: 0.05}\n"
+    )
+
+
+def _old_window() -> list[str]:
+    now = pd.Timestamp.now(tz="UTC")
+    return [
+        "--since",
+        (now - pd.Timedelta(days=3)).isoformat(),
+        "--until",
+        (now - pd.Timedelta(days=1)).isoformat(),
+    ]
+
+
+def test_an_incident_is_notified_once_when_it_opens_and_once_when_it_resolves(
+    capsys: pytest.CaptureFixture[str], home: Path, receiver: Receiver
+) -> None:
+    _alerting_project(home, receiver.url)
+    code, out = cli(capsys, "monitor", "models:/penguins@production", "--window", "1h")
+    assert code == 0, out
+    assert "Alert drift_share > 0.3: firing (0.5)" in out
+    assert [b["status"] for b in receiver.bodies] == ["firing"]
+    first = receiver.bodies[0]
+    assert first["model"] == "penguins" and first["version"] == 1
+    assert first["rule"] == "drift_share > 0.3" and first["value"] == 0.5
+    assert "is firing" in str(first["text"])
+    # the same drift again: the incident is ongoing, nothing is sent
+    code, out = cli(capsys, "monitor", "models:/penguins@production", "--window", "1h")
+    assert "still firing" in out
+    assert len(receiver.bodies) == 1
+    # a quiet window resolves it, with one more notice
+    code, out = cli(capsys, "monitor", "models:/penguins@production", *_old_window())
+    assert "Resolved drift_share > 0.3 (0)" in out
+    assert [b["status"] for b in receiver.bodies] == ["firing", "resolved"]
+    assert receiver.bodies[1]["incident_id"] == first["incident_id"]
+    store = Store.from_env(None, root=home / ".shipyard")
+    try:
+        [incident] = MonitorHistory(store).incidents("penguins")
+    finally:
+        store.close()
+    assert not incident.is_open and incident.open_notified and incident.resolve_notified
+
+
+def test_a_webhook_that_fails_is_retried_with_backoff_then_at_the_next_check(
+    capsys: pytest.CaptureFixture[str], home: Path
+) -> None:
+    receiver = Receiver(failures=3)  # the first check's 2 attempts fail, and one more
+    try:
+        _alerting_project(home, receiver.url, retries=1)
+        code, out = cli(capsys, "monitor", "models:/penguins/1", "--window", "1h")
+        assert code == 0, out
+        assert receiver.attempts == 2 and receiver.bodies == []
+        assert "Undelivered firing notice of drift_share > 0.3" in out
+        code, out = cli(capsys, "monitor", "models:/penguins/1", "--window", "1h")
+        # the missed notice is sent again (attempt 3 fails, 4 succeeds), once
+        assert receiver.attempts == 4
+        assert [b["status"] for b in receiver.bodies] == ["firing"]
+        assert receiver.bodies[0]["check_id"] is None  # a re-sent notice
+    finally:
+        receiver.close()
+
+
+def test_rules_without_a_record_only_report(
+    capsys: pytest.CaptureFixture[str], home: Path, receiver: Receiver
+) -> None:
+    _alerting_project(home, receiver.url)
+    code, out, err = run_cli(
+        capsys,
+        "monitor",
+        "models:/penguins/1",
+        "--window",
+        "1h",
+        "--no-record",
+        "--format",
+        "json",
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    rules = {r["rule"]: r for r in result["alerts"]}
+    assert rules["drift_share > 0.3"]["firing"] is True
+    assert rules["inputs went missing"]["firing"] is False
+    assert rules["accuracy_drop > 0.05"]["firing"] is None  # no holdout accuracy to compare
+    assert receiver.bodies == []
+    assert result["signals"]["drift_share"] == 0.5
+
+
+def test_retrain_needs_a_project(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    code, out = cli(capsys, "monitor", "models:/penguins/1", "--window", "1h", "--retrain")
+    assert code == 1 and "--retrain runs the project" in out

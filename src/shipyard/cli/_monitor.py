@@ -16,7 +16,9 @@ from shipyard.store import store_location
 
 if TYPE_CHECKING:
     from shipyard.monitor import DriftReport, PerformanceReport
+    from shipyard.pipeline import MonitorResult, RunResult
     from shipyard.registry import LabelIngest
+    from shipyard.store import Store
 
 __all__ = ["DRIFT_EXIT_CODE", "drift", "labels_app", "monitor"]
 
@@ -68,6 +70,13 @@ def monitor(
     fail_on_drift: Annotated[
         bool, typer.Option(help=f"Exit {DRIFT_EXIT_CODE} when the inputs drifted.")
     ] = False,
+    retrain: Annotated[
+        bool,
+        typer.Option(
+            help="When an alert rule fires (without rules: when the inputs drifted), run the "
+            "project on its current data; the gate promotes the new version only if it wins."
+        ),
+    ] = False,
 ) -> None:
     """Test a served model's logged predictions in a window against its reference."""
     from shipyard.pipeline import check_model, parse_window
@@ -82,7 +91,11 @@ def monitor(
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--window") from exc
         since, until = start.isoformat(), until or end.isoformat()
-    options = _drift_options(project)
+    spec_path = _project_file(project)
+    if retrain and spec_path is None:
+        msg = "--retrain runs the project: give --project or run it where shipyard.yaml is"
+        raise typer.BadParameter(msg, param_hint="--retrain")
+    settings = load_spec(spec_path).monitoring if spec_path is not None else None
     store = open_store(state)
     try:
         log = predictions or str(store_location(state.store_url)[1] / "predictions")
@@ -93,11 +106,16 @@ def monitor(
                 predictions=log,
                 since=since,
                 until=until,
-                options=options,
+                options=settings.drift if settings is not None else None,
                 record=record,
+                alerts=settings.alerts if settings is not None else None,
             )
         except ValueError as exc:  # a time that is not one
             raise typer.BadParameter(str(exc), param_hint="--since/--until") from exc
+        trigger = _retrain_trigger(result)
+        retrained = None
+        if retrain and trigger and spec_path is not None:
+            retrained = _retrain(state, spec_path, result, trigger, store)
     finally:
         store.close()
     name = f"{result.model_name}/{result.model_version}"
@@ -110,6 +128,9 @@ def monitor(
             "inputs": result.inputs.to_dict(),
             "predictions": result.predictions.to_dict(),
             "performance": result.performance.to_dict(),
+            "signals": result.signals,
+            "alerts": _alerts_json(result),
+            "retrained": None if retrained is None else retrained.model_uri,
         }
         typer.echo(json.dumps(payload, indent=2, default=_json_default))
     else:
@@ -121,8 +142,12 @@ def monitor(
         out.print(_performance_line(result.performance))
         if result.performance.metrics:
             out.print(_performance_table(result.performance))
+        for line in _alert_lines(result):
+            out.print(line)
         if result.check is not None:
             out.print(f"Recorded check {result.check.id}")
+        if retrain and not trigger:
+            out.print("No alert fired: nothing to retrain")
     if fail_on_drift and result.inputs.drifted:
         raise typer.Exit(DRIFT_EXIT_CODE)
 
@@ -297,13 +322,86 @@ def _signed(value: float | None) -> str:
     return f"[red]{text}[/]" if value > 0 else text
 
 
-def _drift_options(project: Path | None) -> DriftSpec | None:
-    if project is None:
-        default = Path("shipyard.yaml")
-        if not default.is_file():
-            return None
-        project = default
-    return load_spec(project).monitoring.drift
+def _project_file(project: Path | None) -> Path | None:
+    if project is not None:
+        return project
+    default = Path("shipyard.yaml")
+    return default if default.is_file() else None
+
+
+def _retrain_trigger(result: MonitorResult) -> str:
+    """Why to retrain: the rules that fire, else dataset drift when no rule is set."""
+    if result.alerts is not None:
+        return ", ".join(r.rule.label for r in result.alerts.rules if r.firing)
+    return "the inputs drifted" if result.inputs.drifted else ""
+
+
+def _retrain(
+    state: CliState, spec_path: Path, result: MonitorResult, trigger: str, store: Store
+) -> RunResult:
+    from shipyard.cli._context import current_user
+    from shipyard.pipeline import run_project
+
+    state.out.print(f"Retraining {escape(spec_path)} because {escape(trigger)}")
+    tags = {"trigger": "monitor", "trigger_reason": trigger}
+    if result.check is not None:
+        tags["trigger_check"] = result.check.id
+    run = run_project(load_spec(spec_path), store=store, user=current_user(), tags=tags)
+    verdict = "promoted" if run.promoted else "not promoted"
+    state.out.print(
+        f"Registered {escape(run.model_name)} version {run.model_version}: {verdict} "
+        f"({escape(run.gate)}); run {run.run_id}"
+    )
+    return run
+
+
+def _alert_lines(result: MonitorResult) -> list[str]:
+    outcome = result.alerts
+    if outcome is None:
+        return []
+    lines = []
+    for incident in outcome.opened:
+        lines.append(
+            f"[bold red]Alert[/] {escape(incident.rule)}: firing ({_value(incident.value)})"
+        )
+    for incident in outcome.ongoing:
+        lines.append(
+            f"[red]Alert[/] {escape(incident.rule)}: still firing ({_value(incident.value)}; "
+            "already notified)"
+        )
+    for incident in outcome.resolved:
+        lines.append(f"[green]Resolved[/] {escape(incident.rule)} ({_value(incident.value)})")
+    for notice in outcome.undelivered:
+        lines.append(
+            f"[yellow]Undelivered[/] {notice.status} notice of {escape(notice.incident.rule)}: "
+            "sent again at the next check"
+        )
+    if not lines:
+        quiet = [r for r in outcome.rules if r.firing is False]
+        lines.append(f"Alerts: none firing ({len(quiet)} of {len(outcome.rules)} rules checked)")
+    return lines
+
+
+def _alerts_json(result: MonitorResult) -> list[dict[str, object]] | None:
+    if result.alerts is None:
+        return None
+    opened = {i.rule for i in result.alerts.opened}
+    resolved = {i.rule for i in result.alerts.resolved}
+    return [
+        {
+            "rule": r.rule.label,
+            "signal": r.rule.signal,
+            "value": r.value,
+            "firing": r.firing,
+            "opened": r.rule.label in opened,
+            "resolved": r.rule.label in resolved,
+        }
+        for r in result.alerts.rules
+    ]
+
+
+def _value(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
 
 
 def _verdict(what: str, report: DriftReport) -> str:

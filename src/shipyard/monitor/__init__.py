@@ -5,6 +5,7 @@ Pure: DataFrames and arrays in, result objects out, no store. The service that r
 prediction log and records results is :mod:`shipyard.pipeline` (``check_model``).
 """
 
+from shipyard.monitor._alerts import RuleOutcome, alert_signals, evaluate_rules, share_change
 from shipyard.monitor._columns import ColumnKind, ColumnSamples, ValueCounts
 from shipyard.monitor._drift import ColumnDrift, DriftReport, column_kinds, detect_drift
 from shipyard.monitor._methods import DriftMethod, DriftMethods, default_drift_methods
@@ -27,11 +28,15 @@ __all__ = [
     "DriftReport",
     "MetricComparison",
     "PerformanceReport",
+    "RuleOutcome",
     "ValueCounts",
+    "alert_signals",
     "column_kinds",
     "compare_performance",
     "default_drift_methods",
     "detect_drift",
     "estimate_performance",
+    "evaluate_rules",
     "fit_calibration",
+    "share_change",
 ]

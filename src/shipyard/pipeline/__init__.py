@@ -1,6 +1,14 @@
 """The pipeline service: runs a project, batch predictions, monitoring checks, the quickstart
 project."""
 
+from shipyard.pipeline._alerts import (
+    AlertChannels,
+    AlertOutcome,
+    DeliveryError,
+    Notice,
+    apply_alerts,
+    default_alert_channels,
+)
 from shipyard.pipeline._events import Event, EventHandler, ignore_events
 from shipyard.pipeline._inspect import Inspection, Plan, inspect_data, inspect_project, preflight
 from shipyard.pipeline._monitor import (
@@ -19,18 +27,24 @@ from shipyard.pipeline._run import run_project
 
 __all__ = [
     "QUICKSTART_SPEC",
+    "AlertChannels",
+    "AlertOutcome",
     "CandidateResult",
+    "DeliveryError",
     "Event",
     "EventHandler",
     "Inspection",
     "LabelSources",
     "MonitorResult",
+    "Notice",
     "Plan",
     "RunResult",
     "add_labels",
+    "apply_alerts",
     "check_model",
     "compare_files",
     "create_quickstart_project",
+    "default_alert_channels",
     "default_label_sources",
     "ignore_events",
     "inspect_data",

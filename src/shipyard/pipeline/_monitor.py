@@ -40,13 +40,16 @@ from shipyard.monitor import (
     DriftMethods,
     DriftReport,
     PerformanceReport,
+    alert_signals,
     compare_performance,
     detect_drift,
+    evaluate_rules,
     fit_calibration,
 )
+from shipyard.pipeline._alerts import AlertChannels, AlertOutcome, apply_alerts
 from shipyard.pipeline._predict import read_table
 from shipyard.registry import CheckRecord, LabelIngest, LabelStore, MonitorHistory, Registry
-from shipyard.spec import DriftSpec
+from shipyard.spec import AlertsSpec, DriftSpec
 from shipyard.store import Store, read_predictions
 
 __all__ = [
@@ -83,6 +86,8 @@ class MonitorResult:
         performance: the window's metrics: estimated from the probabilities (classifiers)
             and realised on the predictions that have labels, beside the holdout's.
         check: the recorded check (``None`` when not recorded).
+        alerts: what the alert rules did (``None`` when none are configured).
+        signals: what the check measured for the alert rules.
     """
 
     model_name: str
@@ -92,6 +97,8 @@ class MonitorResult:
     predictions: DriftReport
     performance: PerformanceReport
     check: CheckRecord | None = None
+    alerts: AlertOutcome | None = None
+    signals: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def parse_window(text: str, *, now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -119,6 +126,8 @@ def check_model(
     options: DriftSpec | None = None,
     methods: DriftMethods | None = None,
     record: bool = True,
+    alerts: AlertsSpec | None = None,
+    channels: AlertChannels | None = None,
 ) -> MonitorResult:
     """Test one model version's logged predictions in a window against its reference.
 
@@ -132,9 +141,12 @@ def check_model(
         options: drift tests and thresholds (``monitoring.drift``).
         methods: the registered drift tests.
         record: record the check in the store's monitoring history.
+        alerts: alert rules to evaluate on the check (``monitoring.alerts``); with
+            ``record``, they open and resolve incidents and notify the ``channels``.
+        channels: where alert notices go (the log and the configured webhook by default).
 
     Returns:
-        Both drift reports and the recorded check.
+        Both drift reports, the performance, the recorded check and the alerts' outcome.
 
     Raises:
         ModelNotFoundError: the URI names no registered version.
@@ -192,9 +204,47 @@ def check_model(
             window=window,
             summary={"uri": model_uri},
         )
+    shares = _class_shares(package, preds_ref, logged)
+    signals = alert_signals(inputs, outputs, performance, shares)
+    outcome = None
+    if alerts is not None and alerts.rules:
+        if check is not None:
+            outcome = apply_alerts(
+                store,
+                alerts,
+                model=version.name,
+                version=version.version,
+                signals=signals,
+                check_id=check.id,
+                channels=channels,
+            )
+        else:  # not recorded: say which rules fire, but open and notify nothing
+            outcome = AlertOutcome(tuple(evaluate_rules(alerts.rules, signals)))
     return MonitorResult(
-        version.name, version.version, (start, end), inputs, outputs, performance, check
+        version.name,
+        version.version,
+        (start, end),
+        inputs,
+        outputs,
+        performance,
+        check,
+        outcome,
+        signals,
     )
+
+
+def _class_shares(
+    package: ModelPackage, reference: pd.DataFrame, logged: pd.DataFrame
+) -> tuple[dict[str, float], dict[str, float]] | None:
+    """Each class's share of the predictions in the reference and in the window."""
+    if package.classes is None or "prediction" not in reference.columns:
+        return None
+
+    def shares(values: pd.Series) -> dict[str, float]:
+        counts = values.map(_text).value_counts(normalize=True)
+        return {str(k): float(v) for k, v in counts.items()}
+
+    return shares(reference["prediction"]), shares(logged["prediction"])
 
 
 def _performance(

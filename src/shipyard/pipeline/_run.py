@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,7 @@ def run_project(
     user: str = "shipyard",
     catalogue: Catalogue | None = None,
     on_event: EventHandler = ignore_events,
+    tags: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Run a project end to end and register the winning model.
 
@@ -71,6 +73,7 @@ def run_project(
         user: who is running it (recorded on alias moves).
         catalogue: model families; the built-in catalogue by default.
         on_event: receives progress events.
+        tags: tags for the run (a retraining records what triggered it).
 
     Everything :func:`preflight` can check (the same checks as ``shipyard validate``) is
     checked before the first candidate is trained.
@@ -93,6 +96,8 @@ def run_project(
         Tracker(store) as tracker,  # closing it stops its writer thread
         tracker.start_run("run", project=spec.name, lineage=lineage) as run,
     ):
+        if tags:
+            run.set_tags(dict(tags))
         prepared = _prepare(spec, inspection, run, catalogue, on_event)
         _record_dataset(store, spec, prepared)
         candidates = _cross_validate_all(spec, prepared, tracker, run, on_event)

@@ -3,7 +3,13 @@
 from shipyard.model import ModelPackage, Predictions
 from shipyard.registry._catalog import AliasMove, ModelRecord, VersionRecord
 from shipyard.registry._labels import LabelIngest, LabelStore
-from shipyard.registry._monitoring import CheckRecord, ColumnResult, MetricResult, MonitorHistory
+from shipyard.registry._monitoring import (
+    CheckRecord,
+    ColumnResult,
+    Incident,
+    MetricResult,
+    MonitorHistory,
+)
 from shipyard.registry._registry import Registry
 from shipyard.registry._uri import ModelRef, parse_model_uri
 
@@ -11,6 +17,7 @@ __all__ = [
     "AliasMove",
     "CheckRecord",
     "ColumnResult",
+    "Incident",
     "LabelIngest",
     "LabelStore",
     "MetricResult",

@@ -30,6 +30,7 @@ __all__ = [
     "CheckRecord",
     "ColumnResult",
     "DriftSummary",
+    "Incident",
     "MetricResult",
     "MonitorHistory",
     "PerformanceSummary",
@@ -190,6 +191,44 @@ class CheckRecord:
     performance: tuple[MetricResult, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class Incident:
+    """An alert rule that fired: open until a check finds it no longer fires.
+
+    Attributes:
+        id: the incident's id.
+        model_name: the registered model.
+        rule: the rule's label (its name, or its condition).
+        signal: the signal the rule watches.
+        threshold: the rule's bound.
+        opened_at: when a check first found the rule firing, epoch seconds.
+        opened_check_id: that check.
+        resolved_at: when a check found it no longer firing (``None``: still open).
+        resolved_check_id: that check.
+        value: the signal's latest value while open (at resolution: the resolving value).
+        open_notified: whether the opening was delivered to every channel.
+        resolve_notified: whether the resolution was delivered to every channel.
+    """
+
+    id: str
+    model_name: str
+    rule: str
+    signal: str
+    threshold: float
+    opened_at: float
+    opened_check_id: str | None
+    resolved_at: float | None
+    resolved_check_id: str | None
+    value: float | None
+    open_notified: bool
+    resolve_notified: bool
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the incident is still open."""
+        return self.resolved_at is None
+
+
 class MonitorHistory:
     """Record monitoring checks and read them back, over a :class:`~shipyard.store.Store`.
 
@@ -345,6 +384,108 @@ class MonitorHistory:
         )
         return _check(row, tuple(parsed), performance)
 
+    # -- incidents -------------------------------------------------------------------------
+
+    def incidents(
+        self, name: str, *, open_only: bool = False, limit: int = 1_000
+    ) -> list[Incident]:
+        """A model's incidents, newest first.
+
+        Args:
+            name: the registered model.
+            open_only: only those not yet resolved.
+            limit: the most returned.
+        """
+        t = tables.monitor_incidents
+        query = sa.select(t).where(t.c.model_name == name)
+        if open_only:
+            query = query.where(t.c.resolved_at.is_(None))
+        query = query.order_by(t.c.opened_at.desc(), t.c.id).limit(limit)
+        with self._store.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_incident(row) for row in rows]
+
+    def open_incident(
+        self,
+        name: str,
+        *,
+        rule: str,
+        signal: str,
+        threshold: float,
+        value: float,
+        check_id: str | None,
+    ) -> Incident:
+        """Open an incident for a rule that started firing."""
+        incident = Incident(
+            id=uuid.uuid4().hex,
+            model_name=name,
+            rule=rule,
+            signal=signal,
+            threshold=threshold,
+            opened_at=time.time(),
+            opened_check_id=check_id,
+            resolved_at=None,
+            resolved_check_id=None,
+            value=value,
+            open_notified=False,
+            resolve_notified=False,
+        )
+        with self._store.begin() as conn:
+            conn.execute(sa.insert(tables.monitor_incidents).values(incident.__dict__))
+        return incident
+
+    def update_incident(
+        self,
+        incident_id: str,
+        *,
+        value: float | None = None,
+        resolved_check_id: str | None = None,
+        resolve: bool = False,
+        open_notified: bool | None = None,
+        resolve_notified: bool | None = None,
+    ) -> Incident:
+        """Record a new value, the resolution or a delivered notice on an incident.
+
+        Raises:
+            ModelNotFoundError: no incident has that id.
+        """
+        t = tables.monitor_incidents
+        changes: dict[str, Any] = {}
+        if value is not None:
+            changes["value"] = value
+        if resolve:
+            changes["resolved_at"] = time.time()
+            changes["resolved_check_id"] = resolved_check_id
+        if open_notified is not None:
+            changes["open_notified"] = open_notified
+        if resolve_notified is not None:
+            changes["resolve_notified"] = resolve_notified
+        with self._store.begin() as conn:
+            if changes:
+                conn.execute(sa.update(t).where(t.c.id == incident_id).values(changes))
+            row = conn.execute(sa.select(t).where(t.c.id == incident_id)).mappings().first()
+        if row is None:
+            msg = f"no incident has the id {incident_id!r}"
+            raise ModelNotFoundError(msg)
+        return _incident(row)
+
+    def undelivered(self, name: str) -> list[Incident]:
+        """A model's incidents with a notice not yet delivered (retried at the next check)."""
+        t = tables.monitor_incidents
+        query = (
+            sa.select(t)
+            .where(
+                t.c.model_name == name,
+                sa.or_(
+                    t.c.open_notified.is_(False),
+                    sa.and_(t.c.resolved_at.is_not(None), t.c.resolve_notified.is_(False)),
+                ),
+            )
+            .order_by(t.c.opened_at)
+        )
+        with self._store.connect() as conn:
+            return [_incident(row) for row in conn.execute(query).mappings().all()]
+
 
 def _results(section: str, report: DriftSummary) -> list[ColumnResult]:
     return [
@@ -370,3 +511,10 @@ def _check(
     fields = dict(row)
     fields["drifted"] = bool(fields["drifted"])
     return CheckRecord(**fields, results=results, performance=performance)
+
+
+def _incident(row: Any) -> Incident:
+    fields = dict(row)
+    fields["open_notified"] = bool(fields["open_notified"])
+    fields["resolve_notified"] = bool(fields["resolve_notified"])
+    return Incident(**fields)

@@ -4,8 +4,11 @@ import hashlib
 
 from shipyard.spec._loader import load_spec, parse_spec
 from shipyard.spec._models import (
+    ALERT_SIGNALS,
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
+    AlertRuleSpec,
+    AlertsSpec,
     AllowedValues,
     BadNumbers,
     CandidateSpec,
@@ -33,8 +36,11 @@ from shipyard.spec._models import (
 from shipyard.spec._template import starter_spec
 
 __all__ = [
+    "ALERT_SIGNALS",
     "CLASSIFICATION_METRICS",
     "REGRESSION_METRICS",
+    "AlertRuleSpec",
+    "AlertsSpec",
     "AllowedValues",
     "BadNumbers",
     "CandidateSpec",

@@ -274,6 +274,75 @@ class DriftSpec(_Strict):
     columns: dict[str, ColumnDriftSpec] = Field(default_factory=dict)
 
 
+ALERT_SIGNALS = frozenset(
+    {"drift_share", "prediction_drift_share", "missing_increase", "prediction_share_change"}
+)
+"""What an alert rule can watch, besides ``<metric>_drop`` for every metric."""
+
+
+class AlertRuleSpec(_Strict):
+    """One alert rule (``monitoring.alerts.rules[]``): a signal and a bound.
+
+    Signals: ``drift_share`` (the share of drifted input columns), ``prediction_drift_share``
+    (of drifted prediction columns), ``missing_increase`` (the largest rise of a column's
+    missing share over the reference), ``prediction_share_change`` (the largest move of a
+    class's share of the predictions) and ``<metric>_drop`` (how much worse a metric is than
+    on the holdout: realised once labels arrive, estimated before).
+    """
+
+    signal: str
+    above: float | None = None
+    below: float | None = None
+    name: str | None = Field(default=None, max_length=200)
+
+    @model_validator(mode="after")
+    def _check(self) -> AlertRuleSpec:
+        metric = self.signal.removesuffix("_drop")
+        known = self.signal in ALERT_SIGNALS or (
+            self.signal.endswith("_drop") and metric in CLASSIFICATION_METRICS | REGRESSION_METRICS
+        )
+        if not known:
+            choices = [*sorted(ALERT_SIGNALS), "<metric>_drop (e.g. roc_auc_drop, rmse_drop)"]
+            msg = f"unknown alert signal {self.signal!r}; expected one of {choices}"
+            raise ValueError(msg)
+        if (self.above is None) == (self.below is None):
+            msg = f"alert rule on {self.signal!r}: give exactly one of 'above' and 'below'"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def label(self) -> str:
+        """The rule's name, or its condition."""
+        if self.name:
+            return self.name
+        return f"{self.signal} {'>' if self.above is not None else '<'} {self.threshold:g}"
+
+    @property
+    def threshold(self) -> float:
+        """The bound the signal is compared with."""
+        bound = self.above if self.above is not None else self.below
+        assert bound is not None  # the validator requires one of them
+        return bound
+
+    def fires(self, value: float) -> bool:
+        """Whether ``value`` of the signal breaks the rule."""
+        return value > self.above if self.above is not None else value < self.threshold
+
+
+class AlertsSpec(_Strict):
+    """Alerts (``monitoring.alerts``): rules checked after each ``shipyard monitor``.
+
+    A rule that starts firing opens an incident and notifies once; while it fires nothing more
+    is sent; when it stops, the incident is resolved with one more notice. Notices go to the
+    log, and to ``webhook`` (a JSON POST, retried ``retries`` times with backoff) when set.
+    """
+
+    rules: list[AlertRuleSpec] = Field(default_factory=list)
+    webhook: str | None = Field(default=None, pattern=r"^https?://")
+    retries: int = Field(default=3, ge=0, le=10)
+    timeout_s: float = Field(default=10.0, gt=0.0)
+
+
 class MonitoringSpec(_Strict):
     """Monitoring a served model (``monitoring``).
 
@@ -283,6 +352,7 @@ class MonitoringSpec(_Strict):
 
     reference_rows: int = Field(default=5_000, ge=100, le=1_000_000)
     drift: DriftSpec = Field(default_factory=DriftSpec)
+    alerts: AlertsSpec = Field(default_factory=AlertsSpec)
 
 
 class ProjectSpec(_Strict):

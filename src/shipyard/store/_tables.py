@@ -9,7 +9,8 @@ Tables: ``runs`` (with ``params``, ``tags``, ``metrics``, ``latest_metrics``), `
 ``artifacts``, ``registered_models``, ``model_versions``, ``aliases``, ``alias_history``,
 ``monitor_checks`` (one row per monitoring check of a model version: a time series) and
 ``monitor_results`` (each check's per-column statistics), ``monitor_performance`` (each
-check's estimated and realised metrics) and ``labels`` (true values that arrived after the
+check's estimated and realised metrics), ``monitor_incidents`` (alert rules that fired, from
+opening to resolution) and ``labels`` (true values that arrived after the
 predictions, by prediction id or by a key column).
 The helpers at the end build the SQLite/PostgreSQL upserts the store's writers share and read the
 database's clock (heartbeats).
@@ -39,6 +40,7 @@ __all__ = [
     "metrics",
     "model_versions",
     "monitor_checks",
+    "monitor_incidents",
     "monitor_performance",
     "monitor_results",
     "params",
@@ -305,6 +307,24 @@ labels = sa.Table(
     sa.Column("received_at", sa.Float, nullable=False),
     sa.Column("source", sa.Text, nullable=True),
     sa.PrimaryKeyConstraint("model_name", "key_column", "key"),
+)
+
+monitor_incidents = sa.Table(
+    "monitor_incidents",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("model_name", sa.String, nullable=False),
+    sa.Column("rule", sa.String(200), nullable=False),
+    sa.Column("signal", sa.String(64), nullable=False),
+    sa.Column("threshold", sa.Float, nullable=False),
+    sa.Column("opened_at", sa.Float, nullable=False),
+    sa.Column("opened_check_id", sa.String(32), nullable=True),
+    sa.Column("resolved_at", sa.Float, nullable=True),
+    sa.Column("resolved_check_id", sa.String(32), nullable=True),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("open_notified", sa.Boolean, nullable=False),
+    sa.Column("resolve_notified", sa.Boolean, nullable=False),
+    sa.Index("ix_monitor_incidents_model_rule", "model_name", "rule", "resolved_at"),
 )
 
 # --- dialect-specific statements --------------------------------------------------------

@@ -2,8 +2,9 @@
 
 Adds ``monitor_checks`` (one row per check: window, verdict, share of drifted columns),
 ``monitor_results`` (each check's per-column test, statistic, threshold and verdict),
-``monitor_performance`` (each check's reference, estimated and realised metrics) and
-``labels`` (true values by prediction id or key column).
+``monitor_performance`` (each check's reference, estimated and realised metrics),
+``monitor_incidents`` (alert rules that fired, from opening to resolution) and ``labels``
+(true values by prediction id or key column).
 
 Revision ID: 0003
 Revises: 0002
@@ -101,10 +102,33 @@ def upgrade() -> None:
         sa.Column("source", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("model_name", "key_column", "key", name=op.f("pk_labels")),
     )
+    op.create_table(
+        "monitor_incidents",
+        sa.Column("id", sa.String(32), nullable=False),
+        sa.Column("model_name", sa.String(), nullable=False),
+        sa.Column("rule", sa.String(200), nullable=False),
+        sa.Column("signal", sa.String(64), nullable=False),
+        sa.Column("threshold", sa.Float(), nullable=False),
+        sa.Column("opened_at", sa.Float(), nullable=False),
+        sa.Column("opened_check_id", sa.String(32), nullable=True),
+        sa.Column("resolved_at", sa.Float(), nullable=True),
+        sa.Column("resolved_check_id", sa.String(32), nullable=True),
+        sa.Column("value", sa.Float(), nullable=True),
+        sa.Column("open_notified", sa.Boolean(), nullable=False),
+        sa.Column("resolve_notified", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_monitor_incidents")),
+    )
+    op.create_index(
+        "ix_monitor_incidents_model_rule",
+        "monitor_incidents",
+        ["model_name", "rule", "resolved_at"],
+    )
 
 
 def downgrade() -> None:
-    """Revert this revision (the checks and labels recorded are dropped)."""
+    """Revert this revision (the checks, incidents and labels recorded are dropped)."""
+    op.drop_index("ix_monitor_incidents_model_rule", table_name="monitor_incidents")
+    op.drop_table("monitor_incidents")
     op.drop_table("labels")
     op.drop_table("monitor_performance")
     op.drop_table("monitor_results")
