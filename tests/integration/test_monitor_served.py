@@ -14,10 +14,12 @@ import pandas as pd
 import pytest
 from _served import serving
 
+from cli_runner import cli
 from shipyard.pipeline import add_labels, check_model, run_project
 from shipyard.registry import MonitorHistory, Registry
 from shipyard.spec import load_spec
 from shipyard.store import Store, read_predictions
+from webhook_receiver import Receiver
 
 SPEC = """\
 name: cancer
@@ -104,5 +106,77 @@ def test_shifted_traffic_drifts_and_the_check_is_recorded(home: tuple[Path, str 
         assert roc_auc.realised is not None and roc_auc.estimated is not None
         stored = {m.metric: m for m in MonitorHistory(store).get(recorded.id).performance}
         assert stored["roc_auc"].realised == pytest.approx(roc_auc.realised)
+    finally:
+        store.close()
+
+
+def test_the_loop_drift_labels_one_alert_and_a_retrained_challenger_judged_by_the_gate(
+    home: tuple[Path, str | None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Serve, send shifted traffic, ingest labels, check twice with an alert rule and
+    --retrain: the webhook gets exactly one alert, and a new version is trained on the
+    project's data and judged by the champion/challenger gate."""
+    root, url = home
+    store_args = ["--store", url] if url is not None else []
+    full = pd.read_csv(root / "data" / "train.csv")
+    sample = full.sample(300, random_state=5, replace=True).reset_index(drop=True)
+    shifted = sample.drop(columns="target")
+    for column in SHIFTED:
+        shifted[column] = shifted[column] * 1.5
+    log = url or str(root / ".shipyard" / "predictions")
+    options = ["--prediction-log", log, "--prediction-log-flush-seconds", "0.2"]
+    with (
+        serving(root, "models:/cancer@production", "--workers", "1", *options, store=url) as served,
+        httpx.Client(base_url=f"http://127.0.0.1:{served.port}", timeout=30) as client,
+    ):
+        response = client.post("/predict", json=shifted.to_dict("records"))
+        assert response.status_code == 200, response.text
+        ids = [p["prediction_id"] for p in response.json()["predictions"]]
+    pd.DataFrame({"prediction_id": ids, "label": sample["target"]}).to_csv(
+        root / "labels.csv", index=False
+    )
+    receiver = Receiver()
+    try:
+        (root / "shipyard.yaml").write_text(
+            SPEC
+            + "  alerts:\n"
+            + f"    webhook: {receiver.url}\n"
+            + "    rules:\n"
+            + "      - {signal: drift_share, above: 0.05}\n"
+        )
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("SHIPYARD_HOME", str(root / ".shipyard"))
+            mp.chdir(root)
+            code, out = cli(
+                capsys,
+                *store_args,
+                "labels",
+                "add",
+                "labels.csv",
+                "--model",
+                "cancer",
+                "--predictions",
+                log,
+            )
+            assert code == 0 and "Added 300 of 300 labels" in out, out
+            args = [*store_args, "monitor", "models:/cancer@production", "--predictions", log]
+            code, out = cli(capsys, *args, "--retrain")
+            assert code == 0, out
+            assert "Alert drift_share > 0.05: firing" in out
+            assert "Performance: 300 of 300 predictions labelled" in out
+            assert "Retraining shipyard.yaml because drift_share > 0.05" in out
+            # same data, same seed: the challenger ties the champion, and a tie keeps it
+            assert "Registered cancer version 2: not promoted" in out
+            code, out = cli(capsys, *args)
+            assert "still firing" in out
+    finally:
+        receiver.close()
+    assert [b["status"] for b in receiver.bodies] == ["firing"]
+    store = Store.open(url, root=root / ".shipyard")
+    try:
+        registry = Registry(store)
+        assert registry.resolve("models:/cancer@production").version == 1
+        assert registry.resolve("models:/cancer/2").run_id is not None
+        assert len(MonitorHistory(store).checks("cancer")) == 2
     finally:
         store.close()
