@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from shipyard.monitor import DriftReport
     from shipyard.pipeline import MonitorResult, RunResult
-    from shipyard.spec import DriftSpec
+    from shipyard.spec import AlertsSpec, DriftSpec
 
 __all__ = ["drift", "load_model", "monitor", "open_store", "run", "serve_app"]
 
@@ -99,6 +99,7 @@ def monitor(
     until: datetime | str | None = None,
     predictions: str | Path | None = None,
     options: DriftSpec | None = None,
+    alerts: AlertsSpec | None = None,
     store: Store | None = None,
     record: bool = True,
 ) -> MonitorResult:
@@ -111,6 +112,7 @@ def monitor(
         until: the window's end (excluded); ``None`` for the last.
         predictions: the prediction log; default ``<SHIPYARD_HOME>/predictions``.
         options: drift tests and thresholds (a project's ``monitoring.drift``).
+        alerts: alert rules and webhook (a project's ``monitoring.alerts``).
         store: the store; default where :func:`open_store` finds it.
         record: record the check in the store's monitoring history.
     """
@@ -129,6 +131,7 @@ def monitor(
             until=until,
             options=options,
             record=record,
+            alerts=alerts,
         )
     finally:
         if own:
