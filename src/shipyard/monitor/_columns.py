@@ -2,20 +2,17 @@
 
 A drift test needs sorted values (KS, Wasserstein), distinct-value counts (chi-square, z-test,
 Jensen-Shannon and PSI on few values) or histogram counts (Jensen-Shannon and PSI on many).
-:class:`ColumnSamples` computes each at most once per column, whichever tests run, and computes
-the expensive one, the sorted union of both samples, with a single sort:
+:class:`ColumnSamples` computes each at most once per column, whichever tests run:
 
-- numeric values are mapped to unsigned integers that sort in the same order as the floats, the
-  lowest bit is given over to which sample a value came from, and one in-place integer sort
-  yields the merged order, both empirical CDFs (a cumulative sum) and both sorted samples (a
-  compaction), where sorting each sample and then merging them would take three passes;
+- a numeric column's two samples are sorted once each, and merged without another sort: each
+  current value's place in the union is its rank among the current values plus the number of
+  reference values at or below it (one binary search per value over the sorted reference). The
+  merge gives both empirical CDFs (a cumulative sum), the distinct values and their counts,
+  with every value exactly as given (``-0.0`` counts as ``0.0``, as pandas counts it);
 - categories are counted with one hash pass (:func:`pandas.factorize`) over both samples.
 
-Giving the lowest bit to the sample label moves a value by at most one unit in the last place
-(about 1e-16 of it), far below anything a drift statistic resolves.
-
-Missing values and infinities are left out, as Evidently's data-drift tests do; their counts
-are kept for the report.
+Missing values and infinities are left out, as Evidently's data-drift tests do (for categorical
+columns too); their counts are kept for the report.
 """
 
 from __future__ import annotations
@@ -31,9 +28,6 @@ __all__ = ["ColumnKind", "ColumnSamples", "ValueCounts"]
 
 ColumnKind = Literal["numeric", "categorical"]
 
-_SIGN = np.uint64(1 << 63)
-_LOW = np.uint64(1)
-_ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 
 
 @dataclass(frozen=True)
@@ -107,7 +101,8 @@ class ColumnSamples:
         integer = _is_integer(reference) and _is_integer(current)
         ref, n_bad_ref = _finite(reference)
         cur, n_bad_cur = _finite(current)
-        return cls(
+        values, in_current, ref_sorted, cur_sorted = _merge(ref, cur)
+        samples = cls(
             name,
             "numeric",
             n_reference=ref.size,
@@ -115,9 +110,12 @@ class ColumnSamples:
             missing_reference=n_bad_ref,
             missing_current=n_bad_cur,
             integer=integer,
-            merged=_merge(ref, cur),
+            merged=(values, in_current),
             reference_values=ref,
         )
+        samples.__dict__["reference"] = ref_sorted  # the cached properties, already known
+        samples.__dict__["current"] = cur_sorted
+        return samples
 
     @classmethod
     def categorical(cls, name: str, reference: Any, current: Any) -> ColumnSamples:
@@ -130,7 +128,7 @@ class ColumnSamples:
         """
         ref, cur = pd.Series(reference, copy=False), pd.Series(current, copy=False)
         n_ref_all, n_cur_all = len(ref), len(cur)
-        ref, cur = ref.dropna(), cur.dropna()
+        ref, cur = _without_missing(ref), _without_missing(cur)
         counts = _count(ref, cur)
         return cls(
             name,
@@ -173,6 +171,9 @@ class ColumnSamples:
             consecutive merged values and ``gaps[i]`` is ``F_ref - F_cur`` over it.
         """
         values, in_current = self.merged
+        if not self.n_reference or not self.n_current:
+            empty = np.zeros(0, dtype=np.float64)
+            return empty, empty
         jumps = np.where(in_current[:-1], -1.0 / self.n_current, 1.0 / self.n_reference)
         return np.diff(values), np.cumsum(jumps, out=jumps)
 
@@ -237,27 +238,28 @@ def _finite(values: Any) -> tuple[np.ndarray, int]:
     return (array[keep] if n_bad else array), n_bad
 
 
-def _merge(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One sort for both samples: the merged values and a mask of those from ``current``."""
-    keys = np.concatenate([reference, current]).view(np.uint64)
-    # Order-preserving map of IEEE doubles to unsigned integers: flip every bit of a negative
-    # number, only the sign bit of a positive one (all in place: these arrays are large).
-    flip = keys >> np.uint64(63)
-    np.multiply(flip, _ALL, out=flip)
-    flip |= _SIGN
-    keys ^= flip
-    keys &= ~_LOW
-    keys[reference.size :] |= _LOW
-    keys.sort()
-    in_current = (keys & _LOW).astype(bool)
-    keys &= ~_LOW
-    # And back: a key with its top bit set was a positive number.
-    np.right_shift(keys, np.uint64(63), out=flip)
-    flip ^= _LOW
-    np.multiply(flip, _ALL, out=flip)
-    flip |= _SIGN
-    keys ^= flip
-    return keys.view(np.float64), in_current
+def _merge(
+    reference: np.ndarray, current: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sort each sample once and merge them without a third sort.
+
+    Returns:
+        ``(values, in_current, reference_sorted, current_sorted)``: the union, sorted, and a
+        mask of the values that came from ``current``.
+    """
+    ref = reference + 0.0  # a copy, with -0.0 turned into 0.0
+    ref.sort()
+    cur = current + 0.0
+    cur.sort()
+    # a current value's place: its rank among current values + reference values at or below it
+    places = np.searchsorted(ref, cur, side="right")
+    places += np.arange(cur.size, dtype=places.dtype)
+    in_current = np.zeros(ref.size + cur.size, dtype=bool)
+    in_current[places] = True
+    values = np.empty(ref.size + cur.size, dtype=np.float64)
+    values[places] = cur
+    values[~in_current] = ref
+    return values, in_current, ref, cur
 
 
 def _histogram(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -266,8 +268,21 @@ def _histogram(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.diff(cuts)
 
 
+def _without_missing(series: pd.Series) -> pd.Series:
+    """The values without missing ones and infinities (numbers stored as objects included)."""
+    series = series.dropna()
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        return series[np.isfinite(series.to_numpy(dtype=np.float64))]
+    if series.dtype == object:
+        infinite = series.map(lambda v: isinstance(v, float) and np.isinf(v))
+        return series[~infinite.to_numpy(dtype=bool)]
+    return series
+
+
 def _count(reference: pd.Series, current: pd.Series) -> ValueCounts:
     """Count labels of both samples in one hash pass."""
+    if _mixed(reference, current):
+        reference, current = _as_numbers(reference), _as_numbers(current)
     if _mixed(reference, current):
         reference, current = reference.astype(str), current.astype(str)
     both = pd.concat([reference, current], ignore_index=True)
@@ -277,6 +292,21 @@ def _count(reference: pd.Series, current: pd.Series) -> ValueCounts:
     cur_counts = np.bincount(codes[len(reference) :], minlength=k)
     keys = np.asarray(uniques.astype(object) if hasattr(uniques, "astype") else uniques)
     return ValueCounts(keys, ref_counts, cur_counts)
+
+
+def _as_numbers(series: pd.Series) -> pd.Series:
+    """Numbers stored as objects (``[1, 2, None]``) as numbers, so that ``1 == 1.0``; text
+    stays text."""
+    if pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+        return series
+    if pd.api.types.infer_dtype(series, skipna=True) not in (
+        "integer",
+        "floating",
+        "mixed-integer-float",
+        "decimal",
+    ):
+        return series
+    return pd.to_numeric(series, errors="coerce")
 
 
 def _mixed(reference: pd.Series, current: pd.Series) -> bool:
