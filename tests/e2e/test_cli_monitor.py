@@ -521,3 +521,35 @@ def test_rules_without_a_record_only_report(
 def test_retrain_needs_a_project(capsys: pytest.CaptureFixture[str], home: Path) -> None:
     code, out = cli(capsys, "monitor", "models:/penguins/1", "--window", "1h", "--retrain")
     assert code == 1 and "--retrain runs the project" in out
+
+
+def test_monitor_writes_a_self_contained_report_with_the_history(
+    capsys: pytest.CaptureFixture[str], home: Path
+) -> None:
+    path = _labels_file(home)
+    cli(capsys, "labels", "add", str(path), "--model", "penguins")
+    cli(capsys, "monitor", "models:/penguins/1", *_old_window())
+    code, out = cli(
+        capsys, "monitor", "models:/penguins/1", "--window", "1h", "--report", "check.html"
+    )
+    assert code == 0, out
+    assert "Report: check.html" in out
+    html = (home / "check.html").read_text()
+    assert html.index("drifted") < html.index("bill_length_mm")  # the verdict comes first
+    assert "http://" not in html and "https://" not in html
+    assert html.count("data:image/png;base64,") >= 4  # 2 drifted inputs, predictions, history
+    assert "Performance" in html and not list(home.glob(".check.html*"))
+
+
+def test_drift_writes_a_report_and_a_bad_report_path_is_a_clear_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    ref, cur = _files(tmp_path, shift=0.5)
+    code, out = cli(capsys, "drift", str(ref), str(cur), "--report", str(tmp_path / "d.html"))
+    assert code == 0, out
+    html = (tmp_path / "d.html").read_text()
+    assert "current.csv against reference.parquet" in html and "data:image/png" in html
+    code, out = cli(
+        capsys, "drift", str(ref), str(cur), "--report", str(tmp_path / "no" / "d.html")
+    )
+    assert code == 1 and "cannot write" in out and "Traceback" not in out

@@ -5,13 +5,14 @@ from __future__ import annotations
 import getpass
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
 
-from shipyard.errors import StoreError
+from shipyard.errors import ShipyardError, StoreError
 from shipyard.store import Store, store_location
 
-__all__ = ["CliState", "current_user", "open_store"]
+__all__ = ["CliState", "current_user", "open_store", "write_file"]
 
 
 @dataclass
@@ -66,3 +67,20 @@ def current_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def write_file(target: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary name beside ``target``, then rename it: a reader never
+    sees half a file.
+
+    Raises:
+        ShipyardError: the folder does not exist or cannot be written.
+    """
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        msg = f"cannot write {target}: {exc.strerror or exc}; check that its folder exists"
+        raise ShipyardError(msg) from exc

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shipyard.cli._context import CliState, open_store
+from shipyard.cli._context import CliState, open_store, write_file
 from shipyard.cli._render import escape, fmt_float, table
 from shipyard.spec import DriftSpec, load_spec
 from shipyard.store import store_location
@@ -77,6 +77,13 @@ def monitor(
             "project on its current data; the gate promotes the new version only if it wins."
         ),
     ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the check as a self-contained HTML report (histograms, performance "
+            "over time, alerts) to this file."
+        ),
+    ] = None,
 ) -> None:
     """Test a served model's logged predictions in a window against its reference."""
     from shipyard.pipeline import check_model, parse_window
@@ -113,6 +120,10 @@ def monitor(
         except ValueError as exc:  # a time that is not one
             raise typer.BadParameter(str(exc), param_hint="--since/--until") from exc
         trigger = _retrain_trigger(result)
+        if report is not None:
+            from shipyard.pipeline import monitor_report
+
+            write_file(report, monitor_report(result, store).encode())
         retrained = None
         if retrain and trigger and spec_path is not None:
             retrained = _retrain(state, spec_path, result, trigger, store)
@@ -146,6 +157,8 @@ def monitor(
             out.print(line)
         if result.check is not None:
             out.print(f"Recorded check {result.check.id}")
+        if report is not None:
+            out.print(f"Report: {escape(report)}")
         if retrain and not trigger:
             out.print("No alert fired: nothing to retrain")
     if fail_on_drift and result.inputs.drifted:
@@ -177,11 +190,15 @@ def drift(
     fail_on_drift: Annotated[
         bool, typer.Option(help=f"Exit {DRIFT_EXIT_CODE} when the data drifted.")
     ] = False,
+    report: Annotated[
+        Path | None, typer.Option(help="Write a self-contained HTML report to this file.")
+    ] = None,
 ) -> None:
     """Test every column of a current file against a reference file."""
     from pydantic import ValidationError
 
-    from shipyard.pipeline import compare_files
+    from shipyard.monitor import detect_drift
+    from shipyard.pipeline import drift_report, read_pair
 
     state: CliState = ctx.obj
     if project is not None:
@@ -191,13 +208,21 @@ def drift(
             options = DriftSpec(method=method, threshold=threshold, drift_share=drift_share)
         except ValidationError as exc:
             raise typer.BadParameter(exc.errors()[0]["msg"], param_hint="--drift-share") from exc
-    report = compare_files(reference, current, options=options)
+    ref, cur = read_pair(reference, current)
+    result = detect_drift(ref, cur, options=options)
+    if report is not None:
+        write_file(
+            report,
+            drift_report(result, ref, cur, f"{current.name} against {reference.name}").encode(),
+        )
     if output_format is Format.json:
-        typer.echo(json.dumps(report.to_dict(), indent=2, default=_json_default))
+        typer.echo(json.dumps(result.to_dict(), indent=2, default=_json_default))
     else:
-        state.out.print(_verdict(escape(current), report))
-        state.out.print(_drift_table(report))
-    if fail_on_drift and report.drifted:
+        state.out.print(_verdict(escape(current), result))
+        state.out.print(_drift_table(result))
+        if report is not None:
+            state.out.print(f"Report: {escape(report)}")
+    if fail_on_drift and result.drifted:
         raise typer.Exit(DRIFT_EXIT_CODE)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from shipyard.cli._context import CliState, open_store
+from shipyard.cli._context import CliState, open_store, write_file
 from shipyard.cli._render import escape, fmt_float, fmt_time, kv_table, table
 from shipyard.errors import TrackingError
 from shipyard.store import ArtifactRecord, Store
@@ -166,9 +166,7 @@ def export_report(
     finally:
         store.close()
     target = output or Path(f"report-{run.id[:8]}.html")
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_bytes(html)
-    tmp.replace(target)
+    write_file(target, html)
     state.out.print(f"Wrote [bold]{escape(target)}[/] ({len(html):,} bytes)")
 
 

@@ -1,5 +1,6 @@
 """Monitoring statistics: drift tests over a reference and a current sample, and a model's
-performance in production, realised from late labels or estimated from its probabilities.
+performance in production, realised from late labels or estimated from its probabilities, and
+the self-contained HTML report of a check (:func:`render_monitor_report`).
 
 Pure: DataFrames and arrays in, result objects out, no store. The service that reads the
 prediction log and records results is :mod:`shipyard.pipeline` (``check_model``).
@@ -17,8 +18,15 @@ from shipyard.monitor._performance import (
     estimate_performance,
     fit_calibration,
 )
+from shipyard.monitor._report import (
+    AlertLine,
+    HistoryPoint,
+    MonitorReport,
+    render_monitor_report,
+)
 
 __all__ = [
+    "AlertLine",
     "Calibration",
     "ColumnDrift",
     "ColumnKind",
@@ -26,7 +34,9 @@ __all__ = [
     "DriftMethod",
     "DriftMethods",
     "DriftReport",
+    "HistoryPoint",
     "MetricComparison",
+    "MonitorReport",
     "PerformanceReport",
     "RuleOutcome",
     "ValueCounts",
@@ -38,5 +48,6 @@ __all__ = [
     "estimate_performance",
     "evaluate_rules",
     "fit_calibration",
+    "render_monitor_report",
     "share_change",
 ]

@@ -18,7 +18,10 @@ from shipyard.pipeline._monitor import (
     check_model,
     compare_files,
     default_label_sources,
+    drift_report,
+    monitor_report,
     parse_window,
+    read_pair,
 )
 from shipyard.pipeline._predict import predict_file, read_table, write_table
 from shipyard.pipeline._quickstart import QUICKSTART_SPEC, create_quickstart_project
@@ -46,12 +49,15 @@ __all__ = [
     "create_quickstart_project",
     "default_alert_channels",
     "default_label_sources",
+    "drift_report",
     "ignore_events",
     "inspect_data",
     "inspect_project",
+    "monitor_report",
     "parse_window",
     "predict_file",
     "preflight",
+    "read_pair",
     "read_table",
     "run_project",
     "write_table",

@@ -35,16 +35,20 @@ from shipyard.data import Signature
 from shipyard.errors import DataError, ShipyardError
 from shipyard.model import ModelPackage
 from shipyard.monitor import (
+    AlertLine,
     Calibration,
     ColumnKind,
     DriftMethods,
     DriftReport,
+    HistoryPoint,
+    MonitorReport,
     PerformanceReport,
     alert_signals,
     compare_performance,
     detect_drift,
     evaluate_rules,
     fit_calibration,
+    render_monitor_report,
 )
 from shipyard.pipeline._alerts import AlertChannels, AlertOutcome, apply_alerts
 from shipyard.pipeline._predict import read_table
@@ -59,7 +63,10 @@ __all__ = [
     "check_model",
     "compare_files",
     "default_label_sources",
+    "drift_report",
+    "monitor_report",
     "parse_window",
+    "read_pair",
 ]
 
 _KINDS: dict[str, ColumnKind] = {
@@ -88,6 +95,8 @@ class MonitorResult:
         check: the recorded check (``None`` when not recorded).
         alerts: what the alert rules did (``None`` when none are configured).
         signals: what the check measured for the alert rules.
+        samples: the reference and current frames the tests read (inputs, then
+            predictions), kept for the HTML report.
     """
 
     model_name: str
@@ -99,6 +108,7 @@ class MonitorResult:
     check: CheckRecord | None = None
     alerts: AlertOutcome | None = None
     signals: dict[str, float] = dataclasses.field(default_factory=dict)
+    samples: tuple[pd.DataFrame, ...] = dataclasses.field(default=(), repr=False)
 
 
 def parse_window(text: str, *, now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -230,6 +240,81 @@ def check_model(
         check,
         outcome,
         signals,
+        (inputs_ref, current, preds_ref, current_preds),
+    )
+
+
+def monitor_report(result: MonitorResult, store: Store | None = None) -> str:
+    """The check as one self-contained HTML page: verdict, drift tables, histograms of the
+    drifted columns, prediction drift, performance (over time, from the store's history of
+    this version's checks when ``store`` is given) and alerts."""
+    history: list[HistoryPoint] = []
+    if store is not None:
+        for check in MonitorHistory(store).series(result.model_name, result.model_version):
+            if result.check is not None and check.id == result.check.id:
+                continue  # the report adds this check itself
+            history.append(
+                HistoryPoint(
+                    at=check.window_end or check.created_at,
+                    share_drifted=check.share_drifted,
+                    drifted=check.drifted,
+                    estimated={m.metric: m.estimated for m in check.performance},
+                    realised={m.metric: m.realised for m in check.performance},
+                )
+            )
+    lines: list[AlertLine] = []
+    if result.alerts is not None:
+        opened = {i.rule for i in result.alerts.opened}
+        ongoing = {i.rule for i in result.alerts.ongoing}
+        resolved = {i.rule for i in result.alerts.resolved}
+        for outcome in result.alerts.rules:
+            label = outcome.rule.label
+            status = (
+                "opened"
+                if label in opened
+                else "ongoing"
+                if label in ongoing
+                else "resolved"
+                if label in resolved
+                else "no data"
+                if outcome.firing is None
+                else "quiet"
+            )
+            lines.append(AlertLine(label, status, outcome.value))
+    reference, current, *predictions = result.samples or (pd.DataFrame(), pd.DataFrame())
+    return render_monitor_report(
+        MonitorReport(
+            title=f"{result.model_name}/{result.model_version}",
+            window=result.window,
+            inputs=result.inputs,
+            predictions=result.predictions,
+            performance=result.performance,
+            reference=reference,
+            current=current,
+            reference_predictions=predictions[0] if predictions else None,
+            current_predictions=predictions[1] if predictions else None,
+            history=history,
+            alerts=lines,
+            created_at=datetime.now(UTC),
+        )
+    )
+
+
+def drift_report(
+    report: DriftReport, reference: pd.DataFrame, current: pd.DataFrame, title: str
+) -> str:
+    """Two files' drift test as one self-contained HTML page."""
+    return render_monitor_report(
+        MonitorReport(
+            title=title,
+            window=(None, None),
+            inputs=report,
+            predictions=None,
+            performance=None,
+            reference=reference,
+            current=current,
+            created_at=datetime.now(UTC),
+        )
     )
 
 
@@ -474,6 +559,18 @@ def compare_files(
     Raises:
         DataError: a file cannot be read, or ``current`` lacks one of ``reference``'s columns.
     """
+    ref, cur = read_pair(reference, current)
+    return detect_drift(ref, cur, options=options, methods=methods)
+
+
+def read_pair(
+    reference: str | os.PathLike[str], current: str | os.PathLike[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read two CSV or Parquet files that must have the same columns.
+
+    Raises:
+        DataError: a file cannot be read, or ``current`` lacks one of ``reference``'s columns.
+    """
     ref = read_table(Path(reference))
     cur = read_table(Path(current))
     missing = [c for c in ref.columns if c not in cur.columns]
@@ -484,7 +581,7 @@ def compare_files(
             + f", which {reference} has; both files need the same columns"
         )
         raise DataError(msg)
-    return detect_drift(ref, cur, options=options, methods=methods)
+    return ref, cur
 
 
 def input_kinds(signature: Signature, columns: pd.Index) -> dict[str, ColumnKind]:

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Sequence
@@ -348,6 +349,30 @@ class MonitorHistory:
         with self._store.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return [_check(row) for row in reversed(rows)]
+
+    def series(self, name: str, version: int, *, limit: int = 365) -> list[CheckRecord]:
+        """A version's latest checks, oldest first, each with its metrics (two queries).
+
+        Args:
+            name: the registered model.
+            version: its version.
+            limit: the most checks returned (the newest ones).
+        """
+        checks = self.checks(name, version=version, limit=limit)
+        if not checks:
+            return []
+        perf = tables.monitor_performance
+        by_check: dict[str, list[MetricResult]] = {}
+        with self._store.connect() as conn:
+            ids = [c.id for c in checks]
+            for start in range(0, len(ids), 500):
+                rows = conn.execute(
+                    sa.select(perf).where(perf.c.check_id.in_(ids[start : start + 500]))
+                ).mappings()
+                for row in rows:
+                    fields = {k: v for k, v in row.items() if k != "check_id"}
+                    by_check.setdefault(row["check_id"], []).append(MetricResult(**fields))
+        return [dataclasses.replace(c, performance=tuple(by_check.get(c.id, ()))) for c in checks]
 
     def get(self, check_id: str) -> CheckRecord:
         """One check with its per-column results.
