@@ -553,3 +553,20 @@ def test_drift_writes_a_report_and_a_bad_report_path_is_a_clear_error(
         capsys, "drift", str(ref), str(cur), "--report", str(tmp_path / "no" / "d.html")
     )
     assert code == 1 and "cannot write" in out and "Traceback" not in out
+
+
+def test_labels_by_request_id(capsys: pytest.CaptureFixture[str], home: Path) -> None:
+    logged = read_predictions(home / ".shipyard" / "predictions", model="penguins")
+    recent = logged[logged["ts"] > pd.Timestamp.now(tz="UTC") - pd.Timedelta(hours=1)]
+    labels = pd.DataFrame({"request_id": recent["request_id"], "label": recent["prediction"]})
+    labels.to_csv(home / "by_request.csv", index=False)
+    code, out = cli(
+        capsys, "labels", "add", "by_request.csv", "--model", "penguins", "--key", "request_id"
+    )
+    assert code == 0 and "Added 300 of 300 labels" in out and "match no" not in out, out
+    code, out, _ = run_cli(
+        capsys, "monitor", "models:/penguins/1", "--window", "1h", "--format", "json"
+    )
+    performance = json.loads(out)["performance"]
+    accuracy = {m["metric"]: m for m in performance["metrics"]}["accuracy"]
+    assert performance["n_labelled"] == 300 and accuracy["realised"] == 1.0

@@ -388,7 +388,7 @@ def _join_labels(logged: pd.DataFrame, labels: LabelStore, model: str) -> pd.Ser
     """Each logged prediction's label, where one arrived (by prediction id or key column)."""
     y_true = pd.Series(None, index=logged.index, dtype=object)
     for key_column in labels.key_columns(model):
-        column = "prediction_id" if key_column == "prediction_id" else f"input.{key_column}"
+        column = _log_column(key_column)
         if column not in logged.columns:
             continue
         missing = y_true.isna()
@@ -396,6 +396,12 @@ def _join_labels(logged: pd.DataFrame, labels: LabelStore, model: str) -> pd.Ser
         found = labels.lookup(model, key_column, keys.dropna())
         y_true.loc[missing] = keys.map(found)
     return y_true
+
+
+def _log_column(key: str) -> str:
+    """The prediction log's column a label key joins on: the ids the server returned
+    (``prediction_id``, ``request_id``) or a request field."""
+    return key if key in ("prediction_id", "request_id") else f"input.{key}"
 
 
 def _text(value: Any) -> str | None:
@@ -493,8 +499,9 @@ def add_labels(
         model: the registered model's name.
         predictions: the prediction log, to report keys no logged prediction has (``None``:
             do not check).
-        key: the column joining labels to predictions: ``prediction_id`` (the id each
-            response carried) or a request field (``order_id``).
+        key: the column joining labels to predictions: ``prediction_id`` (the id of each
+            prediction in a response), ``request_id`` (``X-Request-ID``, for requests of one
+            record) or a request field (``order_id``).
         label_column: the column holding the true label or value.
         query: the SQL query, for a database source.
         replace: a key already labelled gets the new label (else it keeps the old one).
@@ -541,7 +548,7 @@ def _logged_keys(predictions: str | os.PathLike[str], model: str, key: str) -> s
         logged = read_predictions(predictions, model=model)
     except DataError:  # no log yet: every key is unknown, and reported so
         return set()
-    column = "prediction_id" if key == "prediction_id" else f"input.{key}"
+    column = _log_column(key)
     if column not in logged.columns:
         return set()
     return {k for k in logged[column].map(_text) if k is not None}
