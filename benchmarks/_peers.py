@@ -1,13 +1,16 @@
-"""Throwaway virtualenvs for the serving benchmark's peers (BentoML, MLflow).
+"""Throwaway virtualenvs for the benchmarks' peers (BentoML, MLflow, Evidently).
 
 Each peer gets its own venv under ``~/.cache/shipyard-bench/<peer>`` (or
 ``$SHIPYARD_BENCH_CACHE/<peer>``), made on first use with ``python -m venv`` and ``pip
-install`` of the peer plus the SAME versions of scikit-learn, LightGBM, pandas, numpy and
-joblib as the running (Shipyard) environment, so the benchmark's pickled pipeline loads there
-unchanged. A stamp file records what was asked for; a venv whose stamp differs (new peer
-range, new pins) is rebuilt. When the peer cannot be installed beside pandas/numpy at the exact
-versions, the install is retried pinning only what the pickle needs (scikit-learn, LightGBM,
-joblib) and the versions actually installed are reported.
+install`` of the peer plus the SAME versions of some distributions as the running (Shipyard)
+environment (:data:`PEER_PINS`). The serving peers pin scikit-learn, LightGBM, pandas, numpy
+and joblib, so the benchmark's pickled pipeline loads there unchanged; Evidently pins numpy,
+scipy and pyarrow, so both drift tools compute with the same numerical stack (pandas cannot be
+pinned: Evidently 0.7 does not import under pandas 3, hence its ``pandas<3``). A stamp file
+records what was asked for; a venv whose stamp differs (new peer range, new pins) is rebuilt.
+When the peer cannot be installed beside all the exact versions, the install is retried with
+the peer's fallback pins (for the serving peers, only what the pickle needs: scikit-learn,
+LightGBM, joblib) and the versions actually installed are reported.
 
 Run on its own to build (or check) the venvs: ``python benchmarks/_peers.py bentoml mlflow``.
 """
@@ -23,16 +26,27 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["PEER_REQUIREMENTS", "PeerEnv", "cache_dir", "peer_env"]
+__all__ = ["PEER_PINS", "PEER_REQUIREMENTS", "PeerEnv", "cache_dir", "peer_env"]
 
 PEER_REQUIREMENTS: dict[str, list[str]] = {
     "bentoml": ["bentoml>=1.4,<1.5"],
     "mlflow": ["mlflow>=3,<4"],
+    # evidently 0.7 imports pandas.core.dtypes.common.infer_dtype_from_object, gone in pandas 3
+    "evidently": ["evidently>=0.7,<0.8", "pandas<3"],
 }
 # the pickle needs these at the same versions; pandas and numpy too when the peer allows it
 PICKLE_PINS = ("scikit-learn", "lightgbm", "joblib")
 EXTRA_PINS = ("pandas", "numpy")
-REPORTED = ("bentoml", "mlflow", *PICKLE_PINS, *EXTRA_PINS, "uvicorn", "starlette", "fastapi")
+# peer -> (distributions pinned to this environment's versions, the fallback pins when the
+# peer does not install beside all of them); a peer not listed gets _SERVING_PINS
+_SERVING_PINS = ((*PICKLE_PINS, *EXTRA_PINS), PICKLE_PINS)
+PEER_PINS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "evidently": (("numpy", "scipy", "pyarrow"), ()),
+}
+REPORTED = (
+    *("bentoml", "mlflow", "evidently", *PICKLE_PINS, *EXTRA_PINS, "scipy", "pyarrow"),
+    *("uvicorn", "starlette", "fastapi"),
+)
 STAMP = "shipyard-bench.json"
 PIP_TIMEOUT_S = 1800
 
@@ -84,7 +98,9 @@ def peer_env(name: str, *, log: object = print, rebuild: bool = False) -> PeerEn
     """
     venv = cache_dir() / name
     python = venv / "bin" / "python"
-    wanted = {"requirements": PEER_REQUIREMENTS[name], "pins": local_versions()}
+    exact_names, fallback_names = PEER_PINS.get(name, _SERVING_PINS)
+    pins = local_versions(exact_names)
+    wanted = {"requirements": PEER_REQUIREMENTS[name], "pins": pins}
     stamp = venv / STAMP
     if not rebuild and python.exists() and stamp.exists():
         recorded = json.loads(stamp.read_text())
@@ -97,13 +113,14 @@ def peer_env(name: str, *, log: object = print, rebuild: bool = False) -> PeerEn
     made = _run([sys.executable, "-m", "venv", str(venv)])
     if made.returncode != 0:
         return PeerEnv(name, None, note=f"python -m venv failed: {_tail(made.stderr)}")
-    pins = wanted["pins"]
     exact = [f"{d}=={v}" for d, v in pins.items()]
     done = _pip(python, [*PEER_REQUIREMENTS[name], *exact])
     note = ""
     if done.returncode != 0:
-        log(f"{name} does not install beside the exact pandas/numpy; pinning only the pickle's")
-        loose = [f"{d}=={pins[d]}" for d in PICKLE_PINS]
+        relaxed = ", ".join(d for d in exact_names if d not in fallback_names)
+        kept = ", ".join(fallback_names) or "nothing"
+        log(f"{name} does not install beside the exact {relaxed}; pinning only {kept}")
+        loose = [f"{d}=={pins[d]}" for d in fallback_names]
         done = _pip(python, [*PEER_REQUIREMENTS[name], *loose])
         if done.returncode != 0:
             shutil.rmtree(venv, ignore_errors=True)

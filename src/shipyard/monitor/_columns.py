@@ -18,6 +18,7 @@ columns too); their counts are kept for the report.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,7 +28,6 @@ import pandas as pd
 __all__ = ["ColumnKind", "ColumnSamples", "ValueCounts"]
 
 ColumnKind = Literal["numeric", "categorical"]
-
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class ColumnSamples:
         integer: bool = False,
         merged: tuple[np.ndarray, np.ndarray] | None = None,
         counts: ValueCounts | None = None,
-        reference_values: np.ndarray | None = None,
+        reference_std: float | None = None,
     ) -> None:
         self.name = name
         self.kind: ColumnKind = kind
@@ -85,7 +85,7 @@ class ColumnSamples:
         self.integer = integer
         self._merged = merged
         self._counts = counts
-        self._reference_values = reference_values
+        self._reference_std = reference_std
 
     # -- construction ----------------------------------------------------------------------
 
@@ -101,8 +101,8 @@ class ColumnSamples:
         integer = _is_integer(reference) and _is_integer(current)
         ref, n_bad_ref = _finite(reference)
         cur, n_bad_cur = _finite(current)
-        values, in_current, ref_sorted, cur_sorted = _merge(ref, cur)
-        samples = cls(
+        values, in_current = _merge(ref, cur)
+        return cls(
             name,
             "numeric",
             n_reference=ref.size,
@@ -111,11 +111,8 @@ class ColumnSamples:
             missing_current=n_bad_cur,
             integer=integer,
             merged=(values, in_current),
-            reference_values=ref,
+            reference_std=_std(ref),
         )
-        samples.__dict__["reference"] = ref_sorted  # the cached properties, already known
-        samples.__dict__["current"] = cur_sorted
-        return samples
 
     @classmethod
     def categorical(cls, name: str, reference: Any, current: Any) -> ColumnSamples:
@@ -127,16 +124,15 @@ class ColumnSamples:
             current: the current labels.
         """
         ref, cur = pd.Series(reference, copy=False), pd.Series(current, copy=False)
-        n_ref_all, n_cur_all = len(ref), len(cur)
-        ref, cur = _without_missing(ref), _without_missing(cur)
         counts = _count(ref, cur)
+        n_ref, n_cur = int(counts.reference.sum()), int(counts.current.sum())
         return cls(
             name,
             "categorical",
-            n_reference=len(ref),
-            n_current=len(cur),
-            missing_reference=n_ref_all - len(ref),
-            missing_current=n_cur_all - len(cur),
+            n_reference=n_ref,
+            n_current=n_cur,
+            missing_reference=len(ref) - n_ref,
+            missing_current=len(cur) - n_cur,
             counts=counts,
         )
 
@@ -162,7 +158,7 @@ class ColumnSamples:
         values, in_current = self.merged
         return values[in_current]
 
-    @functools.cached_property
+    @property
     def cdf_gaps(self) -> tuple[np.ndarray, np.ndarray]:
         """Where the merged values change, and the two empirical CDFs' difference there.
 
@@ -177,12 +173,24 @@ class ColumnSamples:
         jumps = np.where(in_current[:-1], -1.0 / self.n_current, 1.0 / self.n_reference)
         return np.diff(values), np.cumsum(jumps, out=jumps)
 
+    def cdf_area(self) -> float:
+        """The area between the two empirical CDFs, ``∫ |F_ref - F_cur| dx`` (the
+        Wasserstein-1 distance), computed in place: one temporary the size of the union."""
+        values, in_current = self.merged
+        if not self.n_reference or not self.n_current:
+            return float("nan")
+        gaps = np.where(in_current[:-1], -1.0 / self.n_current, 1.0 / self.n_reference)
+        np.cumsum(gaps, out=gaps)
+        np.abs(gaps, out=gaps)
+        steps = values[1:] - values[:-1]
+        return float(np.dot(gaps, steps))
+
     @functools.cached_property
     def reference_std(self) -> float:
         """The reference's standard deviation (``ddof=0``), over its values as given."""
-        if self._reference_values is None:
-            return float(np.std(self.reference))
-        return float(np.std(self._reference_values))
+        if self._reference_std is None:
+            return _std(self.reference)
+        return self._reference_std
 
     # -- counts ----------------------------------------------------------------------------
 
@@ -238,14 +246,20 @@ def _finite(values: Any) -> tuple[np.ndarray, int]:
     return (array[keep] if n_bad else array), n_bad
 
 
-def _merge(
-    reference: np.ndarray, current: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _std(values: np.ndarray) -> float:
+    """The standard deviation (``ddof=0``); NaN for no values, inf past float range."""
+    if values.size == 0:
+        return float("nan")
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.std(values))
+
+
+def _merge(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sort each sample once and merge them without a third sort.
 
     Returns:
-        ``(values, in_current, reference_sorted, current_sorted)``: the union, sorted, and a
-        mask of the values that came from ``current``.
+        ``(values, in_current)``: the union, sorted, and a mask of the values that came from
+        ``current``.
     """
     ref = reference + 0.0  # a copy, with -0.0 turned into 0.0
     ref.sort()
@@ -259,7 +273,7 @@ def _merge(
     values = np.empty(ref.size + cur.size, dtype=np.float64)
     values[places] = cur
     values[~in_current] = ref
-    return values, in_current, ref, cur
+    return values, in_current
 
 
 def _histogram(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -280,18 +294,27 @@ def _without_missing(series: pd.Series) -> pd.Series:
 
 
 def _count(reference: pd.Series, current: pd.Series) -> ValueCounts:
-    """Count labels of both samples in one hash pass."""
+    """Count the labels of each sample (missing values and infinities left out), then line
+    the two short lists of counts up; labels are never copied into one long column."""
     if _mixed(reference, current):
         reference, current = _as_numbers(reference), _as_numbers(current)
-    if _mixed(reference, current):
-        reference, current = reference.astype(str), current.astype(str)
-    both = pd.concat([reference, current], ignore_index=True)
-    codes, uniques = pd.factorize(both, sort=False)
-    k = len(uniques)
-    ref_counts = np.bincount(codes[: len(reference)], minlength=k)
-    cur_counts = np.bincount(codes[len(reference) :], minlength=k)
-    keys = np.asarray(uniques.astype(object) if hasattr(uniques, "astype") else uniques)
-    return ValueCounts(keys, ref_counts, cur_counts)
+    if _mixed(reference, current):  # numbers and text: compare as text
+        reference = _without_missing(reference).astype(str)
+        current = _without_missing(current).astype(str)
+    ref, cur = _sample_counts(reference), _sample_counts(current)
+    keys = ref.index.append(cur.index).unique()
+    ref_counts = ref.reindex(keys, fill_value=0).to_numpy(dtype=np.int64)
+    cur_counts = cur.reindex(keys, fill_value=0).to_numpy(dtype=np.int64)
+    return ValueCounts(np.asarray(keys, dtype=object), ref_counts, cur_counts)
+
+
+def _sample_counts(series: pd.Series) -> pd.Series:
+    """Each present label's count, by label (as objects, so that ``1 == 1.0`` matches)."""
+    counts = series.value_counts(dropna=True, sort=False)
+    counts = counts[counts.to_numpy() > 0]  # a categorical dtype lists unused categories
+    counts.index = counts.index.astype(object)
+    finite = [not (isinstance(k, float) and math.isinf(k)) for k in counts.index]
+    return counts[finite] if not all(finite) else counts
 
 
 def _as_numbers(series: pd.Series) -> pd.Series:

@@ -195,6 +195,7 @@ def detect_drift(
     _check_methods(options, methods)
     _check_columns(kinds, reference, "reference")
     _check_columns(kinds, current, "current")
+
     def one(name: str, kind: ColumnKind) -> ColumnDrift:
         settings = options.columns.get(name, ColumnDriftSpec())
         samples = _prepare(name, settings.kind or kind, reference[name], current[name])

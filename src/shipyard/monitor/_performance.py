@@ -19,13 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
-from sklearn.model_selection import KFold
 
-from shipyard.evaluate import evaluate_predictions, greater_is_better
+if TYPE_CHECKING:
+    from sklearn.isotonic import IsotonicRegression
+
+# scikit-learn (and the evaluate package, which imports it) load where they are used: a drift
+# check of a process that never estimates performance does not pay for them.
 
 __all__ = [
     "Calibration",
@@ -93,6 +95,8 @@ def fit_calibration(
     raw = _ece(y, proba)
     if len(y) < 2 * _FOLDS or (y.sum(axis=0) == 0).any():
         return Calibration(tuple(classes), raw, None, None)
+    from sklearn.model_selection import KFold
+
     folds = KFold(_FOLDS, shuffle=True, random_state=seed)
     calibrated = np.empty_like(proba)
     for train, test in folds.split(proba):
@@ -165,6 +169,8 @@ class MetricComparison:
     def drop(self) -> float | None:
         """How much worse the window is than the holdout (realised, else estimated), in the
         metric's units; positive is worse."""
+        from shipyard.evaluate import greater_is_better
+
         current = self.realised if self.realised is not None else self.estimated
         if current is None or self.reference is None:
             return None
@@ -256,6 +262,8 @@ def compare_performance(
     realised: dict[str, float] = {}
     n_labelled = 0
     if y_true is not None and labelled is not None and labelled.any():
+        from shipyard.evaluate import evaluate_predictions
+
         n_labelled = int(labelled.sum())
         predicted = np.asarray(y_pred, dtype=object)[labelled]
         probabilities = None if proba is None else np.asarray(proba)[labelled]
@@ -329,6 +337,8 @@ def _ece(y: np.ndarray, proba: np.ndarray) -> float:
 
 
 def _fit(y: np.ndarray, proba: np.ndarray) -> tuple[IsotonicRegression, ...]:
+    from sklearn.isotonic import IsotonicRegression
+
     return tuple(
         IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(proba[:, j], y[:, j])
         for j in range(proba.shape[1])
