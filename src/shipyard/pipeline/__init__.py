@@ -11,13 +11,11 @@ from shipyard.pipeline._alerts import (
 )
 from shipyard.pipeline._events import Event, EventHandler, ignore_events
 from shipyard.pipeline._inspect import Inspection, Plan, inspect_data, inspect_project, preflight
+from shipyard.pipeline._labels import LabelSources, add_labels, default_label_sources
 from shipyard.pipeline._monitor import (
-    LabelSources,
     MonitorResult,
-    add_labels,
     check_model,
     compare_files,
-    default_label_sources,
     drift_report,
     monitor_report,
     parse_window,

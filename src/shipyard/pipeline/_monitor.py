@@ -19,10 +19,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,18 +49,16 @@ from shipyard.monitor import (
     render_monitor_report,
 )
 from shipyard.pipeline._alerts import AlertChannels, AlertOutcome, apply_alerts
+from shipyard.pipeline._labels import as_text, log_column
 from shipyard.pipeline._predict import read_table
-from shipyard.registry import CheckRecord, LabelIngest, LabelStore, MonitorHistory, Registry
+from shipyard.registry import CheckRecord, LabelStore, MonitorHistory, Registry
 from shipyard.spec import AlertsSpec, DriftSpec
 from shipyard.store import Store, read_predictions
 
 __all__ = [
-    "LabelSources",
     "MonitorResult",
-    "add_labels",
     "check_model",
     "compare_files",
-    "default_label_sources",
     "drift_report",
     "monitor_report",
     "parse_window",
@@ -326,7 +322,7 @@ def _class_shares(
         return None
 
     def shares(values: pd.Series) -> dict[str, float]:
-        counts = values.map(_text).value_counts(normalize=True)
+        counts = values.map(as_text).value_counts(normalize=True)
         return {str(k): float(v) for k, v in counts.items()}
 
     return shares(reference["prediction"]), shares(logged["prediction"])
@@ -350,7 +346,7 @@ def _performance(
         if all(c in logged.columns for c in columns):
             proba = logged[columns].to_numpy(dtype=np.float64, na_value=np.nan)
             calibration = _calibration(reference, columns, classes)
-        y_pred: Any = logged["prediction"].map(_text).to_numpy(dtype=object)
+        y_pred: Any = logged["prediction"].map(as_text).to_numpy(dtype=object)
         truth: Any = y_true[labelled].to_numpy(dtype=object)
     else:
         y_pred = pd.to_numeric(logged["prediction"], errors="coerce").to_numpy(dtype=np.float64)
@@ -378,7 +374,7 @@ def _calibration(
     if "target" not in reference.columns or not all(c in reference.columns for c in columns):
         return None
     return fit_calibration(
-        reference["target"].map(_text).to_numpy(dtype=object),
+        reference["target"].map(as_text).to_numpy(dtype=object),
         reference[columns].to_numpy(dtype=np.float64),
         classes,
     )
@@ -388,170 +384,14 @@ def _join_labels(logged: pd.DataFrame, labels: LabelStore, model: str) -> pd.Ser
     """Each logged prediction's label, where one arrived (by prediction id or key column)."""
     y_true = pd.Series(None, index=logged.index, dtype=object)
     for key_column in labels.key_columns(model):
-        column = _log_column(key_column)
+        column = log_column(key_column)
         if column not in logged.columns:
             continue
         missing = y_true.isna()
-        keys = logged.loc[missing, column].map(_text)
+        keys = logged.loc[missing, column].map(as_text)
         found = labels.lookup(model, key_column, keys.dropna())
         y_true.loc[missing] = keys.map(found)
     return y_true
-
-
-def _log_column(key: str) -> str:
-    """The prediction log's column a label key joins on: the ids the server returned
-    (``prediction_id``, ``request_id``) or a request field."""
-    return key if key in ("prediction_id", "request_id") else f"input.{key}"
-
-
-def _text(value: Any) -> str | None:
-    """A key or label as text: ``1.0`` read from a CSV with gaps is ``1``, as the server
-    wrote it."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, np.generic):
-        return _text(value.item())
-    return str(value)
-
-
-LabelReader = Callable[[str, dict[str, Any]], pd.DataFrame]
-"""``reader(source, options) -> DataFrame`` of labels (options: ``query`` for SQL)."""
-
-
-class LabelSources:
-    """Where labels can be read from, by name; built-ins registered like a plugin's.
-
-    Build one per application with :func:`default_label_sources`.
-    """
-
-    def __init__(self) -> None:
-        self._readers: dict[str, tuple[Callable[[str], bool], LabelReader]] = {}
-
-    def add(self, name: str, accepts: Callable[[str], bool], reader: LabelReader) -> None:
-        """Register a source: ``accepts(source)`` says whether ``reader`` reads it.
-
-        Raises:
-            ValueError: a source of that name is already registered.
-        """
-        if name in self._readers:
-            msg = f"a label source named {name!r} is already registered"
-            raise ValueError(msg)
-        self._readers[name] = (accepts, reader)
-
-    def read(self, source: str, options: dict[str, Any] | None = None) -> pd.DataFrame:
-        """Read labels from the first registered source that accepts ``source``.
-
-        Raises:
-            DataError: no registered source reads it.
-        """
-        for accepts, reader in self._readers.values():
-            if accepts(source):
-                return reader(source, options or {})
-        msg = (
-            f"cannot read labels from {source!r}: expected a .csv, .tsv or .parquet file or a "
-            f"SQLAlchemy URL with --query (sources: {', '.join(self._readers)})"
-        )
-        raise DataError(msg)
-
-
-def default_label_sources() -> LabelSources:
-    """Label sources for files (CSV, TSV, Parquet) and SQL queries."""
-    sources = LabelSources()
-    sources.add("sql", lambda s: "://" in s and not s.startswith("file://"), _read_sql_labels)
-    sources.add(
-        "file",
-        lambda s: Path(s).suffix.lower() in (".csv", ".tsv", ".txt", ".parquet", ".pq"),
-        lambda s, _options: read_table(Path(s)),
-    )
-    return sources
-
-
-def _read_sql_labels(url: str, options: dict[str, Any]) -> pd.DataFrame:
-    from shipyard.data import load_source
-    from shipyard.spec import SqlSource
-
-    query = options.get("query")
-    if not query:
-        msg = f"labels from a database need a query: give --query 'SELECT ...' with {url!r}"
-        raise DataError(msg)
-    return load_source(SqlSource(type="sql", url=url, query=str(query)), Path.cwd())
-
-
-def add_labels(
-    source: str | os.PathLike[str] | pd.DataFrame,
-    *,
-    store: Store,
-    model: str,
-    predictions: str | os.PathLike[str] | None,
-    key: str = "prediction_id",
-    label_column: str = "label",
-    query: str | None = None,
-    replace: bool = False,
-    sources: LabelSources | None = None,
-) -> LabelIngest:
-    """Ingest labels that arrived after the predictions.
-
-    Args:
-        source: a CSV/Parquet file, a SQLAlchemy URL (with ``query``), or a DataFrame.
-        store: the metadata store.
-        model: the registered model's name.
-        predictions: the prediction log, to report keys no logged prediction has (``None``:
-            do not check).
-        key: the column joining labels to predictions: ``prediction_id`` (the id of each
-            prediction in a response), ``request_id`` (``X-Request-ID``, for requests of one
-            record) or a request field (``order_id``).
-        label_column: the column holding the true label or value.
-        query: the SQL query, for a database source.
-        replace: a key already labelled gets the new label (else it keeps the old one).
-        sources: the label sources (:func:`default_label_sources`).
-
-    Returns:
-        What was added, and what was not and why.
-
-    Raises:
-        DataError: the source cannot be read or lacks the key or label column.
-        ModelNotFoundError: no model of that name is registered.
-    """
-    Registry(store).resolve(f"models:/{model}")
-    where = "the labels" if isinstance(source, pd.DataFrame) else str(source)
-    if isinstance(source, pd.DataFrame):
-        frame = source
-    else:
-        frame = (sources or default_label_sources()).read(str(source), {"query": query})
-    missing = [c for c in (key, label_column) if c not in frame.columns]
-    if missing:
-        msg = (
-            f"{where} has no column {missing[0]!r}; its columns are "
-            f"{[str(c) for c in frame.columns]} (choose them with --key and --label-column)"
-        )
-        raise DataError(msg)
-    keys = frame[key].map(_text)
-    values = frame[label_column].map(_text)
-    present = keys.notna() & values.notna()
-    known = _logged_keys(predictions, model, key) if predictions is not None else None
-    ingest = LabelStore(store).add(
-        model,
-        keys[present].tolist(),
-        values[present].tolist(),
-        key_column=key,
-        source=where,
-        known=known,
-        replace=replace,
-    )
-    return dataclasses.replace(ingest, n_rows=len(frame), n_missing=int((~present).sum()))
-
-
-def _logged_keys(predictions: str | os.PathLike[str], model: str, key: str) -> set[str]:
-    try:
-        logged = read_predictions(predictions, model=model)
-    except DataError:  # no log yet: every key is unknown, and reported so
-        return set()
-    column = _log_column(key)
-    if column not in logged.columns:
-        return set()
-    return {k for k in logged[column].map(_text) if k is not None}
 
 
 def compare_files(
