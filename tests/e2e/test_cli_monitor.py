@@ -19,6 +19,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from cli_runner import cli, run_cli
 from shipyard.data import ColumnSchema, Signature
+from shipyard.errors import ShipyardError
 from shipyard.model import ReferenceSample
 from shipyard.registry import ModelPackage, MonitorHistory, Registry
 from shipyard.store import ParquetSink, PredictionEntry, Store, read_predictions
@@ -570,3 +571,40 @@ def test_labels_by_request_id(capsys: pytest.CaptureFixture[str], home: Path) ->
     performance = json.loads(out)["performance"]
     accuracy = {m["metric"]: m for m in performance["metrics"]}["accuracy"]
     assert performance["n_labelled"] == 300 and accuracy["realised"] == 1.0
+
+
+def test_parquet_files_are_read_a_column_at_a_time_with_the_same_results(
+    tmp_path: Path,
+) -> None:
+    from shipyard.monitor import detect_drift
+    from shipyard.pipeline import ParquetTable, compare_files
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=3_000),
+            "n": rng.integers(0, 4, 3_000),
+            "c": pd.Categorical(rng.choice(["a", "b", None], 3_000)),
+            "s": rng.choice(["u", "v"], 3_000),
+            "b": rng.random(3_000) > 0.5,
+            "t": pd.date_range("2024-01-01", periods=3_000, freq="h"),
+        }
+    )
+    shifted = frame.assign(x=frame["x"] + 0.3)
+    frame.to_parquet(tmp_path / "a.parquet")
+    shifted.to_parquet(tmp_path / "b.parquet")
+    table = ParquetTable(tmp_path / "a.parquet")
+    assert len(table) == 3_000 and table.columns == list(frame.columns)
+    assert table.column_kinds() == {
+        "x": "numeric",
+        "n": "numeric",
+        "c": "categorical",
+        "s": "categorical",
+        "b": "categorical",
+    }
+    streamed = compare_files(tmp_path / "a.parquet", tmp_path / "b.parquet")
+    assert streamed == detect_drift(frame, shifted)
+    assert [c.column for c in streamed.columns if c.drifted] == ["x"]
+    (tmp_path / "bad.parquet").write_text("not parquet")
+    with pytest.raises(ShipyardError, match=r"bad\.parquet: cannot read it as Parquet"):
+        ParquetTable(tmp_path / "bad.parquet")

@@ -8,7 +8,14 @@ prediction log and records results is :mod:`shipyard.pipeline` (``check_model``)
 
 from shipyard.monitor._alerts import RuleOutcome, alert_signals, evaluate_rules, share_change
 from shipyard.monitor._columns import ColumnKind, ColumnSamples, ValueCounts
-from shipyard.monitor._drift import ColumnDrift, DriftReport, column_kinds, detect_drift
+from shipyard.monitor._drift import (
+    ColumnDrift,
+    ColumnTable,
+    DriftReport,
+    Table,
+    column_kinds,
+    detect_drift,
+)
 from shipyard.monitor._methods import DriftMethod, DriftMethods, default_drift_methods
 from shipyard.monitor._performance import (
     Calibration,
@@ -31,6 +38,7 @@ __all__ = [
     "ColumnDrift",
     "ColumnKind",
     "ColumnSamples",
+    "ColumnTable",
     "DriftMethod",
     "DriftMethods",
     "DriftReport",
@@ -39,6 +47,7 @@ __all__ = [
     "MonitorReport",
     "PerformanceReport",
     "RuleOutcome",
+    "Table",
     "ValueCounts",
     "alert_signals",
     "column_kinds",

@@ -22,10 +22,10 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -34,7 +34,7 @@ from shipyard.monitor._columns import ColumnKind, ColumnSamples
 from shipyard.monitor._methods import DriftMethod, DriftMethods, default_drift_methods
 from shipyard.spec import ColumnDriftSpec, DriftSpec
 
-__all__ = ["ColumnDrift", "DriftReport", "column_kinds", "detect_drift"]
+__all__ = ["ColumnDrift", "ColumnTable", "DriftReport", "Table", "column_kinds", "detect_drift"]
 
 AUTO = "auto"
 _MAX_THREADS = 4
@@ -144,9 +144,37 @@ class DriftReport:
         return pd.DataFrame([asdict(c) for c in self.columns])
 
 
-def column_kinds(frame: pd.DataFrame) -> dict[str, ColumnKind]:
+class ColumnTable(Protocol):
+    """A table read one column at a time (a Parquet file, say), so that testing it needs one
+    column in memory at a time, not the table. A DataFrame works wherever this does."""
+
+    @property
+    def columns(self) -> Sequence[str]:
+        """The column names."""
+        ...
+
+    def __len__(self) -> int:
+        """The number of rows."""
+        ...
+
+    def __getitem__(self, name: str) -> pd.Series:
+        """One column's values."""
+        ...
+
+    def column_kinds(self) -> dict[str, ColumnKind]:
+        """Each testable column's kind (as :func:`column_kinds` reads a frame's dtypes)."""
+        ...
+
+
+Table = pd.DataFrame | ColumnTable
+"""What :func:`detect_drift` tests: a DataFrame, or a table read column by column."""
+
+
+def column_kinds(frame: Table) -> dict[str, ColumnKind]:
     """Each column's kind from its dtype: numbers (not booleans) are numeric, datetimes are
     left out, everything else is categorical."""
+    if not isinstance(frame, pd.DataFrame):
+        return frame.column_kinds()
     kinds: dict[str, ColumnKind] = {}
     for name, dtype in frame.dtypes.items():
         if pd.api.types.is_datetime64_any_dtype(dtype):
@@ -157,8 +185,8 @@ def column_kinds(frame: pd.DataFrame) -> dict[str, ColumnKind]:
 
 
 def detect_drift(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
+    reference: Table,
+    current: Table,
     *,
     kinds: Mapping[str, ColumnKind] | None = None,
     options: DriftSpec | None = None,
@@ -167,8 +195,9 @@ def detect_drift(
     """Test every column of ``current`` against ``reference``.
 
     Args:
-        reference: the baseline sample (training inputs, holdout predictions).
-        current: the sample to test (a window of the prediction log).
+        reference: the baseline sample (training inputs, holdout predictions): a DataFrame
+            or a :class:`ColumnTable` (then only the columns being tested are in memory).
+        current: the sample to test (a window of the prediction log), likewise.
         kinds: which columns to test and how; by default every column of ``reference``, of
             the kind its dtype suggests (:func:`column_kinds`). A ``kind`` in ``options``'
             per-column settings overrides both.
@@ -225,7 +254,7 @@ def _check_methods(options: DriftSpec, methods: DriftMethods) -> None:
             methods.get(settings.method, where=f"monitoring.drift.columns.{name}")
 
 
-def _check_columns(kinds: Mapping[str, ColumnKind], frame: pd.DataFrame, which: str) -> None:
+def _check_columns(kinds: Mapping[str, ColumnKind], frame: Table, which: str) -> None:
     missing = [name for name in kinds if name not in frame.columns]
     if missing:
         msg = (

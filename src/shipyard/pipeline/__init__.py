@@ -14,6 +14,7 @@ from shipyard.pipeline._inspect import Inspection, Plan, inspect_data, inspect_p
 from shipyard.pipeline._labels import LabelSources, add_labels, default_label_sources
 from shipyard.pipeline._monitor import (
     MonitorResult,
+    ParquetTable,
     check_model,
     compare_files,
     drift_report,
@@ -38,6 +39,7 @@ __all__ = [
     "LabelSources",
     "MonitorResult",
     "Notice",
+    "ParquetTable",
     "Plan",
     "RunResult",
     "add_labels",

@@ -41,6 +41,7 @@ from shipyard.monitor import (
     HistoryPoint,
     MonitorReport,
     PerformanceReport,
+    Table,
     alert_signals,
     compare_performance,
     detect_drift,
@@ -57,6 +58,7 @@ from shipyard.store import Store, read_predictions
 
 __all__ = [
     "MonitorResult",
+    "ParquetTable",
     "check_model",
     "compare_files",
     "drift_report",
@@ -296,10 +298,9 @@ def monitor_report(result: MonitorResult, store: Store | None = None) -> str:
     )
 
 
-def drift_report(
-    report: DriftReport, reference: pd.DataFrame, current: pd.DataFrame, title: str
-) -> str:
-    """Two files' drift test as one self-contained HTML page."""
+def drift_report(report: DriftReport, reference: Table, current: Table, title: str) -> str:
+    """Two files' drift test as one self-contained HTML page (a table read column by column
+    is read again, for the drifted columns' histograms only)."""
     return render_monitor_report(
         MonitorReport(
             title=title,
@@ -307,11 +308,18 @@ def drift_report(
             inputs=report,
             predictions=None,
             performance=None,
-            reference=reference,
-            current=current,
+            reference=_drifted_frame(report, reference),
+            current=_drifted_frame(report, current),
             created_at=datetime.now(UTC),
         )
     )
+
+
+def _drifted_frame(report: DriftReport, table: Table) -> pd.DataFrame:
+    if isinstance(table, pd.DataFrame):
+        return table
+    names = [c.column for c in report.columns if c.drifted]
+    return pd.DataFrame({name: table[name] for name in names})
 
 
 def _class_shares(
@@ -403,6 +411,8 @@ def compare_files(
 ) -> DriftReport:
     """Test every column of ``reference`` (a CSV or Parquet file) in ``current``.
 
+    Parquet files are read one column at a time, so memory follows a column, not the file.
+
     Raises:
         DataError: a file cannot be read, or ``current`` lacks one of ``reference``'s columns.
     """
@@ -412,15 +422,15 @@ def compare_files(
 
 def read_pair(
     reference: str | os.PathLike[str], current: str | os.PathLike[str]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read two CSV or Parquet files that must have the same columns.
+) -> tuple[Table, Table]:
+    """Open two CSV or Parquet files that must have the same columns: a Parquet file as a
+    :class:`ParquetTable` (read a column at a time), a CSV file as a DataFrame.
 
     Raises:
         DataError: a file cannot be read, or ``current`` lacks one of ``reference``'s columns.
     """
-    ref = read_table(Path(reference))
-    cur = read_table(Path(current))
-    missing = [c for c in ref.columns if c not in cur.columns]
+    ref, cur = _open_table(Path(reference)), _open_table(Path(current))
+    missing = [c for c in ref.columns if c not in set(cur.columns)]
     if missing:
         msg = (
             f"{current} has no column {missing[0]!r}"
@@ -429,6 +439,66 @@ def read_pair(
         )
         raise DataError(msg)
     return ref, cur
+
+
+def _open_table(path: Path) -> Table:
+    if path.suffix.lower() in (".parquet", ".pq") and path.is_file():
+        return ParquetTable(path)
+    return read_table(path)
+
+
+class ParquetTable:
+    """A Parquet file read one column at a time (a :class:`~shipyard.monitor.ColumnTable`).
+
+    Args:
+        path: the file.
+
+    Raises:
+        DataError: the file is not Parquet or cannot be read.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        import pyarrow.parquet as pq
+
+        self.path = Path(path)
+        try:
+            meta = pq.ParquetFile(self.path)
+        except (OSError, ValueError) as exc:
+            msg = f"{self.path}: cannot read it as Parquet ({exc})"
+            raise DataError(msg) from exc
+        self._schema = meta.schema_arrow
+        self._rows = meta.metadata.num_rows
+        self.columns: list[str] = [
+            name for name in self._schema.names if not name.startswith("__index_level_")
+        ]
+
+    def __len__(self) -> int:
+        return int(self._rows)
+
+    def __getitem__(self, name: str) -> pd.Series:
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(self.path, columns=[name])
+        except (OSError, ValueError) as exc:
+            msg = f"{self.path}: cannot read column {name!r} ({exc})"
+            raise DataError(msg) from exc
+        return table.column(0).to_pandas()
+
+    def column_kinds(self) -> dict[str, ColumnKind]:
+        """Numbers are numeric, datetimes left out, booleans and everything else categorical."""
+        import pyarrow as pa
+
+        kinds: dict[str, ColumnKind] = {}
+        for name in self.columns:
+            kind = self._schema.field(name).type
+            if pa.types.is_temporal(kind):
+                continue
+            numeric = (
+                pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+            )
+            kinds[name] = "numeric" if numeric else "categorical"
+        return kinds
 
 
 def input_kinds(signature: Signature, columns: pd.Index) -> dict[str, ColumnKind]:
