@@ -170,19 +170,31 @@ class _Supervisor:
         )
 
     def _spawn(self) -> None:
-        pid = os.fork()
-        if pid == 0:  # the child: default signal handling until its server installs its own
-            code = _EXIT_CRASHED
-            try:
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    signal.signal(sig, signal.SIG_DFL)
-                _die_with_parent(self.parent)
-                code = self.child()
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
-        self.pids.add(pid)
+        # Signals wait while a child is forked: one arriving in between would run the
+        # supervisor's handler in the child (or be dropped when the child resets it), and the
+        # new child would serve on, never told to stop. Blocked, a stop that came first is
+        # seen here, and one that comes after reaches the child through the handler.
+        stops = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+        try:
+            if self.stop_signal is not None:
+                return
+            pid = os.fork()
+            if pid == 0:  # the child: default signal handling until its server installs its own
+                code = _EXIT_CRASHED
+                try:
+                    for sig in stops:
+                        signal.signal(sig, signal.SIG_DFL)
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+                    _die_with_parent(self.parent)
+                    code = self.child()
+                finally:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    os._exit(code)
+            self.pids.add(pid)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.stop_signal is None:
