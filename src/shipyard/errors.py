@@ -17,7 +17,8 @@ to a one-line message / a 4xx response; anything else is an internal error.
     ├── RegistryError              registry misuse (bad alias, bad promotion, ...)
     │   ├── ModelNotFoundError     no such model / version / alias
     │   └── InvalidModelURIError   a model URI that does not parse
-    └── PredictionError            input records do not match the model's Signature
+    ├── PredictionError            input records do not match the model's Signature
+    └── PluginError                an installed plugin failed to register
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "DataValidationError",
     "InvalidModelURIError",
     "ModelNotFoundError",
+    "PluginError",
     "PredictionError",
     "RegistryError",
     "ShipyardError",
@@ -92,3 +94,7 @@ class InvalidModelURIError(RegistryError):
 
 class PredictionError(ShipyardError):
     """Input records do not match the model's Signature."""
+
+
+class PluginError(ShipyardError):
+    """An installed plugin (a ``shipyard.*`` entry point) failed to load or register."""

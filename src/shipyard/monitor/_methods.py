@@ -21,7 +21,6 @@ A p-value drifts below its threshold, a distance at or above it.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import numpy as np
 
 from shipyard.errors import SpecError
 from shipyard.monitor._columns import ColumnKind, ColumnSamples
+from shipyard.plugins import PluginRegistry, load_plugins
 
 __all__ = ["DriftMethod", "DriftMethods", "default_drift_methods"]
 
@@ -73,10 +73,11 @@ class DriftMethod:
 
 
 class DriftMethods:
-    """Drift tests by name; build one per application with :func:`default_drift_methods`."""
+    """Drift tests by name; build one per application with :func:`default_drift_methods`
+    (built-ins, then plugins of the ``shipyard.drift_methods`` entry-point group)."""
 
     def __init__(self) -> None:
-        self._methods: dict[str, DriftMethod] = {}
+        self._methods: PluginRegistry[DriftMethod] = PluginRegistry("drift method")
 
     def add(self, method: DriftMethod) -> None:
         """Register a test.
@@ -84,10 +85,7 @@ class DriftMethods:
         Raises:
             ValueError: a test of that name is already registered.
         """
-        if method.name in self._methods:
-            msg = f"a drift method named {method.name!r} is already registered"
-            raise ValueError(msg)
-        self._methods[method.name] = method
+        self._methods.add(method.name, method)
 
     def get(self, name: str, *, where: str = "") -> DriftMethod:
         """The test called ``name``.
@@ -99,30 +97,30 @@ class DriftMethods:
         Raises:
             SpecError: no test has that name; the message lists the known ones.
         """
-        try:
-            return self._methods[name]
-        except KeyError:
-            close = difflib.get_close_matches(name, self._methods, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+        method = self._methods.find(name)
+        if method is None:
             place = f"{where}: " if where else ""
-            msg = (
-                f"{place}unknown drift method {name!r}{hint} "
-                f"(known: {', '.join(sorted(self._methods))}, or 'auto')"
-            )
-            raise SpecError(msg) from None
+            msg = f"{place}{self._methods.unknown(name)}, or 'auto')"
+            raise SpecError(msg)
+        return method
 
     def __iter__(self) -> Iterator[DriftMethod]:
-        return iter(self._methods.values())
+        return iter(self._methods)
 
     def __contains__(self, name: object) -> bool:
         return name in self._methods
 
 
 def default_drift_methods() -> DriftMethods:
-    """A registry holding Shipyard's built-in drift tests."""
+    """A registry holding Shipyard's built-in drift tests and the installed plugins'.
+
+    Raises:
+        PluginError: an installed plugin failed to register.
+    """
     methods = DriftMethods()
     for method in _builtins():
         methods.add(method)
+    load_plugins("drift_methods", methods)
     return methods
 
 

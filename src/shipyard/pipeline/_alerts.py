@@ -25,6 +25,7 @@ from typing import Any, Literal
 import httpx
 
 from shipyard.monitor import RuleOutcome, evaluate_rules
+from shipyard.plugins import PluginRegistry, load_plugins
 from shipyard.registry import Incident, MonitorHistory
 from shipyard.spec import AlertsSpec
 from shipyard.store import Backoff, Store, redact_url
@@ -100,10 +101,11 @@ Channel = Callable[[Notice], None]
 
 class AlertChannels:
     """Where notices go, by name; build one per application with
-    :func:`default_alert_channels`, and add your own (a pager, a chat) with :meth:`add`."""
+    :func:`default_alert_channels`, and add your own (a pager, a chat) with :meth:`add` or
+    through the ``shipyard.alert_channels`` entry-point group."""
 
     def __init__(self) -> None:
-        self._channels: dict[str, Channel] = {}
+        self._channels: PluginRegistry[Channel] = PluginRegistry("alert channel")
 
     def add(self, name: str, channel: Channel) -> None:
         """Register a channel.
@@ -111,14 +113,11 @@ class AlertChannels:
         Raises:
             ValueError: a channel of that name is already registered.
         """
-        if name in self._channels:
-            msg = f"an alert channel named {name!r} is already registered"
-            raise ValueError(msg)
-        self._channels[name] = channel
+        self._channels.add(name, channel)
 
     def names(self) -> list[str]:
         """The registered channels."""
-        return list(self._channels)
+        return self._channels.names()
 
     def deliver(self, notice: Notice) -> list[str]:
         """Send a notice to every channel.
@@ -142,7 +141,8 @@ def default_alert_channels(
     backoff: Backoff | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> AlertChannels:
-    """The log, and the webhook when ``alerts.webhook`` is set.
+    """The log, the webhook when ``alerts.webhook`` is set, and the installed plugins'
+    channels (each ``register(channels, alerts)`` of the ``shipyard.alert_channels`` group).
 
     Args:
         alerts: the alert settings (webhook URL, retries, timeout).
@@ -162,6 +162,7 @@ def default_alert_channels(
                 sleep,
             ),
         )
+    load_plugins("alert_channels", channels, alerts)
     return channels
 
 

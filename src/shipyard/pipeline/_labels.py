@@ -21,6 +21,7 @@ import pandas as pd
 
 from shipyard.errors import DataError
 from shipyard.pipeline._predict import read_table
+from shipyard.plugins import PluginRegistry, load_plugins
 from shipyard.registry import LabelIngest, LabelStore, Registry
 from shipyard.store import Store, read_predictions
 
@@ -59,11 +60,15 @@ LabelReader = Callable[[str, dict[str, Any]], pd.DataFrame]
 class LabelSources:
     """Where labels can be read from, by name; built-ins registered like a plugin's.
 
-    Build one per application with :func:`default_label_sources`.
+    Build one per application with :func:`default_label_sources`. The source that reads a
+    location is the last registered one that accepts it, so a plugin can take over a kind of
+    location from a built-in.
     """
 
     def __init__(self) -> None:
-        self._readers: dict[str, tuple[Callable[[str], bool], LabelReader]] = {}
+        self._readers: PluginRegistry[tuple[Callable[[str], bool], LabelReader]] = PluginRegistry(
+            "label source"
+        )
 
     def add(self, name: str, accepts: Callable[[str], bool], reader: LabelReader) -> None:
         """Register a source: ``accepts(source)`` says whether ``reader`` reads it.
@@ -71,29 +76,27 @@ class LabelSources:
         Raises:
             ValueError: a source of that name is already registered.
         """
-        if name in self._readers:
-            msg = f"a label source named {name!r} is already registered"
-            raise ValueError(msg)
-        self._readers[name] = (accepts, reader)
+        self._readers.add(name, (accepts, reader))
 
     def read(self, source: str, options: dict[str, Any] | None = None) -> pd.DataFrame:
-        """Read labels from the first registered source that accepts ``source``.
+        """Read labels from the last registered source that accepts ``source``.
 
         Raises:
             DataError: no registered source reads it.
         """
-        for accepts, reader in self._readers.values():
+        for accepts, reader in reversed(list(self._readers)):
             if accepts(source):
                 return reader(source, options or {})
         msg = (
             f"cannot read labels from {source!r}: expected a .csv, .tsv or .parquet file or a "
-            f"SQLAlchemy URL with --query (sources: {', '.join(self._readers)})"
+            f"SQLAlchemy URL with --query (sources: {', '.join(self._readers.names())})"
         )
         raise DataError(msg)
 
 
 def default_label_sources() -> LabelSources:
-    """Label sources for files (CSV, TSV, Parquet) and SQL queries."""
+    """Label sources for files (CSV, TSV, Parquet), SQL queries, and the installed plugins'
+    (each ``register(sources)`` of the ``shipyard.label_sources`` entry-point group)."""
     sources = LabelSources()
     sources.add("sql", lambda s: "://" in s and not s.startswith("file://"), _read_sql_labels)
     sources.add(
@@ -101,6 +104,7 @@ def default_label_sources() -> LabelSources:
         lambda s: Path(s).suffix.lower() in (".csv", ".tsv", ".txt", ".parquet", ".pq"),
         lambda s, _options: read_table(Path(s)),
     )
+    load_plugins("label_sources", sources)
     return sources
 
 
