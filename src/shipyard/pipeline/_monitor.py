@@ -476,6 +476,7 @@ class ParquetTable:
         return int(self._rows)
 
     def __getitem__(self, name: str) -> pd.Series:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         try:
@@ -483,7 +484,10 @@ class ParquetTable:
         except (OSError, ValueError) as exc:
             msg = f"{self.path}: cannot read column {name!r} ({exc})"
             raise DataError(msg) from exc
-        return table.column(0).to_pandas()
+        column = table.column(0).to_pandas()
+        del table
+        pa.default_memory_pool().release_unused()  # the reader's buffers, before the next
+        return column
 
     def column_kinds(self) -> dict[str, ColumnKind]:
         """Numbers are numeric, datetimes left out, booleans and everything else categorical."""
