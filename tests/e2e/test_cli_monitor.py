@@ -608,3 +608,59 @@ def test_parquet_files_are_read_a_column_at_a_time_with_the_same_results(
     (tmp_path / "bad.parquet").write_text("not parquet")
     with pytest.raises(ShipyardError, match=r"bad\.parquet: cannot read it as Parquet"):
         ParquetTable(tmp_path / "bad.parquet")
+
+
+def test_a_regression_model_is_monitored_with_realised_metrics(
+    capsys: pytest.CaptureFixture[str], home: Path
+) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    frame = load_penguins().dropna(subset=["body_mass_g", "flipper_length_mm"])
+    x, y = frame[["flipper_length_mm"]], frame["body_mass_g"]
+    model = make_pipeline(SimpleImputer(), LinearRegression()).fit(x, y)
+    signature = Signature(
+        inputs=(
+            ColumnSchema(name="flipper_length_mm", kind="number", dtype="float64", nullable=True),
+        ),
+    )
+    holdout = pd.DataFrame({"prediction": model.predict(x), "target": y.to_numpy()})
+    rmse = float(np.sqrt(np.mean((holdout["prediction"] - holdout["target"]) ** 2)))
+    package = ModelPackage(
+        model,
+        signature,
+        "regression",
+        {"metrics": {"rmse": rmse}},
+        reference=ReferenceSample.build(x, holdout, max_rows=5_000, seed=0),
+    )
+    store = Store.from_env(None, root=home / ".shipyard")
+    try:
+        Registry(store).register("mass", package)
+    finally:
+        store.close()
+    sample = frame.sample(200, random_state=4)
+    records = sample[["flipper_length_mm"]].astype(object).to_dict("records")
+    predictions = model.predict(sample[["flipper_length_mm"]])
+    entries = [
+        PredictionEntry(f"m{i}", time.time(), "mass", "1", [r], [{"prediction": float(p)}], 1.0)
+        for i, (r, p) in enumerate(zip(records, predictions, strict=True))
+    ]
+    sink = ParquetSink(home / ".shipyard" / "predictions")
+    sink.write(sink.encode(entries))
+    sink.close()
+    pd.DataFrame(
+        {"request_id": [f"m{i}" for i in range(200)], "label": sample["body_mass_g"] + 500}
+    ).to_csv(home / "mass.csv", index=False)
+    code, out = cli(capsys, "labels", "add", "mass.csv", "--model", "mass", "--key", "request_id")
+    assert code == 0 and "Added 200 of 200" in out, out
+    code, out, err = run_cli(
+        capsys, "monitor", "models:/mass/1", "--window", "1h", "--format", "json"
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert [c["column"] for c in result["predictions"]["columns"]] == ["prediction"]
+    assert result["predictions"]["columns"][0]["kind"] == "numeric"
+    metrics = {m["metric"]: m for m in result["performance"]["metrics"]}
+    assert metrics["rmse"]["estimated"] is None  # no estimate for regression
+    expected = float(np.sqrt(np.mean((predictions - (sample["body_mass_g"] + 500)) ** 2)))
+    assert metrics["rmse"]["realised"] == pytest.approx(expected)  # labels 500 g heavier
+    assert metrics["rmse"]["drop"] == pytest.approx(expected - rmse)  # lower is better
