@@ -299,3 +299,10 @@ def test_many_labels_are_looked_up_in_chunks(store: Store) -> None:
     LabelStore(store).add("m", keys, ["yes"] * len(keys))
     found = LabelStore(store).lookup("m", "prediction_id", keys)
     assert len(found) == 12_000
+
+
+def test_two_rules_with_one_label_are_refused() -> None:
+    rule = {"signal": "drift_share", "above": 0.3}
+    with pytest.raises(ValidationError, match="alert rules must be distinct"):
+        AlertsSpec.model_validate({"rules": [rule, rule]})
+    AlertsSpec.model_validate({"rules": [rule, {**rule, "name": "again"}]})

@@ -342,6 +342,18 @@ class AlertsSpec(_Strict):
     retries: int = Field(default=3, ge=0, le=10)
     timeout_s: float = Field(default=10.0, gt=0.0)
 
+    @model_validator(mode="after")
+    def _distinct_rules(self) -> AlertsSpec:
+        labels = [rule.label for rule in self.rules]
+        repeated = sorted({label for label in labels if labels.count(label) > 1})
+        if repeated:
+            msg = (
+                f"alert rules must be distinct; {repeated} appear more than once (an incident "
+                "is kept per rule: give one of them a 'name')"
+            )
+            raise ValueError(msg)
+        return self
+
 
 class MonitoringSpec(_Strict):
     """Monitoring a served model (``monitoring``).
