@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -48,11 +49,16 @@ class Served:
 
 @contextmanager
 def serving(
-    home: Path, model_uri: str, *options: str, store: str | None = None
+    home: Path,
+    model_uri: str,
+    *options: str,
+    store: str | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> Iterator[Served]:
     """``shipyard serve MODEL_URI --port P OPTIONS`` in ``home``, ready; killed afterwards.
 
-    The store is ``home``'s ``.shipyard``, or the URL ``store``."""
+    The store is ``home``'s ``.shipyard``, or the URL ``store``; ``tls`` is the client context
+    that trusts the server's certificate when OPTIONS make it serve HTTPS."""
     port = free_port()
     env = {**os.environ, "SHIPYARD_HOME": str(home / ".shipyard")}
     env.pop("SHIPYARD_STORE_URL", None)
@@ -70,7 +76,7 @@ def serving(
     )
     served = Served(proc, port)
     try:
-        wait_ready(served)
+        wait_ready(served, tls)
         yield served
     finally:
         if proc.poll() is None:  # drain first, so worker processes stop with their parent
@@ -82,13 +88,17 @@ def serving(
                 proc.wait(timeout=TIMEOUT)
 
 
-def wait_ready(served: Served) -> None:
+def wait_ready(served: Served, tls: ssl.SSLContext | None = None) -> None:
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
         if served.proc.poll() is not None:
             raise AssertionError(f"the server exited during startup:\n{served.output()}")
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=1)
+            conn: http.client.HTTPConnection = (
+                http.client.HTTPConnection("127.0.0.1", served.port, timeout=1)
+                if tls is None
+                else http.client.HTTPSConnection("127.0.0.1", served.port, timeout=1, context=tls)
+            )
             conn.request("GET", "/ready")
             if conn.getresponse().status == 200:
                 conn.close()

@@ -150,6 +150,13 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    tls_certfile: Annotated[
+        Path | None,
+        typer.Option(help="Serve HTTPS with this PEM certificate (chain); needs --tls-keyfile."),
+    ] = None,
+    tls_keyfile: Annotated[
+        Path | None, typer.Option(help="The certificate's unencrypted PEM private key.")
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve a registered model over HTTP: POST /predict, /health, /ready, /metadata, /metrics.
@@ -160,6 +167,7 @@ def serve(
     from shipyard.serve import (
         BatchingConfig,
         ServeConfig,
+        TlsFiles,
         bind_socket,
         create_app,
         default_workers,
@@ -173,6 +181,14 @@ def serve(
     from shipyard.store import store_location
 
     state: CliState = ctx.obj
+    if (tls_certfile is None) != (tls_keyfile is None):
+        msg = "give both --tls-certfile and --tls-keyfile, or neither"
+        raise typer.BadParameter(msg, param_hint="--tls-certfile/--tls-keyfile")
+    tls = (
+        None if tls_certfile is None or tls_keyfile is None else TlsFiles(tls_certfile, tls_keyfile)
+    )
+    if tls is not None:
+        tls.check()  # a wrong file is an error now, not in every worker later
     digests = load_api_keys(file=api_keys_file, env_value=os.environ.get("SHIPYARD_API_KEYS"))
     package = _load(state, model_uri)
     canary_package = _load(state, canary) if canary else None
@@ -225,7 +241,8 @@ def serve(
     meta = package.metadata
     state.out.print(
         f"Serving [bold]{escape(meta.get('name'))}[/] version [bold]{meta.get('version')}[/] "
-        f"on http://{where}:{bound_port} with {app.shipyard.runner.runtime.name}, "
+        f"on {'http' if tls is None else 'https'}://{where}:{bound_port} with "
+        f"{app.shipyard.runner.runtime.name}, "
         f"{n_workers} worker{'s' if n_workers > 1 else ''}"
         f"{f', {len(digests)} API key(s) required' if digests else ''}"
         f"{f', following {model_uri}' if follow_alias else ''}"
@@ -241,6 +258,7 @@ def serve(
             sock=sock,
             log_level=log_level,
             graceful_timeout=graceful_timeout,
+            tls=tls,
         )
     else:  # each worker builds its own app after the fork: no model thread crosses it
         report = run_workers(
@@ -251,6 +269,7 @@ def serve(
             port=bound_port,
             log_level=log_level,
             graceful_timeout=graceful_timeout,
+            tls=tls,
         )
     if not report.drained:
         msg = (

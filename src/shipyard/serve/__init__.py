@@ -11,7 +11,13 @@ from shipyard.serve._config import ServeConfig
 from shipyard.serve._limits import RequestLimits, request_limits
 from shipyard.serve._runner import ModelRunner
 from shipyard.serve._schema import build_record_model, example_record
-from shipyard.serve._server import ListenError, ShutdownReport, bind_socket, run_server
+from shipyard.serve._server import (
+    ListenError,
+    ShutdownReport,
+    TlsFiles,
+    bind_socket,
+    run_server,
+)
 from shipyard.serve._workers import default_workers, run_workers
 
 __all__ = [
@@ -22,6 +28,7 @@ __all__ = [
     "ServeApp",
     "ServeConfig",
     "ShutdownReport",
+    "TlsFiles",
     "bind_socket",
     "build_record_model",
     "create_app",

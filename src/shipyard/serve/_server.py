@@ -31,11 +31,13 @@ import math
 import select
 import signal
 import socket
+import ssl
 import struct
 import sys
 import threading
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
@@ -49,6 +51,7 @@ __all__ = [
     "DrainingServer",
     "ListenError",
     "ShutdownReport",
+    "TlsFiles",
     "bind_socket",
     "run_server",
 ]
@@ -337,6 +340,41 @@ def _has_unread_bytes(connection: Any) -> bool:
     return sock is not None and _readable(sock)
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """A TLS certificate chain and its private key, both PEM files.
+
+    Attributes:
+        certfile: the certificate (chain) the server presents.
+        keyfile: its private key (unencrypted: the server starts unattended).
+    """
+
+    certfile: Path
+    keyfile: Path
+
+    def check(self) -> None:
+        """Load the pair once, so that a wrong file is an error before anything is served.
+
+        Raises:
+            ShipyardError: a file is missing or unreadable, or the key does not match the
+                certificate; the message names the files, never their contents.
+        """
+        for what, path in (("certificate", self.certfile), ("key", self.keyfile)):
+            if not path.is_file():
+                msg = f"the TLS {what} file {path} does not exist"
+                raise ShipyardError(msg)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(self.certfile, self.keyfile)
+        except (ssl.SSLError, OSError) as exc:
+            msg = (
+                f"cannot use the TLS certificate {self.certfile} with the key {self.keyfile}: "
+                f"{getattr(exc, 'reason', None) or exc}; give a PEM certificate and its "
+                "unencrypted PEM private key"
+            )
+            raise ShipyardError(msg) from exc
+
+
 def run_server(
     app: ASGIApp,
     *,
@@ -345,6 +383,7 @@ def run_server(
     sock: socket.socket | None = None,
     log_level: str = "info",
     graceful_timeout: int = 30,
+    tls: TlsFiles | None = None,
 ) -> ShutdownReport:
     """Serve ``app`` with uvicorn until SIGINT/SIGTERM, then drain gracefully.
 
@@ -359,6 +398,8 @@ def run_server(
             only used in messages.
         log_level: uvicorn's log level (``debug``, ``info``, ``warning``, ``error``).
         graceful_timeout: seconds from the signal that admitted requests may take to finish.
+        tls: serve HTTPS with this certificate and key (check them first with
+            :meth:`TlsFiles.check`).
 
     Returns:
         How the server stopped.
@@ -382,10 +423,13 @@ def run_server(
             # GIL once per connection, which the model's threads starve under load (measured:
             # 40 connections left unaccepted for over a second at c=64); same req/s otherwise
             loop="asyncio",
+            ssl_certfile=None if tls is None else str(tls.certfile),
+            ssl_keyfile=None if tls is None else str(tls.keyfile),
         )
         server = DrainingServer(config)
         bound = listener.getsockname()
-        logger.info("serving on http://%s:%d", bound[0], bound[1])
+        scheme = "http" if tls is None else "https"
+        logger.info("serving on %s://%s:%d", scheme, bound[0], bound[1])
         server.run(sockets=[listener])
     finally:
         listener.close()

@@ -35,7 +35,7 @@ from types import FrameType
 from starlette.types import ASGIApp
 
 from shipyard.serve._metrics import forget_worker, use_multiprocess_metrics
-from shipyard.serve._server import ShutdownReport, run_server
+from shipyard.serve._server import ShutdownReport, TlsFiles, run_server
 
 __all__ = ["default_workers", "run_workers"]
 
@@ -63,6 +63,7 @@ def run_workers(
     port: int,
     log_level: str = "info",
     graceful_timeout: int = 30,
+    tls: TlsFiles | None = None,
 ) -> ShutdownReport:
     """Serve ``build_app()`` in ``workers`` forked processes sharing ``sock``.
 
@@ -74,6 +75,7 @@ def run_workers(
         port: the port, for messages.
         log_level: uvicorn's log level.
         graceful_timeout: seconds from the signal that admitted requests may take to finish.
+        tls: serve HTTPS with this certificate and key.
 
     Returns:
         How the server stopped: ``drained`` only if every child answered everything it had
@@ -81,7 +83,7 @@ def run_workers(
     """
     metrics_dir = tempfile.mkdtemp(prefix="shipyard-metrics-") if workers > 1 else None
     supervisor = _Supervisor(
-        lambda: _child(build_app, sock, host, port, log_level, graceful_timeout, metrics_dir),
+        lambda: _child(build_app, sock, host, port, log_level, graceful_timeout, metrics_dir, tls),
         workers,
         on_exit=None if metrics_dir is None else lambda pid: forget_worker(pid, metrics_dir),
     )
@@ -101,6 +103,7 @@ def _child(
     log_level: str,
     graceful_timeout: int,
     metrics_dir: str | None,
+    tls: TlsFiles | None = None,
 ) -> int:
     """A child's whole life: build the app, serve, drain; its exit code."""
     try:
@@ -113,6 +116,7 @@ def _child(
             sock=sock,
             log_level=log_level,
             graceful_timeout=graceful_timeout,
+            tls=tls,
         )
     except BaseException:
         logger.exception("worker %d failed", os.getpid())
