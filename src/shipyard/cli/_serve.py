@@ -150,6 +150,18 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    rate_limit: Annotated[
+        str | None,
+        typer.Option(
+            help="Requests each client (API key, else address) may make: 50/s, 600/m, "
+            "10000/h; a 429 with Retry-After beyond it.",
+            show_default=False,
+        ),
+    ] = None,
+    rate_burst: Annotated[
+        float | None,
+        typer.Option(help="Requests a client may make at once (default: one second's worth)."),
+    ] = None,
     tls_certfile: Annotated[
         Path | None,
         typer.Option(help="Serve HTTPS with this PEM certificate (chain); needs --tls-keyfile."),
@@ -166,6 +178,7 @@ def serve(
     """
     from shipyard.serve import (
         BatchingConfig,
+        RateLimit,
         ServeConfig,
         TlsFiles,
         bind_socket,
@@ -190,6 +203,13 @@ def serve(
     if tls is not None:
         tls.check()  # a wrong file is an error now, not in every worker later
     digests = load_api_keys(file=api_keys_file, env_value=os.environ.get("SHIPYARD_API_KEYS"))
+    n_workers = workers or default_workers()
+    limit = None
+    if rate_limit is not None:
+        try:
+            limit = RateLimit.parse(rate_limit, rate_burst).per_worker(n_workers)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--rate-limit/--rate-burst") from exc
     package = _load(state, model_uri)
     canary_package = _load(state, canary) if canary else None
     shadow_package = _load(state, shadow) if shadow else None
@@ -226,13 +246,13 @@ def serve(
             batching=batching,
             extra_fields="forbid" if strict_inputs else "ignore",
             api_key_digests=digests,
+            rate_limit=limit,
             prediction_log=None if log_target == "off" else log_target,
             prediction_log_buffer=log_buffer,
         )
         app = build()
     except ValueError as exc:  # settings that contradict each other
         raise ShipyardError(_first_error(exc)) from exc
-    n_workers = workers or default_workers()
     follow_alias = reload_interval > 0 and parse_model_uri(model_uri).alias is not None
     limits = request_limits(config, package.signature)
     sock = bind_socket(host, port)  # a busy port is an error here, before "Serving"
@@ -245,6 +265,7 @@ def serve(
         f"{app.shipyard.runner.runtime.name}, "
         f"{n_workers} worker{'s' if n_workers > 1 else ''}"
         f"{f', {len(digests)} API key(s) required' if digests else ''}"
+        f"{f', at most {rate_limit} per client' if rate_limit else ''}"
         f"{f', following {model_uri}' if follow_alias else ''}"
         f"{_routing_note(app)}"
         f"{escape(_log_note(config.prediction_log))} "

@@ -9,6 +9,7 @@ from shipyard.serve._app import ServeApp, create_app
 from shipyard.serve._batcher import BatchingConfig
 from shipyard.serve._config import ServeConfig
 from shipyard.serve._limits import RequestLimits, request_limits
+from shipyard.serve._ratelimit import RateLimit
 from shipyard.serve._runner import ModelRunner
 from shipyard.serve._schema import build_record_model, example_record
 from shipyard.serve._server import (
@@ -24,6 +25,7 @@ __all__ = [
     "BatchingConfig",
     "ListenError",
     "ModelRunner",
+    "RateLimit",
     "RequestLimits",
     "ServeApp",
     "ServeConfig",

@@ -40,6 +40,7 @@ from shipyard.serve._limits import (
     error_body,
 )
 from shipyard.serve._metrics import METRICS_CONTENT_TYPE, MetricsMiddleware
+from shipyard.serve._ratelimit import RateLimitMiddleware
 from shipyard.serve._runner import ModelRunner
 from shipyard.serve._schema import (
     ErrorResponse,
@@ -136,6 +137,13 @@ def create_app(
     add_docs_routes(app, openapi_url=app.openapi_url or "/openapi.json")
     _add_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=state.limits.max_body_bytes)
+    if state.config.rate_limit is not None:  # inside the key check: limits count known keys
+        app.add_middleware(
+            RateLimitMiddleware,
+            limit=state.config.rate_limit,
+            keyed=bool(state.config.api_key_digests),
+            on_limited=state.metrics.count_rate_limited,
+        )
     if state.config.api_key_digests:  # checked before any body is read
         unauthorized = state.metrics.refused.labels(reason="unauthorized")
         app.add_middleware(

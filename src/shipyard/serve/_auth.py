@@ -21,7 +21,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shipyard.errors import ShipyardError
 
-__all__ = ["PUBLIC_PATHS", "ApiKeyMiddleware", "digest_key", "load_api_keys"]
+__all__ = [
+    "PUBLIC_PATHS",
+    "ApiKeyMiddleware",
+    "digest_key",
+    "is_public",
+    "load_api_keys",
+    "presented_key",
+]
 
 PUBLIC_PATHS = ("/health", "/ready", "/v2/health/live", "/v2/health/ready")
 """Paths that never need a key (probes)."""
@@ -101,7 +108,7 @@ class ApiKeyMiddleware:
         self._on_refused = on_refused
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _is_public(scope["path"]) or self._allowed(scope):
+        if scope["type"] != "http" or is_public(scope["path"]) or self._allowed(scope):
             await self.app(scope, receive, send)
             return
         if self._on_refused is not None:
@@ -129,7 +136,7 @@ class ApiKeyMiddleware:
         await send({"type": "http.response.body", "body": body})
 
     def _allowed(self, scope: Scope) -> bool:
-        presented = _presented_key(scope)
+        presented = presented_key(scope)
         if presented is None:
             return False
         digest = digest_key(presented)
@@ -139,11 +146,13 @@ class ApiKeyMiddleware:
         return ok
 
 
-def _is_public(path: str) -> bool:
+def is_public(path: str) -> bool:
+    """Whether ``path`` needs no key (probes, docs)."""
     return path in PUBLIC_PATHS or path.startswith(_PUBLIC_PREFIXES)
 
 
-def _presented_key(scope: Scope) -> str | None:
+def presented_key(scope: Scope) -> str | None:
+    """The API key a request presents (``Authorization: Bearer`` or ``X-API-Key``)."""
     for name, value in scope["headers"]:
         if name == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.serve._batcher import BatchingConfig
 from shipyard.serve._predlog import PredictionLogConfig
+from shipyard.serve._ratelimit import RateLimit
 
 __all__ = ["ServeConfig"]
 
@@ -42,6 +43,8 @@ class ServeConfig(BaseModel):
         api_key_digests: sha256 hex digests of the accepted API keys (see
             :func:`shipyard.serve._auth.load_api_keys`); empty: no key needed. Only digests,
             so the settings can be printed or logged safely.
+        rate_limit: requests per client (per API key, else per address) this process
+            admits; beyond it a 429 with ``Retry-After`` (see ``serve/_ratelimit.py``).
 
     Example:
         >>> ServeConfig(max_records=100).max_records
@@ -59,3 +62,4 @@ class ServeConfig(BaseModel):
     prediction_log: str | None = None
     prediction_log_buffer: PredictionLogConfig = Field(default_factory=PredictionLogConfig)
     api_key_digests: tuple[str, ...] = ()
+    rate_limit: RateLimit | None = None

@@ -169,8 +169,15 @@ class ServeMetrics:
         self.refused = Counter(
             "shipyard_requests_refused",
             "Requests refused before the model ran: overloaded (503), shutting_down (503), "
-            "timeout (504), unauthorized (401).",
+            "timeout (504), unauthorized (401), rate_limited (429).",
             ["reason"],
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "shipyard_rate_limited",
+            "Requests refused with a 429 per client: an API key's first 8 sha256 hex digits, "
+            "or anonymous.",
+            ["client"],
             registry=self.registry,
         )
 
@@ -237,6 +244,11 @@ class ServeMetrics:
                 else:
                     self._ignored_names.add(name)
             self.ignored_fields.labels(field=name).inc()
+
+    def count_rate_limited(self, client: str) -> None:
+        """One request refused for its client's rate."""
+        self.rate_limited.labels(client=client).inc()
+        self.refused.labels(reason="rate_limited").inc()
 
     def observe_batch(self, n_rows: int, n_requests: int, seconds: float) -> None:
         """Record one model call (the batcher's ``on_batch`` hook)."""
