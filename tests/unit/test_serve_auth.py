@@ -12,7 +12,7 @@ from test_serve_app import RECORD, _samples, build_package
 from shipyard.errors import ShipyardError
 from shipyard.model import ModelPackage
 from shipyard.serve import ServeConfig, create_app
-from shipyard.serve._auth import digest_key, load_api_keys
+from shipyard.serve._auth import digest_key, load_api_key_roles, load_api_keys
 
 KEY = "k-0123456789abcdef"
 OTHER = "k-fedcba9876543210"
@@ -96,3 +96,54 @@ def test_short_keys_and_missing_files_are_clear_errors(tmp_path: Path) -> None:
     assert "tiny-key" not in str(info.value)  # where, never what
     with pytest.raises(ShipyardError, match="cannot read the API keys file"):
         load_api_keys(file=tmp_path / "absent")
+
+
+PREDICTOR = "k-predict-only-0123"
+READER = "k-read-only-456789"
+
+
+def test_roles_limit_what_a_key_may_do(package: ModelPackage, tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text(f"{KEY}\n{PREDICTOR} role=predict\n{READER}  role=read\n")
+    roles = load_api_key_roles(file=keys)
+    assert roles == {
+        digest_key(KEY): "admin",
+        digest_key(PREDICTOR): "predict",
+        digest_key(READER): "read",
+    }
+    config = ServeConfig(
+        api_key_digests=tuple(sorted(roles)),
+        api_key_roles={d: r for d, r in roles.items() if r != "admin"},
+    )
+    with TestClient(create_app(package, config=config)) as client:
+
+        def status(method: str, path: str, key: str, **kw: object) -> int:
+            return client.request(method, path, headers={"x-api-key": key}, **kw).status_code
+
+        v2 = "/v2/models/any/infer"  # refused for the role before the name matters
+        assert status("POST", "/predict", PREDICTOR, json=RECORD) == 200
+        assert status("GET", "/metadata", PREDICTOR) == 403
+        assert status("GET", "/metrics", PREDICTOR) == 403
+        assert status("POST", "/predict", READER, json=RECORD) == 403
+        assert status("POST", v2, READER, json={"inputs": []}) == 403
+        assert status("GET", "/metadata", READER) == 200
+        assert status("POST", "/predict", KEY, json=RECORD) == 200
+        assert status("GET", "/metadata", KEY) == 200
+        denied = client.get("/metadata", headers={"x-api-key": PREDICTOR})
+        client.headers["x-api-key"] = READER
+        samples = _samples(client)
+    assert denied.json()["detail"][0]["type"] == "forbidden"
+    assert "role 'predict' does not allow GET /metadata" in denied.json()["detail"][0]["msg"]
+    assert samples["shipyard_requests_refused_total", (("reason", "forbidden"),)] == 5
+
+
+def test_a_key_given_twice_keeps_its_widest_role_and_bad_roles_name_the_line(
+    tmp_path: Path,
+) -> None:
+    roles = load_api_key_roles(env_value=f"{PREDICTOR} role=predict,{PREDICTOR}")
+    assert roles == {digest_key(PREDICTOR): "admin"}
+    keys = tmp_path / "keys"
+    keys.write_text(f"{KEY} role=root\n")
+    with pytest.raises(ShipyardError, match=r"keys:1: after the key, expected role=predict") as e:
+        load_api_key_roles(file=keys)
+    assert KEY not in str(e.value)

@@ -188,7 +188,7 @@ def serve(
         run_server,
         run_workers,
     )
-    from shipyard.serve._auth import load_api_keys
+    from shipyard.serve._auth import load_api_key_roles
     from shipyard.serve._follow import ModelFollower
     from shipyard.serve._predlog import PredictionLogConfig
     from shipyard.store import store_location
@@ -202,7 +202,8 @@ def serve(
     )
     if tls is not None:
         tls.check()  # a wrong file is an error now, not in every worker later
-    digests = load_api_keys(file=api_keys_file, env_value=os.environ.get("SHIPYARD_API_KEYS"))
+    roles = load_api_key_roles(file=api_keys_file, env_value=os.environ.get("SHIPYARD_API_KEYS"))
+    digests = tuple(sorted(roles))
     n_workers = workers or default_workers()
     limit = None
     if rate_limit is not None:
@@ -246,6 +247,7 @@ def serve(
             batching=batching,
             extra_fields="forbid" if strict_inputs else "ignore",
             api_key_digests=digests,
+            api_key_roles={d: r for d, r in roles.items() if r != "admin"},
             rate_limit=limit,
             prediction_log=None if log_target == "off" else log_target,
             prediction_log_buffer=log_buffer,

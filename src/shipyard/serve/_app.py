@@ -150,6 +150,8 @@ def create_app(
             ApiKeyMiddleware,
             digests=state.config.api_key_digests,
             on_refused=unauthorized.inc,
+            roles=state.config.api_key_roles,
+            on_forbidden=state.metrics.refused.labels(reason="forbidden").inc,
         )
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app

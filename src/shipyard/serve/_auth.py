@@ -2,10 +2,13 @@
 
 Keys come from a file (one a line) or ``SHIPYARD_API_KEYS`` (comma-separated), read by the
 entry point; a line may hold a key or, so that the key itself need not be stored anywhere, its
-digest as ``sha256:<hex>``. Only digests are kept in memory, and no key or digest is ever
-logged. A request names its key as ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``;
-without a valid one it gets a 401 before its body is read. Liveness, readiness and the API
-docs stay open, so probes and people reading the schema need no key.
+digest as ``sha256:<hex>``, optionally followed by a role: ``role=predict`` (the predict
+endpoints only), ``role=read`` (metadata and metrics only) or ``role=admin`` (everything; the
+default). Only digests are kept in memory, and no key or digest is ever logged. A request
+names its key as ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``; without a valid one it
+gets a 401, and with one whose role does not allow the path a 403 naming the role, both before
+its body is read. Liveness, readiness and the API docs stay open, so probes and people reading
+the schema need no key.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -23,12 +26,18 @@ from shipyard.errors import ShipyardError
 
 __all__ = [
     "PUBLIC_PATHS",
+    "ROLES",
     "ApiKeyMiddleware",
     "digest_key",
+    "is_predict",
     "is_public",
+    "load_api_key_roles",
     "load_api_keys",
     "presented_key",
 ]
+
+ROLES = ("predict", "read", "admin")
+"""What a key may do: the predict endpoints, the metadata and metrics, or everything."""
 
 PUBLIC_PATHS = ("/health", "/ready", "/v2/health/live", "/v2/health/ready")
 """Paths that never need a key (probes)."""
@@ -50,16 +59,28 @@ def load_api_keys(*, file: Path | None = None, env_value: str | None = None) -> 
     """Read API keys from a file and/or an environment value; return their digests.
 
     Args:
-        file: one key (or ``sha256:<hex>`` digest) a line; blank lines and ``#`` comments
-            are skipped.
-        env_value: keys or digests separated by commas (``SHIPYARD_API_KEYS``).
+        file: one key (or ``sha256:<hex>`` digest) a line, optionally followed by
+            ``role=predict|read|admin``; blank lines and ``#`` comments are skipped.
+        env_value: entries separated by commas (``SHIPYARD_API_KEYS``), each as a file line.
 
     Returns:
         The distinct digests, sorted; empty when neither source holds a key.
 
     Raises:
-        ShipyardError: the file cannot be read, or an entry is too short to be a key (fewer
-            than 16 characters), naming the file and line but never the entry.
+        ShipyardError: the file cannot be read, an entry is too short to be a key (fewer
+            than 16 characters), or a role is unknown, naming the file and line but never
+            the entry.
+    """
+    return tuple(sorted(load_api_key_roles(file=file, env_value=env_value)))
+
+
+def load_api_key_roles(*, file: Path | None = None, env_value: str | None = None) -> dict[str, str]:
+    """Read API keys and their roles: ``{digest: role}`` (see :func:`load_api_keys`).
+
+    A key given twice keeps its widest role.
+
+    Raises:
+        ShipyardError: as :func:`load_api_keys`.
     """
     entries: list[tuple[str, str]] = []
     if file is not None:
@@ -75,7 +96,29 @@ def load_api_keys(*, file: Path | None = None, env_value: str | None = None) -> 
     for i, part in enumerate((env_value or "").split(","), start=1):
         if part.strip():
             entries.append((f"SHIPYARD_API_KEYS entry {i}", part.strip()))
-    return tuple(sorted({_to_digest(where, entry) for where, entry in entries}))
+    roles: dict[str, str] = {}
+    for where, entry in entries:
+        key, role = _split_role(where, entry)
+        digest = _to_digest(where, key)
+        if ROLES.index(role) > ROLES.index(roles.get(digest, role)):
+            roles[digest] = role
+        roles.setdefault(digest, role)
+    return roles
+
+
+def _split_role(where: str, entry: str) -> tuple[str, str]:
+    key, *options = entry.split()
+    role = "admin"
+    for option in options:
+        name, _, value = option.partition("=")
+        if name != "role" or value not in ROLES:
+            msg = (
+                f"{where}: after the key, expected role=predict, role=read or role=admin "
+                f"(found {option.split('=')[0]!r})"
+            )
+            raise ShipyardError(msg)
+        role = value
+    return key, role
 
 
 def _to_digest(where: str, entry: str) -> str:
@@ -95,6 +138,9 @@ class ApiKeyMiddleware:
         app: the ASGI app to protect.
         digests: the accepted keys' sha256 hex digests.
         on_refused: called once per refused request (metrics).
+        roles: each digest's role (``predict``, ``read``, ``admin``); a digest not in it
+            may do everything.
+        on_forbidden: called once per request refused for its key's role (a 403).
     """
 
     def __init__(
@@ -102,48 +148,89 @@ class ApiKeyMiddleware:
         app: ASGIApp,
         digests: Iterable[str],
         on_refused: Callable[[], None] | None = None,
+        roles: Mapping[str, str] | None = None,
+        on_forbidden: Callable[[], None] | None = None,
     ) -> None:
         self.app = app
         self._digests = tuple(digests)
         self._on_refused = on_refused
+        self._roles = dict(roles or {})
+        self._on_forbidden = on_forbidden
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or is_public(scope["path"]) or self._allowed(scope):
+        if scope["type"] != "http" or is_public(scope["path"]):
             await self.app(scope, receive, send)
+            return
+        digest = self._matching(scope)
+        if digest is not None:
+            role = self._roles.get(digest, "admin")
+            if _permits(role, scope["path"]):
+                await self.app(scope, receive, send)
+                return
+            if self._on_forbidden is not None:
+                self._on_forbidden()
+            what = f"{scope['method']} {scope['path']}"
+            await _refuse(
+                send, 403, "forbidden", f"this API key's role {role!r} does not allow {what}", []
+            )
             return
         if self._on_refused is not None:
             self._on_refused()
-        body = json.dumps(
-            {
-                "detail": [
-                    {
-                        "field": None,
-                        "loc": ["header", "authorization"],
-                        "msg": "a valid API key is required: send 'Authorization: Bearer KEY' "
-                        "or 'X-API-Key: KEY'",
-                        "input": None,
-                        "type": "unauthorized",
-                    }
-                ]
-            }
-        ).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", b"%d" % len(body)),
-            (b"www-authenticate", b'Bearer realm="shipyard"'),
-        ]
-        await send({"type": "http.response.start", "status": 401, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await _refuse(
+            send,
+            401,
+            "unauthorized",
+            "a valid API key is required: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
+            [(b"www-authenticate", b'Bearer realm="shipyard"')],
+        )
 
-    def _allowed(self, scope: Scope) -> bool:
+    def _matching(self, scope: Scope) -> str | None:
+        """The digest of the valid key the request presents, or ``None``."""
         presented = presented_key(scope)
         if presented is None:
-            return False
+            return None
         digest = digest_key(presented)
-        ok = False
+        found = None
         for known in self._digests:  # every digest compared: the time says nothing
-            ok |= hmac.compare_digest(known, digest)
-        return ok
+            if hmac.compare_digest(known, digest):
+                found = known
+        return found
+
+
+def is_predict(path: str) -> bool:
+    """Whether ``path`` is a predict endpoint (``/predict``, a V2 ``infer``)."""
+    return path == "/predict" or (path.startswith("/v2/models/") and path.endswith("/infer"))
+
+
+def _permits(role: str, path: str) -> bool:
+    if role == "admin":
+        return True
+    return is_predict(path) if role == "predict" else not is_predict(path)
+
+
+async def _refuse(
+    send: Send, status: int, kind: str, message: str, extra: list[tuple[bytes, bytes]]
+) -> None:
+    body = json.dumps(
+        {
+            "detail": [
+                {
+                    "field": None,
+                    "loc": ["header", "authorization"],
+                    "msg": message,
+                    "input": None,
+                    "type": kind,
+                }
+            ]
+        }
+    ).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(body)),
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def is_public(path: str) -> bool:

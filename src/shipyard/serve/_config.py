@@ -43,6 +43,8 @@ class ServeConfig(BaseModel):
         api_key_digests: sha256 hex digests of the accepted API keys (see
             :func:`shipyard.serve._auth.load_api_keys`); empty: no key needed. Only digests,
             so the settings can be printed or logged safely.
+        api_key_roles: a digest's role when it is not ``admin``: ``predict`` (the predict
+            endpoints only) or ``read`` (metadata and metrics only); a 403 otherwise.
         rate_limit: requests per client (per API key, else per address) this process
             admits; beyond it a 429 with ``Retry-After`` (see ``serve/_ratelimit.py``).
 
@@ -62,4 +64,5 @@ class ServeConfig(BaseModel):
     prediction_log: str | None = None
     prediction_log_buffer: PredictionLogConfig = Field(default_factory=PredictionLogConfig)
     api_key_digests: tuple[str, ...] = ()
+    api_key_roles: dict[str, Literal["predict", "read", "admin"]] = Field(default_factory=dict)
     rate_limit: RateLimit | None = None

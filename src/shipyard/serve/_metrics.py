@@ -169,7 +169,7 @@ class ServeMetrics:
         self.refused = Counter(
             "shipyard_requests_refused",
             "Requests refused before the model ran: overloaded (503), shutting_down (503), "
-            "timeout (504), unauthorized (401), rate_limited (429).",
+            "timeout (504), unauthorized (401), forbidden (403), rate_limited (429).",
             ["reason"],
             registry=self.registry,
         )
