@@ -174,10 +174,10 @@ class _Supervisor:
         )
 
     def _spawn(self) -> None:
-        # Signals wait while a child is forked: one arriving in between would run the
-        # supervisor's handler in the child (or be dropped when the child resets it), and the
-        # new child would serve on, never told to stop. Blocked, a stop that came first is
-        # seen here, and one that comes after reaches the child through the handler.
+        # A stop must reach every child, also one being forked when it comes: blocked here,
+        # the signal cannot run the supervisor's handler in the child (or be dropped when the
+        # child resets it); a stop seen before the fork forks nothing, and one seen after is
+        # sent to the new child below (the handler may have run before it was in `pids`).
         stops = {signal.SIGINT, signal.SIGTERM}
         signal.pthread_sigmask(signal.SIG_BLOCK, stops)
         try:
@@ -197,6 +197,13 @@ class _Supervisor:
                     sys.stderr.flush()
                     os._exit(code)
             self.pids.add(pid)
+            if self.stop_signal is not None:
+                # The mask holds for this thread only: in a process with other threads, one of
+                # them may take the signal, and its handler then runs here before the child
+                # was in `pids`. Tell the child now; it is still starting, with the default
+                # action, so a second signal from the handler changes nothing.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, self.stop_signal)
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
 
