@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shipyard.errors import ShipyardError
+from shipyard.serve._limits import error_body, send_json
 
 __all__ = [
     "PUBLIC_PATHS",
@@ -35,6 +35,8 @@ __all__ = [
     "load_api_keys",
     "presented_key",
 ]
+
+_AUTH_LOC = ["header", "authorization"]
 
 ROLES = ("predict", "read", "admin")
 """What a key may do: the predict endpoints, the metadata and metrics, or everything."""
@@ -170,18 +172,17 @@ class ApiKeyMiddleware:
             if self._on_forbidden is not None:
                 self._on_forbidden()
             what = f"{scope['method']} {scope['path']}"
-            await _refuse(
-                send, 403, "forbidden", f"this API key's role {role!r} does not allow {what}", []
-            )
+            msg = f"this API key's role {role!r} does not allow {what}"
+            await send_json(send, 403, error_body(msg, type_="forbidden", loc=_AUTH_LOC))
             return
         if self._on_refused is not None:
             self._on_refused()
-        await _refuse(
+        msg = "a valid API key is required: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
+        await send_json(
             send,
             401,
-            "unauthorized",
-            "a valid API key is required: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
-            [(b"www-authenticate", b'Bearer realm="shipyard"')],
+            error_body(msg, type_="unauthorized", loc=_AUTH_LOC),
+            ((b"www-authenticate", b'Bearer realm="shipyard"'),),
         )
 
     def _matching(self, scope: Scope) -> str | None:
@@ -206,31 +207,6 @@ def _permits(role: str, path: str) -> bool:
     if role == "admin":
         return True
     return is_predict(path) if role == "predict" else not is_predict(path)
-
-
-async def _refuse(
-    send: Send, status: int, kind: str, message: str, extra: list[tuple[bytes, bytes]]
-) -> None:
-    body = json.dumps(
-        {
-            "detail": [
-                {
-                    "field": None,
-                    "loc": ["header", "authorization"],
-                    "msg": message,
-                    "input": None,
-                    "type": kind,
-                }
-            ]
-        }
-    ).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", b"%d" % len(body)),
-        *extra,
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 def is_public(path: str) -> bool:

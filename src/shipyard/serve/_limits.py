@@ -93,9 +93,13 @@ def request_limits(config: ServeConfig, signature: Signature) -> RequestLimits:
     return RequestLimits(max_records=records, max_body_bytes=body, record_bytes=per_record)
 
 
-def error_body(msg: str, *, type_: str, field: str | None = None) -> dict[str, Any]:
-    """The server's JSON error shape for a problem with the request as a whole."""
-    loc = ["body", field] if field else ["body"]
+def error_body(
+    msg: str, *, type_: str, field: str | None = None, loc: list[str] | None = None
+) -> dict[str, Any]:
+    """The server's JSON error shape for a problem with the request as a whole (``loc``
+    says where: the body by default, or a header)."""
+    if loc is None:
+        loc = ["body", field] if field else ["body"]
     return {"detail": [{"field": field, "loc": loc, "msg": msg, "input": None, "type": type_}]}
 
 
@@ -143,7 +147,7 @@ class BodySizeLimitMiddleware:
         if declared is not None and declared > self.max_body_bytes:
             logger.info("refused a %d-byte body (limit %d)", declared, self.max_body_bytes)
             msg = _too_large_message(self.max_body_bytes, declared)
-            await _send_json(send, 413, error_body(msg, type_="body_too_large"))
+            await send_json(send, 413, error_body(msg, type_="body_too_large"))
             return
         started = False
         received = 0
@@ -168,7 +172,7 @@ class BodySizeLimitMiddleware:
             if started:
                 raise
             body = error_body(str(exc), type_="body_too_large")
-            await _send_json(send, 413, body)
+            await send_json(send, 413, body)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -181,8 +185,11 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+async def send_json(
+    send: Send, status: int, body: dict[str, Any], headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    """Answer with a JSON body from plain ASGI middleware (before any app has run)."""
     payload = json.dumps(body).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload))]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    head = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload))]
+    await send({"type": "http.response.start", "status": status, "headers": [*head, *headers]})
     await send({"type": "http.response.body", "body": payload})

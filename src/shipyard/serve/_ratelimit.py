@@ -16,7 +16,6 @@ is not an exact global quota (that needs a shared store, such as Redis, across t
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shipyard.serve._auth import digest_key, is_public, presented_key
+from shipyard.serve._limits import error_body, send_json
 
 __all__ = ["RateLimit", "RateLimitMiddleware", "client_id"]
 
@@ -152,24 +152,10 @@ class RateLimitMiddleware:
             self._on_limited(label)
         retry = max(1, math.ceil(wait))
         limit = self._buckets.limit
-        body = json.dumps(
-            {
-                "detail": [
-                    {
-                        "field": None,
-                        "loc": ["header"],
-                        "msg": f"rate limit of {limit.describe()} per client reached; retry "
-                        f"in {retry} s",
-                        "input": None,
-                        "type": "rate_limited",
-                    }
-                ]
-            }
-        ).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", b"%d" % len(body)),
-            (b"retry-after", b"%d" % retry),
-        ]
-        await send({"type": "http.response.start", "status": 429, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        msg = f"rate limit of {limit.describe()} per client reached; retry in {retry} s"
+        await send_json(
+            send,
+            429,
+            error_body(msg, type_="rate_limited", loc=["header"]),
+            ((b"retry-after", b"%d" % retry),),
+        )
