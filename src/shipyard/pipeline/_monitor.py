@@ -184,11 +184,11 @@ def check_model(
         raise ShipyardError(msg)
     inputs_ref = package.reference.inputs()
     kinds = input_kinds(package.signature, inputs_ref.columns)
-    current = _current_inputs(logged, kinds)
+    current = _logged_columns(logged, kinds, prefix="input.")
     inputs = detect_drift(inputs_ref, current, kinds=kinds, options=options, methods=methods)
     preds_ref = package.reference.predictions()
     pred_kinds = prediction_kinds(package, preds_ref.columns)
-    current_preds = _align(logged, pred_kinds)
+    current_preds = _logged_columns(logged, pred_kinds)
     outputs = detect_drift(
         preds_ref,
         current_preds,
@@ -526,30 +526,20 @@ def prediction_kinds(package: ModelPackage, columns: pd.Index) -> dict[str, Colu
     return kinds
 
 
-def _current_inputs(logged: pd.DataFrame, kinds: dict[str, ColumnKind]) -> pd.DataFrame:
-    """The logged inputs under their own names; a field never sent is all missing."""
+def _logged_columns(
+    logged: pd.DataFrame, kinds: dict[str, ColumnKind], prefix: str = ""
+) -> pd.DataFrame:
+    """The log's columns ``prefix + name`` under their own names, numbers as numbers; a
+    column the log does not have (a field never sent) is all missing."""
     frame = pd.DataFrame(index=logged.index)
     for name, kind in kinds.items():
-        column = f"input.{name}"
-        if column in logged.columns:
-            values = logged[column]
-            frame[name] = pd.to_numeric(values, errors="coerce") if kind == "numeric" else values
-        else:
+        column = prefix + name
+        if column not in logged.columns:
             frame[name] = pd.Series(float("nan"), index=logged.index)
-    return frame
-
-
-def _align(logged: pd.DataFrame, kinds: dict[str, ColumnKind]) -> pd.DataFrame:
-    frame = pd.DataFrame(index=logged.index)
-    for name, kind in kinds.items():
-        values = (
-            logged[name] if name in logged.columns else pd.Series(float("nan"), index=logged.index)
-        )
-        if kind == "numeric":
-            values = pd.to_numeric(values, errors="coerce")
+        elif kind == "numeric":
+            frame[name] = pd.to_numeric(logged[column], errors="coerce")
         else:
-            values = values.map(lambda v: v if v is None else str(v))
-        frame[name] = values
+            frame[name] = logged[column]
     return frame
 
 
