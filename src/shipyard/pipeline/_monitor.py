@@ -330,8 +330,12 @@ def _class_shares(
         return None
 
     def shares(values: pd.Series) -> dict[str, float]:
-        counts = values.map(as_text).value_counts(normalize=True)
-        return {str(k): float(v) for k, v in counts.items()}
+        out: dict[str, float] = {}  # counted by value, then named as text: no per-row work
+        for value, share in values.value_counts(normalize=True).items():
+            label = as_text(value)
+            if label is not None:
+                out[label] = out.get(label, 0.0) + float(share)
+        return out
 
     return shares(reference["prediction"]), shares(logged["prediction"])
 
