@@ -85,6 +85,10 @@ class PredictionEntry(NamedTuple):
             ``probabilities`` (class -> probability), and the ``prediction_id`` the client
             was given; without one, record ``i`` is logged as ``<request_id>-<i>``.
         latency_ms: how long the server took to answer the request, in milliseconds.
+        flags: per record, why its inputs lie outside what the model was trained on (for
+            example ``"age: above the training range"``), ``None`` for a record that does not;
+            ``None`` for the whole entry when nothing was checked or flagged. Logged as the
+            ``ood`` column.
     """
 
     request_id: str
@@ -94,6 +98,7 @@ class PredictionEntry(NamedTuple):
     inputs: Sequence[Mapping[str, Any]]
     outputs: Sequence[Mapping[str, Any]]
     latency_ms: float
+    flags: Sequence[str | None] | None = None
 
 
 class PredictionSink(Protocol[PayloadT]):
@@ -254,6 +259,9 @@ def _arrow_table(entries: Sequence[PredictionEntry]) -> pa.Table:
     probabilities = [o.get("probabilities") or {} for o in outputs]
     for cls in _keys(probabilities):
         columns[f"proba.{cls}"] = _column([p.get(cls) for p in probabilities])
+    if any(e.flags is not None for e in entries):
+        flags = [f for e in entries for f in (e.flags or [None] * len(e.inputs))]
+        columns["ood"] = pa.array(flags, pa.string())
     return pa.table(columns)
 
 
@@ -330,9 +338,12 @@ class SqlSink:
                 "model_version": _sql_text(entry.model_version),
                 "latency_ms": float(entry.latency_ms),
             }
-            for record, output in zip(entry.inputs, entry.outputs, strict=True):
+            flags = entry.flags if entry.flags is not None else [None] * len(entry.inputs)
+            for record, output, flag in zip(entry.inputs, entry.outputs, flags, strict=True):
                 if "prediction_id" in output:  # it has a column of its own
                     output = {k: v for k, v in output.items() if k != "prediction_id"}
+                if flag is not None:
+                    output = {**output, "ood": flag}
                 rows.append(
                     {
                         "prediction_id": _sql_text(next(prediction_ids)),
@@ -511,9 +522,10 @@ def read_predictions(
     Returns:
         One row per prediction, oldest first: :data:`BASE_COLUMNS` (``ts`` as UTC
         ``datetime64``), ``input.<name>`` per input field, ``prediction`` and
-        ``proba.<class>`` per class (classifiers). Missing values are NaN/None. From SQL,
-        inputs come back as JSON types (a datetime input as ISO text). An empty window gives
-        an empty frame with the base columns.
+        ``proba.<class>`` per class (classifiers), and ``ood`` (why a record's inputs lay
+        outside the training data, else None) once any record was flagged. Missing values
+        are NaN/None. From SQL, inputs come back as JSON types (a datetime input as ISO
+        text). An empty window gives an empty frame with the base columns.
 
     Raises:
         ValueError: ``since`` or ``until`` is not a time, or ``since`` is after ``until``.
@@ -664,6 +676,8 @@ def _sql_frame(rows: Sequence[Mapping[Any, Any]]) -> pd.DataFrame:
     probabilities = [o.get("probabilities") or {} for o in outputs]
     for cls in _keys(probabilities):
         columns[f"proba.{cls}"] = pd.to_numeric(pd.Series([p.get(cls) for p in probabilities]))
+    if any("ood" in o for o in outputs):
+        columns["ood"] = [o.get("ood") for o in outputs]
     return _tidy(pd.DataFrame(columns, index=range(n)))
 
 
