@@ -23,7 +23,11 @@ __all__ = ["drift", "load_model", "monitor", "open_store", "run", "serve_app"]
 
 
 def open_store(
-    url: str | None = None, *, root: str | Path | None = None, artifact_root: str | None = None
+    url: str | None = None,
+    *,
+    root: str | Path | None = None,
+    artifact_root: str | None = None,
+    encryption_key: str | None = None,
 ) -> Store:
     """Open the metadata and artifact store, found as every entry point finds it.
 
@@ -33,8 +37,12 @@ def open_store(
             else ``.shipyard``.
         artifact_root: where artifacts go; default ``SHIPYARD_ARTIFACT_ROOT``, else
             ``<root>/artifacts``.
+        encryption_key: encrypt new artifacts with this key (urlsafe base64 of 32 bytes);
+            default ``SHIPYARD_ENCRYPTION_KEY``, else artifacts are written in clear.
     """
-    return Store.from_env(url, root=root, artifact_root=artifact_root)
+    return Store.from_env(
+        url, root=root, artifact_root=artifact_root, encryption_key=encryption_key
+    )
 
 
 def run(spec: ProjectSpec | str | Path, *, store: Store | None = None, **kwargs: Any) -> RunResult:

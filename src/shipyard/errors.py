@@ -12,7 +12,8 @@ to a one-line message / a 4xx response; anything else is an internal error.
     │   └── DataValidationError    the data breaks the schema or an expectation
     ├── TrainingError              no candidate could be trained / scored
     ├── StoreError                 the metadata or artifact store failed
-    │   └── ArtifactIntegrityError an artifact's sha256 does not match the store
+    │   ├── ArtifactIntegrityError an artifact's sha256 (or encrypted tag) does not match
+    │   └── EncryptionError        no, a wrong or an invalid encryption key; no cryptography
     ├── TrackingError              misuse of the runs API (no active run, ...)
     ├── RegistryError              registry misuse (bad alias, bad promotion, ...)
     │   ├── ModelNotFoundError     no such model / version / alias
@@ -27,6 +28,7 @@ __all__ = [
     "ArtifactIntegrityError",
     "DataError",
     "DataValidationError",
+    "EncryptionError",
     "InvalidModelURIError",
     "ModelNotFoundError",
     "PluginError",
@@ -73,7 +75,14 @@ class StoreError(ShipyardError):
 
 
 class ArtifactIntegrityError(StoreError):
-    """An artifact's content does not match the sha256 recorded in the store."""
+    """An artifact's content does not match the sha256 recorded in the store, or its
+    encrypted content fails authentication."""
+
+
+class EncryptionError(StoreError):
+    """Encrypted data cannot be read or written: no key, another key or an invalid key in
+    ``SHIPYARD_ENCRYPTION_KEY``, or the ``cryptography`` library (``shipyard[crypto]``) is
+    missing."""
 
 
 class TrackingError(ShipyardError):

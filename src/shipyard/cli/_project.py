@@ -157,11 +157,13 @@ def _run(state: CliState, spec_path: Path) -> RunResult:
 
 
 def _report_location(store: Store, result: RunResult) -> str:
-    """The report's local file when artifacts are local, else the command that exports it."""
+    """The report's local file when artifacts are local and in clear, else the command that
+    exports it (decrypted)."""
     root = store.artifacts.root
     if result.report_path is None:
         return "none (see the warning above)"
-    if "://" not in root or root.startswith("file://"):
+    local = "://" not in root or root.startswith("file://")
+    if local and store.artifacts.key_id is None:
         return str(Path(root.removeprefix("file://")) / result.report_path)
     return f"shipyard runs report {result.run_id[:12]} -o report.html"
 

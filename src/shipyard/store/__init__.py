@@ -1,6 +1,7 @@
 """The metadata store (SQLAlchemy over SQLite or PostgreSQL, Alembic migrations) and the
-artifact store (fsspec, every file recorded with its sha256), and the prediction log's
-entries, sinks and reader (:func:`read_predictions`).
+artifact store (fsspec, every file recorded with its sha256, encrypted at rest when
+``SHIPYARD_ENCRYPTION_KEY`` holds a key), and the prediction log's entries, sinks and reader
+(:func:`read_predictions`).
 
 Example:
     >>> from shipyard.store import Store
@@ -12,6 +13,7 @@ Example:
 from shipyard.store import _tables as tables
 from shipyard.store._artifacts import ArtifactRecord, ArtifactStore, check_artifact_path
 from shipyard.store._batched import Backoff, BatchedWriter, BatchedWriterStats
+from shipyard.store._crypto import ENCRYPTION_KEY_ENV, EncryptionKey, generate_key_text
 from shipyard.store._db import (
     HEAD_REVISION,
     Store,
@@ -32,12 +34,14 @@ from shipyard.store._tables import dialect_insert, metadata, upsert_latest_metri
 
 __all__ = [
     "BASE_COLUMNS",
+    "ENCRYPTION_KEY_ENV",
     "HEAD_REVISION",
     "ArtifactRecord",
     "ArtifactStore",
     "Backoff",
     "BatchedWriter",
     "BatchedWriterStats",
+    "EncryptionKey",
     "ParquetSink",
     "PredictionEntry",
     "PredictionSink",
@@ -46,6 +50,7 @@ __all__ = [
     "check_artifact_path",
     "default_store_url",
     "dialect_insert",
+    "generate_key_text",
     "metadata",
     "open_sink",
     "read_predictions",

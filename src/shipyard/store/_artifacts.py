@@ -1,5 +1,6 @@
 """The artifact store: files under a root (a local folder or any fsspec URL), each recorded
-with its sha256 and size in the ``artifacts`` table and verified when read back.
+with its sha256 and size in the ``artifacts`` table and verified when read back; encrypted
+(AES-256-GCM) when a key is configured, the sha256 being that of the stored ciphertext.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fsspec.implementations.local import LocalFileSystem
 from sqlalchemy.engine import Connection, Engine
 
 from shipyard.errors import ArtifactIntegrityError, StoreError
+from shipyard.store._crypto import EncryptionKey, open_envelope, resolve_key
 from shipyard.store._tables import artifacts as artifacts_table
 from shipyard.store._tables import dialect_insert
 
@@ -32,8 +34,8 @@ class ArtifactRecord:
 
     Attributes:
         path: the path relative to the artifact root, ``/``-separated.
-        sha256: the hex sha256 of the content.
-        size: the content's size in bytes.
+        sha256: the hex sha256 of the stored bytes (the ciphertext, when encrypted).
+        size: the stored bytes' size.
         run_id: the run that produced it, if any.
         created_at: when it was (last) stored, epoch seconds.
     """
@@ -85,6 +87,13 @@ class ArtifactStore:
     Args:
         root: a local directory or an fsspec URL (``s3://bucket/shipyard``, ``memory://x``).
         engine: the metadata store's engine (the ``artifacts`` table must exist).
+        encryption_key: encrypt every artifact written with this key (an
+            :class:`EncryptionKey` or its urlsafe base64 text); ``None`` takes
+            ``SHIPYARD_ENCRYPTION_KEY``, and without it artifacts are written in clear.
+            Encrypted and clear artifacts are both read back.
+
+    Raises:
+        EncryptionError: the key is invalid, or the cryptography library is missing.
 
     Example:
         >>> sha = store.artifacts.put("runs/abc/report.html", b"<html/>")  # doctest: +SKIP
@@ -92,12 +101,20 @@ class ArtifactStore:
         b'<html/>'
     """
 
-    def __init__(self, root: str, engine: Engine) -> None:
+    def __init__(
+        self, root: str, engine: Engine, *, encryption_key: EncryptionKey | str | None = None
+    ) -> None:
         self.root = str(root)
         self.engine = engine
+        self._key = resolve_key(encryption_key)
         self._fs, base = fsspec.core.url_to_fs(self.root)
         self._local = isinstance(self._fs, LocalFileSystem)
         self._base = str(Path(base).resolve()) if self._local else base.rstrip("/")
+
+    @property
+    def key_id(self) -> str | None:
+        """The id of the key new artifacts are encrypted with, or ``None`` (written in clear)."""
+        return None if self._key is None else self._key.key_id
 
     def _full(self, path: str) -> str:
         return f"{self._base}/{path}"
@@ -107,7 +124,8 @@ class ArtifactStore:
 
         The bytes go to a temporary name that is renamed into place only once the database
         row is written, so readers never see a half-written file; storing the same path
-        again replaces both file and record.
+        again replaces both file and record. With an encryption key, the stored bytes (and
+        the recorded sha256 and size) are those of the encrypted envelope.
 
         Args:
             path: the relative artifact path.
@@ -115,12 +133,14 @@ class ArtifactStore:
             run_id: the run that produced the artifact, if any.
 
         Returns:
-            The hex sha256 of ``data``.
+            The hex sha256 of the stored bytes (``data``, or its envelope when encrypted).
 
         Raises:
             StoreError: the path is invalid, the run unknown or the file cannot be written.
         """
         path = check_artifact_path(path)
+        if self._key is not None:
+            data = self._key.seal(data)
         sha256 = hashlib.sha256(data).hexdigest()
         full = self._full(path)
         tmp = f"{full}.tmp-{uuid.uuid4().hex}"
@@ -201,17 +221,20 @@ class ArtifactStore:
         return _record(row)
 
     def get(self, path: str) -> bytes:
-        """Read ``path`` and verify it against the sha256 recorded when it was stored.
+        """Read ``path``, verify it against the sha256 recorded when it was stored, then
+        decrypt it if it is encrypted (nothing is decrypted before the sha256 matches).
 
         Args:
             path: the relative artifact path.
 
         Returns:
-            The content.
+            The content (decrypted).
 
         Raises:
             StoreError: no record or no file exists for ``path``.
-            ArtifactIntegrityError: the content's sha256 differs from the recorded one.
+            ArtifactIntegrityError: the stored sha256 differs from the recorded one, or the
+                encrypted content fails authentication.
+            EncryptionError: the artifact is encrypted and no key, or another key, is set.
         """
         rec = self.record(path)
         try:
@@ -231,7 +254,7 @@ class ArtifactStore:
                 "it (store it again if the change is intended)"
             )
             raise ArtifactIntegrityError(msg)
-        return data
+        return open_envelope(data, self._key, what=f"artifact {rec.path!r}")
 
     def list(self, prefix: str = "") -> list[ArtifactRecord]:
         """The records under folder ``prefix`` (recursively), sorted by path.

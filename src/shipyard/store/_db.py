@@ -24,6 +24,7 @@ from sqlalchemy.pool import StaticPool
 
 from shipyard.errors import StoreError
 from shipyard.store._artifacts import ArtifactStore
+from shipyard.store._crypto import EncryptionKey, resolve_key
 from shipyard.store._tables import metadata
 
 __all__ = [
@@ -341,6 +342,7 @@ class Store:
         *,
         root: str | Path = ".shipyard",
         artifact_root: str | None = None,
+        encryption_key: EncryptionKey | str | None = None,
     ) -> Store:
         """Open (creating and migrating as needed) a metadata store.
 
@@ -348,13 +350,17 @@ class Store:
             url: a SQLAlchemy URL; ``None`` uses ``sqlite:///<root>/shipyard.db``.
             root: the Shipyard directory for the default database and artifacts.
             artifact_root: a local path or fsspec URL; ``None`` uses ``<root>/artifacts``.
+            encryption_key: encrypt artifacts with this key (urlsafe base64 of 32 bytes);
+                ``None`` takes ``SHIPYARD_ENCRYPTION_KEY``, if set.
 
         Returns:
             The open store, its schema at the newest revision.
 
         Raises:
             StoreError: the URL is invalid, the database unreachable, or migrating failed.
+            EncryptionError: the key is invalid, or the cryptography library is missing.
         """
+        artifact_key = resolve_key(encryption_key)  # a bad key fails before touching the store
         if url is None:
             Path(root).mkdir(parents=True, exist_ok=True)
             url = default_store_url(root)
@@ -367,7 +373,8 @@ class Store:
         if artifact_root is None:
             artifact_root = str(Path(root) / ARTIFACT_DIR)
         logger.debug("opened store %s (artifacts at %s)", redact_url(url), artifact_root)
-        return cls(url, engine, ArtifactStore(artifact_root, engine))
+        artifacts = ArtifactStore(artifact_root, engine, encryption_key=artifact_key)
+        return cls(url, engine, artifacts)
 
     @classmethod
     def from_env(
@@ -376,14 +383,16 @@ class Store:
         *,
         root: str | Path | None = None,
         artifact_root: str | None = None,
+        encryption_key: EncryptionKey | str | None = None,
     ) -> Store:
         """Open the store that :func:`store_location` finds (arguments beat the environment).
 
         Raises:
             StoreError: the URL is invalid, the database unreachable, or migrating failed.
+            EncryptionError: the key is invalid, or the cryptography library is missing.
         """
         url, folder, artifacts = store_location(url, root, artifact_root)
-        return cls.open(url, root=folder, artifact_root=artifacts)
+        return cls.open(url, root=folder, artifact_root=artifacts, encryption_key=encryption_key)
 
     @property
     def dialect(self) -> str:
