@@ -90,6 +90,10 @@ def test_shifted_traffic_drifts_and_the_check_is_recorded(home: tuple[Path, str 
     # the server drained on SIGTERM: every prediction is in the log, under the id it returned
     logged = read_predictions(log, model="cancer")
     assert sorted(logged["prediction_id"]) == sorted(ids)
+    # inputs scaled past the training range are flagged (--ood flag, the default), by field
+    flags = [f for f in logged["ood"] if isinstance(f, str)]
+    assert 0 < len(flags) < 400
+    assert {tag for f in flags for tag in f.split(";")} <= {f"{c}:above_range" for c in SHIFTED}
     labels = pd.DataFrame({"prediction_id": ids, "label": sample["target"]})
     try:
         ingest = add_labels(labels, store=store, model="cancer", predictions=log)

@@ -20,6 +20,14 @@ if TYPE_CHECKING:
 __all__ = ["predict", "serve"]
 
 
+class OodPolicy(enum.StrEnum):
+    """What the server does with inputs outside the training data (``--ood``)."""
+
+    flag = "flag"
+    reject = "reject"
+    off = "off"
+
+
 class Runtime(enum.StrEnum):
     """What runs the model (``--runtime``)."""
 
@@ -162,6 +170,23 @@ def serve(
         float | None,
         typer.Option(help="Requests a client may make at once (default: one second's worth)."),
     ] = None,
+    ood: Annotated[
+        OodPolicy,
+        typer.Option(
+            help="Records with inputs outside the training data (numbers past its range by "
+            "more than --ood-margin, unseen categories, missing where training had none): "
+            "flag (answer, count in /metrics, mark in the prediction log), reject (422 naming "
+            "the field) or off.",
+        ),
+    ] = OodPolicy.flag,
+    ood_margin: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="How far past the training range a number may go before --ood counts it, "
+            "as a share of the range's width.",
+        ),
+    ] = 0.1,
     tls_certfile: Annotated[
         Path | None,
         typer.Option(help="Serve HTTPS with this PEM certificate (chain); needs --tls-keyfile."),
@@ -249,6 +274,8 @@ def serve(
             api_key_digests=digests,
             api_key_roles={d: r for d, r in roles.items() if r != "admin"},
             rate_limit=limit,
+            ood=ood.value,
+            ood_margin=ood_margin,
             prediction_log=None if log_target == "off" else log_target,
             prediction_log_buffer=log_buffer,
         )
@@ -268,6 +295,7 @@ def serve(
         f"{n_workers} worker{'s' if n_workers > 1 else ''}"
         f"{f', {len(digests)} API key(s) required' if digests else ''}"
         f"{f', at most {rate_limit} per client' if rate_limit else ''}"
+        f"{', refusing out-of-distribution inputs' if ood == OodPolicy.reject else ''}"
         f"{f', following {model_uri}' if follow_alias else ''}"
         f"{_routing_note(app)}"
         f"{escape(_log_note(config.prediction_log))} "

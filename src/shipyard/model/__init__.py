@@ -4,6 +4,7 @@ It knows nothing of where a model's files came from: the registry stores and loa
 and the server and batch prediction run them through a :class:`Runtime`.
 """
 
+from shipyard.model._domain import DEFAULT_MARGIN, InputDomain, OutOfDomain
 from shipyard.model._package import ONNX_FILE, PIPELINE_FILE, ModelPackage, RuntimeChoice
 from shipyard.model._predictions import Predictions
 from shipyard.model._reference import ReferenceSample
@@ -16,10 +17,13 @@ from shipyard.model._runtime import (
 )
 
 __all__ = [
+    "DEFAULT_MARGIN",
     "ONNX_FILE",
     "PIPELINE_FILE",
+    "InputDomain",
     "ModelPackage",
     "OnnxRuntime",
+    "OutOfDomain",
     "Predictions",
     "ReferenceSample",
     "Runtime",

@@ -50,7 +50,7 @@ from shipyard.serve._schema import (
     model_class_name,
 )
 from shipyard.serve._scoring import shadow_score
-from shipyard.serve._state import ServerState
+from shipyard.serve._state import ModelSlot, ServerState
 from shipyard.serve._v2 import add_v2_routes
 from shipyard.store import PredictionEntry
 
@@ -256,9 +256,9 @@ class PredictEndpoint:
         slot.active += 1
         try:
             if len(body) > _THREADPOOL_PARSE_BYTES:
-                records, is_batch = await run_in_threadpool(slot.parser.parse, body)
+                records, is_batch, flags = await run_in_threadpool(_parse, state, slot, body)
             else:
-                records, is_batch = slot.parser.parse(body)
+                records, is_batch, flags = _parse(state, slot, body)
             results = await _run_model(state, records, runner=slot.runner)
         finally:
             slot.active -= 1
@@ -289,6 +289,7 @@ class PredictEndpoint:
                 records,
                 results,
                 (time.perf_counter() - started) * 1000,
+                flags,
             )
             state.predlog.submit((entry,))
         headers = [
@@ -298,6 +299,14 @@ class PredictEndpoint:
         ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+
+
+def _parse(
+    state: ServerState, slot: ModelSlot, body: bytes
+) -> tuple[list[dict[str, Any]], bool, list[str | None] | None]:
+    """Validate the body, then check its records against the training domain."""
+    records, is_batch = slot.parser.parse(body)
+    return records, is_batch, scoring.screen(state, slot, records, is_batch=is_batch)
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shipyard.model import DEFAULT_MARGIN
 from shipyard.serve._batcher import BatchingConfig
 from shipyard.serve._predlog import PredictionLogConfig
 from shipyard.serve._ratelimit import RateLimit
@@ -45,6 +46,12 @@ class ServeConfig(BaseModel):
             so the settings can be printed or logged safely.
         api_key_roles: a digest's role when it is not ``admin``: ``predict`` (the predict
             endpoints only) or ``read`` (metadata and metrics only); a 403 otherwise.
+        ood: what to do with a record whose inputs lie outside the training data (see
+            :class:`shipyard.model.InputDomain`): ``flag`` (the default) answers it, counts
+            it in ``/metrics`` and marks it in the prediction log's ``ood`` column;
+            ``reject`` refuses it with a 422 naming the field; ``off`` checks nothing.
+        ood_margin: how far past the training range a number may go before it counts, as
+            a share of the range's width.
         rate_limit: requests per client (per API key, else per address) this process
             admits; beyond it a 429 with ``Retry-After`` (see ``serve/_ratelimit.py``).
 
@@ -65,4 +72,6 @@ class ServeConfig(BaseModel):
     prediction_log_buffer: PredictionLogConfig = Field(default_factory=PredictionLogConfig)
     api_key_digests: tuple[str, ...] = ()
     api_key_roles: dict[str, Literal["predict", "read", "admin"]] = Field(default_factory=dict)
+    ood: Literal["off", "flag", "reject"] = "flag"
+    ood_margin: float = Field(default=DEFAULT_MARGIN, ge=0, allow_inf_nan=False)
     rate_limit: RateLimit | None = None

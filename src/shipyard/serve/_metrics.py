@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
@@ -31,6 +31,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
+    from shipyard.model import OutOfDomain
     from shipyard.serve._predlog import PredictionLogStats
 
 __all__ = [
@@ -173,6 +174,20 @@ class ServeMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.out_of_distribution = Counter(
+            "shipyard_out_of_distribution",
+            "Input values outside the training data, per field and reason: below_range, "
+            "above_range, unseen_category, missing (see --ood).",
+            ["field", "reason"],
+            registry=self.registry,
+        )
+        self.ood_records = Counter(
+            "shipyard_out_of_distribution_records",
+            "Records with at least one input outside the training data: flagged (answered and "
+            "marked in the prediction log) or rejected (422).",
+            ["action"],
+            registry=self.registry,
+        )
         self.rate_limited = Counter(
             "shipyard_rate_limited",
             "Requests refused with a 429 per client: an API key's first 8 sha256 hex digits, "
@@ -244,6 +259,20 @@ class ServeMetrics:
                 else:
                     self._ignored_names.add(name)
             self.ignored_fields.labels(field=name).inc()
+
+    def count_out_of_distribution(
+        self, found: Sequence[Sequence[OutOfDomain]], *, rejected: bool
+    ) -> None:
+        """Count each record's fields outside the training data (fields come from the
+        model's Signature, so the label set is bounded)."""
+        flagged = 0
+        for record in found:
+            if record:
+                flagged += 1
+                for issue in record:
+                    self.out_of_distribution.labels(field=issue.field, reason=issue.reason).inc()
+        if flagged:
+            self.ood_records.labels(action="rejected" if rejected else "flagged").inc(flagged)
 
     def count_rate_limited(self, client: str) -> None:
         """One request refused for its client's rate."""

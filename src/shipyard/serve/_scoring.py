@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import Scope
 
 from shipyard.serve._batcher import Overloaded
+from shipyard.serve._schema import InvalidRequestError
 
 if TYPE_CHECKING:
     from shipyard.serve._state import ModelSlot, ServerState
 
-__all__ = ["header", "request_id", "shadow_score"]
+__all__ = ["header", "request_id", "screen", "shadow_score"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,45 @@ def request_id(scope: Scope, *fallbacks: str | None) -> str:
         if given and _REQUEST_ID.fullmatch(given):
             return given
     return uuid.uuid4().hex
+
+
+def screen(
+    state: ServerState, slot: ModelSlot, records: list[dict[str, Any]], *, is_batch: bool
+) -> list[str | None] | None:
+    """Check records against the slot's training domain (``--ood``).
+
+    Returns:
+        Per record, its fields outside the domain as ``field:reason;...`` (``None`` for a
+        record inside it), for the prediction log; ``None`` when no record is outside.
+
+    Raises:
+        InvalidRequestError: under ``--ood reject``, a 422 naming each record and field.
+    """
+    if slot.domain is None:
+        return None
+    found = slot.domain.check(records)
+    if not any(found):
+        return None
+    reject = state.config.ood == "reject"
+    state.metrics.count_out_of_distribution(found, rejected=reject)
+    if reject:
+        detail = []
+        for i, issues in enumerate(found):
+            for issue in issues:
+                where = f"record {i}: " if is_batch else ""
+                entry = {
+                    "field": issue.field,
+                    "loc": ["body", *([i] if is_batch else []), issue.field],
+                    "msg": f"{where}{issue.message} (this server refuses out-of-distribution "
+                    "inputs: --ood reject)",
+                    "input": records[i].get(issue.field),
+                    "type": f"out_of_distribution.{issue.reason}",
+                }
+                if is_batch:
+                    entry["record"] = i
+                detail.append(entry)
+        raise InvalidRequestError(detail)
+    return [";".join(issue.tag for issue in issues) or None for issues in found]
 
 
 async def shadow_score(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from shipyard.model import InputDomain
 from shipyard.serve._config import ServeConfig
 from shipyard.serve._limits import RequestLimits, request_limits
 from shipyard.serve._metrics import ServeMetrics
@@ -49,6 +50,8 @@ class ModelSlot:
         parser: validates request bodies against ``record_model``.
         model_info: ``{"name", "version"}`` as responses report it.
         headers: the response headers naming the version (``x-shipyard-model``).
+        domain: its training inputs' domain, to flag records outside it; ``None`` when the
+            package has no profile or the server checks nothing (``--ood off``).
         active: requests using this slot right now.
     """
 
@@ -58,6 +61,7 @@ class ModelSlot:
     parser: RecordParser
     model_info: dict[str, str | None]
     headers: list[tuple[bytes, bytes]]
+    domain: InputDomain | None = None
     active: int = 0
 
     def example(self) -> dict[str, Any]:
@@ -151,7 +155,12 @@ class ServerState:
             (b"content-type", b"application/json"),
             (b"x-shipyard-model", f"{info['name']}/{info['version']}".encode()),
         ]
-        return ModelSlot(package, runner, record_model, parser, info, headers)
+        domain = None
+        if self.config.ood != "off" and package.profile is not None:
+            domain = InputDomain.from_profile(
+                package.profile.inputs, package.signature, margin=self.config.ood_margin
+            )
+        return ModelSlot(package, runner, record_model, parser, info, headers, domain)
 
     def add_canary(self, package: ModelPackage, share: float) -> None:
         """Send ``share`` (0 < share < 1) of requests, chosen at random, to ``package``."""

@@ -44,6 +44,7 @@ from starlette.types import Receive, Scope, Send
 from shipyard.errors import PredictionError
 from shipyard.serve import _scoring as scoring
 from shipyard.serve._batcher import Overloaded, ShuttingDown, TimedOut
+from shipyard.serve._schema import InvalidRequestError
 from shipyard.store import PredictionEntry
 
 if TYPE_CHECKING:
@@ -636,9 +637,9 @@ class InferEndpoint:
         slot.active += 1
         try:
             if len(body) > _THREADPOOL_PARSE_BYTES:
-                request = await run_in_threadpool(served.codec.decode, body)
+                request, flags = await run_in_threadpool(_decode, state, served, body)
             else:
-                request = served.codec.decode(body)
+                request, flags = _decode(state, served, body)
             results = await _score(state, slot.runner, request.records)
         finally:
             slot.active -= 1
@@ -658,7 +659,14 @@ class InferEndpoint:
             latency_ms = (time.perf_counter() - started) * 1000
             version = served.version or "unversioned"
             entry = PredictionEntry(
-                request_id, arrived, served.name, version, request.records, results, latency_ms
+                request_id,
+                arrived,
+                served.name,
+                version,
+                request.records,
+                results,
+                latency_ms,
+                flags,
             )
             state.predlog.submit((entry,))
         headers = [
@@ -668,6 +676,18 @@ class InferEndpoint:
         ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+
+
+def _decode(
+    state: ServerState, served: _Served, body: bytes
+) -> tuple[DecodedRequest, list[str | None] | None]:
+    """Decode the tensors into records, then check them against the training domain."""
+    request = served.codec.decode(body)
+    try:
+        flags = scoring.screen(state, served.slot, request.records, is_batch=True)
+    except InvalidRequestError as exc:
+        raise V2Error(422, str(exc)) from None
+    return request, flags
 
 
 def _check_media_type(scope: Scope) -> None:
