@@ -1,5 +1,6 @@
-"""Encryption at rest through the whole lifecycle: run, load, batch predict and serve with
-``SHIPYARD_ENCRYPTION_KEY`` set; nothing Shipyard stores as an artifact holds a value in clear."""
+"""Encryption at rest through the whole lifecycle: run, load, batch predict, serve and read the
+prediction log back with ``SHIPYARD_ENCRYPTION_KEY`` set; no artifact or log file Shipyard
+stores holds a value in clear."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from palmerpenguins import load_penguins
 import shipyard
 from cli_runner import cli
 from shipyard.errors import EncryptionError
-from shipyard.store import ENCRYPTION_KEY_ENV, generate_key_text
+from shipyard.store import ENCRYPTION_KEY_ENV, generate_key_text, read_predictions
 from shipyard.store._crypto import MAGIC
 
 pytestmark = [pytest.mark.slow, pytest.mark.http]
@@ -88,7 +89,9 @@ def test_a_run_stores_every_artifact_encrypted_and_the_model_still_works(
     assert code == 1 and "encrypted with key id" in out and "Traceback" not in out
 
 
-def test_the_server_loads_the_encrypted_package_and_answers(project: Path) -> None:
+def test_the_server_answers_and_its_prediction_log_is_encrypted(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = pd.read_csv(project / "data" / "penguins.csv").dropna().head(20)
     records = json.loads(data.drop(columns=["species", "year"]).to_json(orient="records"))
     with serving(project, "models:/penguins@production", "--workers", "1") as served:
@@ -97,3 +100,14 @@ def test_the_server_loads_the_encrypted_package_and_answers(project: Path) -> No
     assert response.status_code == 200, response.text
     answered = [p["prediction"] for p in response.json()["predictions"]]
     assert answered == data["species"].tolist()
+
+    log = project / ".shipyard" / "predictions"
+    stored = _stored(log)  # the drain on exit flushed the log
+    assert stored and all(d.startswith(MAGIC) for d in stored.values())
+    assert not any(m in d for d in stored.values() for m in (*MARKERS, b"Adelie"))
+    frame = read_predictions(log, model="penguins")
+    assert frame["prediction"].tolist() == answered
+    assert frame["input.island"].tolist() == data["island"].tolist()
+    monkeypatch.delenv(ENCRYPTION_KEY_ENV)
+    with pytest.raises(EncryptionError, match="the prediction log file"):
+        read_predictions(log, model="penguins")

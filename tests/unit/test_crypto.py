@@ -1,4 +1,5 @@
-"""Encryption at rest: the envelope, the key from the environment, the encrypted artifact store."""
+"""Encryption at rest: the envelope, the key from the environment, the encrypted artifact store
+and the encrypted Parquet prediction log."""
 
 from __future__ import annotations
 
@@ -14,9 +15,18 @@ import sqlalchemy as sa
 from sklearn.dummy import DummyClassifier
 
 from shipyard.data import ColumnSchema, Signature
-from shipyard.errors import ArtifactIntegrityError, EncryptionError, StoreError
+from shipyard.errors import ArtifactIntegrityError, DataError, EncryptionError, StoreError
 from shipyard.registry import ModelPackage, Registry
-from shipyard.store import ENCRYPTION_KEY_ENV, EncryptionKey, Store, generate_key_text, tables
+from shipyard.store import (
+    ENCRYPTION_KEY_ENV,
+    EncryptionKey,
+    ParquetSink,
+    PredictionEntry,
+    Store,
+    generate_key_text,
+    read_predictions,
+    tables,
+)
 from shipyard.store._crypto import MAGIC, is_sealed, key_from_env, open_envelope, resolve_key
 
 KEY = generate_key_text()
@@ -272,3 +282,85 @@ def test_an_encrypted_model_package_loads_and_predicts(store: Store, tmp_path: P
     assert not any(b"Adelie" in data or b"bill_mm" in data for data in stored)
     loaded = registry.load("models:/penguins/1")
     assert list(loaded.predict(frame[["bill_mm"]]).labels) == ["Adelie"] * 4
+
+
+# --- the Parquet prediction log ---------------------------------------------------------
+
+DAY = 1_714_564_800.0  # 2024-05-01T12:00Z
+
+
+def _entry(request_id: str, island: str, at: float = DAY) -> PredictionEntry:
+    return PredictionEntry(
+        request_id=request_id,
+        ts=at,
+        model_name="penguins",
+        model_version="1",
+        inputs=[{"island": island, "bill_length_mm": 40.5}],
+        outputs=[{"prediction": "Adelie", "probabilities": {"Adelie": 0.75, "Gentoo": 0.25}}],
+        latency_ms=2.5,
+    )
+
+
+def _log(root: Path, *entries: PredictionEntry, key: str | None = None) -> list[Path]:
+    sink = ParquetSink(root, encryption_key=key)
+    sink.write(sink.encode(entries))
+    return sorted(root.rglob("part-*.parquet"))
+
+
+def test_log_files_are_encrypted_whole_and_read_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = _log(tmp_path, _entry("r1", "Torgersen"), _entry("r2", "Biscoe"), key=KEY)
+    assert len(files) == 1
+    data = files[0].read_bytes()
+    assert data.startswith(MAGIC)
+    assert b"Torgersen" not in data and b"bill_length_mm" not in data
+    assert _files(tmp_path) == [files[0].relative_to(tmp_path).as_posix()]  # no temporary file
+    monkeypatch.setenv(ENCRYPTION_KEY_ENV, KEY)
+    frame = read_predictions(tmp_path, model="penguins")
+    assert frame["request_id"].tolist() == ["r1", "r2"]
+    assert frame["input.island"].tolist() == ["Torgersen", "Biscoe"]
+    assert frame["proba.Adelie"].tolist() == [0.75, 0.75]
+
+
+def test_a_window_mixing_clear_and_encrypted_files_is_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _log(tmp_path, _entry("old", "Dream", at=DAY))
+    _log(tmp_path, _entry("new", "Biscoe", at=DAY + 60), key=KEY)
+    _log(tmp_path, _entry("later", "Biscoe", at=DAY + 86_400), key=KEY)
+    monkeypatch.setenv(ENCRYPTION_KEY_ENV, KEY)
+    frame = read_predictions(tmp_path, model="penguins", since="2024-05-01", until="2024-05-02")
+    assert frame["request_id"].tolist() == ["old", "new"]
+
+
+def test_an_encrypted_log_without_the_key_or_with_another_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _log(tmp_path, _entry("r1", "Torgersen"), key=KEY)
+    with pytest.raises(EncryptionError, match=f"{ENCRYPTION_KEY_ENV} is not set"):
+        read_predictions(tmp_path, model="penguins")
+    monkeypatch.setenv(ENCRYPTION_KEY_ENV, OTHER)
+    with pytest.raises(EncryptionError, match="encrypted with key id") as info:
+        read_predictions(tmp_path, model="penguins")
+    assert "the prediction log file" in str(info.value)
+
+
+def test_a_changed_encrypted_log_file_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (path,) = _log(tmp_path, _entry("r1", "Torgersen"), key=KEY)
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0x01
+    path.write_bytes(bytes(data))
+    monkeypatch.setenv(ENCRYPTION_KEY_ENV, KEY)
+    with pytest.raises(ArtifactIntegrityError, match="failed authentication"):
+        read_predictions(tmp_path, model="penguins")
+
+
+def test_an_unopenable_log_file_is_a_data_error(tmp_path: Path) -> None:
+    (path,) = _log(tmp_path, _entry("r1", "Torgersen"))
+    path.unlink()
+    path.mkdir()  # a folder where a file should be: it cannot be opened
+    with pytest.raises(DataError, match="cannot read the prediction log file"):
+        read_predictions(tmp_path, model="penguins")

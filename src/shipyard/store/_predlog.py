@@ -38,6 +38,7 @@ import pandas as pd
 import pyarrow as pa
 
 from shipyard.errors import DataError, ShipyardError
+from shipyard.store._crypto import MAGIC, EncryptionKey, is_sealed, open_envelope, resolve_key
 from shipyard.store._db import redact_url
 
 if TYPE_CHECKING:
@@ -156,15 +157,30 @@ class ParquetSink:
     ``proba.<class>`` column per class. Types follow the values: numbers as ``double``,
     integers as ``int64``, booleans, text, datetimes as ``timestamp[us]`` in UTC
     (time-zone-aware values converted, naive ones kept); ``None`` is null and NaN stays NaN.
+    With an encryption key, each file is sealed whole (AES-256-GCM) before it is written, and
+    :func:`read_predictions` decrypts it.
 
     Args:
         root: the log's folder, created when first written.
         compression: Parquet compression codec.
+        encryption_key: encrypt every file with this key (an :class:`EncryptionKey` or its
+            urlsafe base64 text); ``None`` takes ``SHIPYARD_ENCRYPTION_KEY``, and without it
+            files are written in clear.
+
+    Raises:
+        EncryptionError: the key is invalid, or the cryptography library is missing.
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, compression: str = "zstd") -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        compression: str = "zstd",
+        encryption_key: EncryptionKey | str | None = None,
+    ) -> None:
         self.root = Path(root)
         self.compression = compression
+        self._key = resolve_key(encryption_key)
 
     def __repr__(self) -> str:
         return f"ParquetSink({str(self.root)!r})"
@@ -208,9 +224,10 @@ class ParquetSink:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         name = f"part-{stamp}-{os.getpid()}-{next(_FILE_SEQ):06d}.parquet"
         tmp = part.folder / f".{name}.tmp"  # hidden: pyarrow.dataset skips dot files
+        data = part.data if self._key is None else self._key.seal(part.data.to_pybytes())
         try:
             with tmp.open("wb") as file:
-                file.write(part.data)
+                file.write(data)
                 file.flush()
                 os.fsync(file.fileno())
             tmp.replace(part.folder / name)
@@ -530,6 +547,8 @@ def read_predictions(
     Raises:
         ValueError: ``since`` or ``until`` is not a time, or ``since`` is after ``until``.
         DataError: the Parquet folder does not exist, or a file in the window cannot be read.
+        EncryptionError: a file is encrypted and ``SHIPYARD_ENCRYPTION_KEY`` is unset or holds
+            another key.
         ShipyardError: ``target`` is not a folder or a usable URL.
 
     Example:
@@ -580,15 +599,19 @@ def _read_parquet(
     files = list(_window_files(root / f"model={_segment(model)}", start, end, version))
     if not files:
         return _empty_frame()
-    schemas = [_file_schema(path) for path in files]
+    parquet, key = ds.ParquetFileFormat(), resolve_key(None)
+    fragments = [_file_fragment(parquet, path, key) for path in files]
+    schemas = [
+        _file_schema(fragment, path) for fragment, path in zip(fragments, files, strict=True)
+    ]
     condition = _time_filter(start, end)
     try:
         schema = pa.unify_schemas(schemas, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # a column changed kind between versions
-        frames = [ds.dataset(str(p), format="parquet").to_table(filter=condition) for p in files]
+        frames = [fragment.to_table(filter=condition) for fragment in fragments]
         frame = pd.concat([f.to_pandas() for f in frames], ignore_index=True)
     else:
-        dataset = ds.dataset([str(p) for p in files], schema=schema, format="parquet")
+        dataset = ds.FileSystemDataset(fragments, schema=schema, format=parquet)
         frame = dataset.to_table(filter=condition).to_pandas()
     return _tidy(frame)
 
@@ -612,17 +635,41 @@ def _window_files(
                 yield from sorted(day_dir.glob("part-*.parquet"))
 
 
-def _file_schema(path: Path) -> pa.Schema:
-    import pyarrow.parquet as pq
+def _file_fragment(parquet: Any, path: Path, key: EncryptionKey | None) -> Any:
+    """A window file as a pyarrow fragment: the file itself, or its decrypted bytes.
+
+    Raises:
+        DataError: the file cannot be read.
+        EncryptionError: it is encrypted and no key, or another key, is set.
+        ArtifactIntegrityError: it is encrypted and fails authentication.
+    """
+    import pyarrow.fs as pafs
 
     try:
-        return pq.read_schema(path)
+        with path.open("rb") as file:
+            head = file.read(len(MAGIC))
+            if not is_sealed(head):
+                return parquet.make_fragment(str(path), filesystem=pafs.LocalFileSystem())
+            sealed = head + file.read()
+    except OSError as exc:
+        raise _unreadable(path, exc) from exc
+    plain = open_envelope(sealed, key, what=f"the prediction log file {path}")
+    return parquet.make_fragment(pa.BufferReader(plain))
+
+
+def _file_schema(fragment: Any, path: Path) -> pa.Schema:
+    try:
+        return fragment.physical_schema
     except (OSError, pa.ArrowException) as exc:
-        msg = (
-            f"cannot read the prediction log file {path}: {exc}; move the file out of the "
-            "log folder to read the rest of this window"
-        )
-        raise DataError(msg) from exc
+        raise _unreadable(path, exc) from exc
+
+
+def _unreadable(path: Path, exc: Exception) -> DataError:
+    msg = (
+        f"cannot read the prediction log file {path}: {exc}; move the file out of the "
+        "log folder to read the rest of this window"
+    )
+    return DataError(msg)
 
 
 def _time_filter(start: pd.Timestamp | None, end: pd.Timestamp | None) -> Any:
