@@ -7,6 +7,14 @@ from shipyard.data._build import build_signature
 from shipyard.data._coerce import category_text, coerce_frame, to_numbers, to_text
 from shipyard.data._fingerprint import fingerprint
 from shipyard.data._numbers import read_numbers
+from shipyard.data._pii import (
+    PII_INDEX_ARTIFACT,
+    PII_KEY_ENV,
+    PiiKey,
+    PiiPolicy,
+    PiiSuggestion,
+    suggest_pii,
+)
 from shipyard.data._profile import (
     CategoricalProfile,
     ColumnProfile,
@@ -26,6 +34,8 @@ from shipyard.data._task import infer_task
 from shipyard.data._validate import validate
 
 __all__ = [
+    "PII_INDEX_ARTIFACT",
+    "PII_KEY_ENV",
     "CategoricalProfile",
     "CheckResult",
     "ColumnKind",
@@ -34,6 +44,9 @@ __all__ = [
     "DatasetProfile",
     "DatetimeProfile",
     "NumericProfile",
+    "PiiKey",
+    "PiiPolicy",
+    "PiiSuggestion",
     "ReferenceProfile",
     "Signature",
     "ValidationReport",
@@ -49,6 +62,7 @@ __all__ = [
     "profile_frame",
     "profile_values",
     "read_numbers",
+    "suggest_pii",
     "to_numbers",
     "to_text",
     "validate",

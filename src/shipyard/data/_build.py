@@ -20,11 +20,12 @@ def build_signature(df: pd.DataFrame, spec: ProjectSpec, task: str) -> Signature
     """Infer the Signature of the model the project trains on ``df``.
 
     Inputs are ``features.include`` (or every column but the target) minus
-    ``features.exclude``, in the data's column order, with ``features.types`` overriding the
-    inferred kinds. Free-text (``string``) columns are left out of the inputs, with a warning:
-    the feature pipeline does not use free text yet, and a server should not demand fields
-    the model ignores (declare such a column as ``category`` under ``features.types`` to use
-    it). Number inputs carry ``data.on_bad_numbers`` (see :class:`ColumnSchema`).
+    ``features.exclude`` and ``features.pii``, in the data's column order, with
+    ``features.types`` overriding the inferred kinds. Free-text (``string``) columns are left
+    out of the inputs, with a warning: the feature pipeline does not use free text yet, and a
+    server should not demand fields the model ignores (declare such a column as ``category``
+    under ``features.types`` to use it). Number inputs carry ``data.on_bad_numbers`` (see
+    :class:`ColumnSchema`).
 
     Args:
         df: the dataset snapshot.
@@ -97,7 +98,7 @@ def _check_feature_names(spec: ProjectSpec, columns: list[str]) -> None:
 def _input_names(spec: ProjectSpec, columns: list[str]) -> list[str]:
     target = spec.data.target
     include = set(spec.features.include) or set(columns)
-    exclude = {*spec.features.exclude, target}
+    exclude = {*spec.features.exclude, *spec.features.pii, target}
     inputs = [c for c in columns if c in include and c not in exclude]
     if not inputs:
         msg = (

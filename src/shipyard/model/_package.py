@@ -20,8 +20,8 @@ from typing import Any, Literal
 import joblib
 import pandas as pd
 
-from shipyard.data import ReferenceProfile, Signature
-from shipyard.errors import StoreError
+from shipyard.data import PII_KEY_ENV, PiiKey, PiiPolicy, ReferenceProfile, Signature
+from shipyard.errors import DataError, StoreError
 from shipyard.model._predictions import Predictions
 from shipyard.model._reference import (
     REFERENCE_INPUTS_FILE,
@@ -113,6 +113,31 @@ class ModelPackage:
             msg = f"this model package has no ONNX graph ({why}); serve it with sklearn"
             raise StoreError(msg)
         return OnnxRuntime(self.onnx, self.signature, self.task, self.classes, threads=threads)
+
+    def pii_policy(self) -> PiiPolicy | None:
+        """The personal-data fields its training declared (``features.pii``), with the key
+        from ``SHIPYARD_PII_KEY`` when one is hashed; ``None`` when it has none.
+
+        Raises:
+            DataError: the package hashes a field and the key is unset, or is not the key its
+                training used (told apart by key id, never by the key).
+        """
+        actions = self.metadata.get("pii") or {}
+        if not actions:
+            return None
+        policy = PiiPolicy(dict(actions), PiiKey.from_env())
+        if policy.hashed:
+            name = self.metadata.get("name")
+            key = policy.require_key(f"model {name!r}")
+            trained = self.metadata.get("pii_key_id")
+            if trained is not None and key.key_id != trained:
+                msg = (
+                    f"{PII_KEY_ENV} has key id {key.key_id}, but model {name!r} hashed its PII "
+                    f"columns {policy.hashed} with key id {trained} in training: use the "
+                    "training key, or hashed values will not join"
+                )
+                raise DataError(msg)
+        return policy
 
     def to_files(self) -> dict[str, bytes]:
         """Serialise to named files (the registry stores each with its sha256)."""

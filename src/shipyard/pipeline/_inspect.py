@@ -20,7 +20,7 @@ from shipyard.evaluate import default_metric
 from shipyard.spec import CLASSIFICATION_METRICS, REGRESSION_METRICS, ProjectSpec
 from shipyard.train import Catalogue, default_catalogue
 
-__all__ = ["Inspection", "Plan", "inspect_data", "inspect_project", "preflight"]
+__all__ = ["Inspection", "Plan", "inspect_data", "inspect_project", "pii_policy", "preflight"]
 
 _CLASSIFICATION = ("binary", "multiclass")
 _SHOWN = 5
@@ -56,7 +56,13 @@ def inspect_project(spec: ProjectSpec) -> Inspection:
 
 
 def inspect_data(spec: ProjectSpec, frame: pd.DataFrame) -> Inspection:
-    """Check the target, read numbers, settle task and metric, validate, infer the Signature.
+    """Check the target, protect PII, read numbers, settle task and metric, validate, infer
+    the Signature.
+
+    Declared PII columns (``features.pii``) are dropped or hashed before anything else looks
+    at the data, so no check, report or profile sees them in clear; undeclared columns that
+    look personal are reported as warnings (check ``pii``). The fingerprint is the data's as
+    loaded.
 
     Columns of numbers with a few values that are not numbers are reported by the validation
     report: as errors, or as warnings when ``data.on_bad_numbers`` is ``coerce`` (the values
@@ -73,7 +79,19 @@ def inspect_data(spec: ProjectSpec, frame: pd.DataFrame) -> Inspection:
             f"columns are {list(frame.columns)}"
         )
         raise SpecError(msg)
+    raw = frame
+    pii = pii_policy(spec)
+    missing = [c for c in pii.actions if c not in frame.columns]
+    if missing:
+        msg = (
+            f"{spec.locate('features', 'pii')}: PII column(s) {missing} are not in the data; "
+            f"columns are {[str(c) for c in frame.columns]}"
+        )
+        raise DataError(msg)
+    suggested = [_pii_warning(s) for s in sd.suggest_pii(frame, pii.actions)]
+    frame = pii.protect_frame(frame, where=spec.locate("features", "pii"))
     read, read_checks = sd.read_numbers(frame, spec)
+    read_checks = [*suggested, *read_checks]
     task = spec.task or sd.infer_task(read[target])
     metric = _check_metric(spec, task)
     report = sd.validate(
@@ -87,7 +105,21 @@ def inspect_data(spec: ProjectSpec, frame: pd.DataFrame) -> Inspection:
     if report.ok:
         labelled = read[read[target].notna()].reset_index(drop=True)
         signature = sd.build_signature(labelled, spec, task)
-    return Inspection(read, sd.fingerprint(frame), task, metric, report, signature)
+    return Inspection(read, sd.fingerprint(raw), task, metric, report, signature)
+
+
+def pii_policy(spec: ProjectSpec) -> sd.PiiPolicy:
+    """The project's PII columns (``features.pii``) with the key in ``SHIPYARD_PII_KEY``."""
+    return sd.PiiPolicy(spec.features.pii, sd.PiiKey.from_env())
+
+
+def _pii_warning(suggestion: sd.PiiSuggestion) -> sd.CheckResult:
+    message = (
+        f"column {suggestion.column!r} may hold personal data: {suggestion.reason}; declare it "
+        "under features.pii (drop it, or hash it to keep joins) so that it is never written "
+        "in clear, or exclude it"
+    )
+    return sd.CheckResult("pii", suggestion.column, "warning", 1, 1, message=message)
 
 
 def _check_metric(spec: ProjectSpec, task: str) -> str:

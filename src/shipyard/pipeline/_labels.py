@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shipyard import data as sd
 from shipyard.errors import DataError
 from shipyard.pipeline._predict import read_table
 from shipyard.plugins import PluginRegistry, load_plugins
@@ -141,7 +142,8 @@ def add_labels(
             do not check).
         key: the column joining labels to predictions: ``prediction_id`` (the id of each
             prediction in a response), ``request_id`` (``X-Request-ID``, for requests of one
-            record) or a request field (``order_id``).
+            record) or a request field (``order_id``; a personal-data field the model hashes
+            is hashed here too, with ``SHIPYARD_PII_KEY``, so labels never hold it in clear).
         label_column: the column holding the true label or value.
         query: the SQL query, for a database source.
         replace: a key already labelled gets the new label (else it keeps the old one).
@@ -154,7 +156,7 @@ def add_labels(
         DataError: the source cannot be read or lacks the key or label column.
         ModelNotFoundError: no model of that name is registered.
     """
-    Registry(store).resolve(f"models:/{model}")
+    latest = Registry(store).resolve(f"models:/{model}")
     where = "the labels" if isinstance(source, pd.DataFrame) else str(source)
     if isinstance(source, pd.DataFrame):
         frame = source
@@ -168,6 +170,16 @@ def add_labels(
         )
         raise DataError(msg)
     keys = frame[key].map(as_text)
+    pii = sd.PiiPolicy(latest.lineage.get("pii") or {}, sd.PiiKey.from_env())
+    if key in pii.actions:  # the log holds this field hashed, or not at all
+        if pii.actions[key] == "drop":
+            msg = (
+                f"--key {key!r} is a personal-data column the model drops (features.pii): the "
+                "prediction log never holds it; join labels on prediction_id, or declare the "
+                "column 'hash' to keep joins"
+            )
+            raise DataError(msg)
+        keys = keys.map(pii.require_key(f"model {model!r}").hash)
     values = frame[label_column].map(as_text)
     present = keys.notna() & values.notna()
     known = _logged_keys(predictions, model, key) if predictions is not None else None

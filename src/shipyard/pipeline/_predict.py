@@ -71,9 +71,11 @@ def predict_file(
 ) -> int:
     """Predict every row of ``input_path`` and write the input plus predictions.
 
-    The output keeps the input's columns and adds ``prediction`` and, for classifiers, one
-    ``proba_<class>`` column per class. The model runs as the server runs it (``auto``: the
-    package's ONNX graph when it has one), so a file and the server give the same answers.
+    The output keeps the input's columns (personal-data columns the model's training declared
+    are dropped or hashed, as its ``features.pii`` says) and adds ``prediction`` and, for
+    classifiers, one ``proba_<class>`` column per class. The model runs as the server runs it
+    (``auto``: the package's ONNX graph when it has one), so a file and the server give the
+    same answers.
 
     Args:
         package: the model package.
@@ -88,10 +90,13 @@ def predict_file(
         DataError: the input cannot be read or the output written.
         PredictionError: the rows do not match the model's Signature.
     """
+    pii = package.pii_policy()  # before reading: a wrong key fails fast
     frame = read_table(input_path)
     predictions = package.runtime(runtime).predict_frame(frame).to_frame()
     clash = [c for c in predictions.columns if c in frame.columns]
     out = frame.drop(columns=clash).reset_index(drop=True)
+    if pii is not None:  # personal data leaves dropped or hashed, as the server logs it
+        out = pii.protect_frame(out, where=f"model {package.metadata.get('name')!r}")
     out = pd.concat([out, predictions], axis=1)
     write_table(out, output_path)
     logger.info("wrote %d predictions to %s", len(out), output_path)

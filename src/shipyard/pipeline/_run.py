@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import logging
 import time
@@ -23,7 +24,7 @@ from shipyard.evaluate import (
 )
 from shipyard.model import OnnxRuntime, ReferenceSample, SklearnRuntime, compare_predictions
 from shipyard.pipeline._events import Event, EventHandler, ignore_events
-from shipyard.pipeline._inspect import Inspection, Plan, inspect_data, preflight
+from shipyard.pipeline._inspect import Inspection, Plan, inspect_data, pii_policy, preflight
 from shipyard.pipeline._result import CandidateResult, RunResult
 from shipyard.registry import ModelPackage, Registry
 from shipyard.spec import ProjectSpec, spec_hash
@@ -98,6 +99,7 @@ def run_project(
     ):
         if tags:
             run.set_tags(dict(tags))
+        pii = _record_pii_index(spec, frame, run)
         prepared = _prepare(spec, inspection, run, catalogue, on_event)
         _record_dataset(store, spec, prepared)
         candidates = _cross_validate_all(spec, prepared, tracker, run, on_event)
@@ -123,6 +125,7 @@ def run_project(
             user,
             onnx,
             onnx_info,
+            pii,
         )
         on_event(Event("step", "writing the HTML report"))
         path = _write_report(spec, inspection, result, holdout, lineage.git_commit, run, on_event)
@@ -319,6 +322,7 @@ def _register(
     user: str,
     onnx: bytes | None,
     onnx_info: dict[str, Any],
+    pii: sd.PiiPolicy,
 ) -> RunResult:
     registry = Registry(store)
     name = spec.model_name
@@ -334,11 +338,15 @@ def _register(
             "run_id": run.id,
             "n_rows": len(prepared.frame),
             "primary_metric": prepared.metric,
+            **({"pii": dict(pii.actions)} if pii else {}),
         },
         "created_at": time.time(),
         "project": spec.name,
         "onnx": onnx_info,
     }
+    if pii:  # the server drops or hashes these fields before anything is logged
+        metadata["pii"] = dict(pii.actions)
+        metadata["pii_key_id"] = pii.key.key_id if pii.key is not None else None
     package = ModelPackage(
         model,
         prepared.signature,
@@ -504,6 +512,20 @@ def _gate(
         reason = f"first version for {alias} ({metric} {new:.4f})"
     registry.promote(name, version, alias, moved_by=user, reason=reason)
     return True, f"promoted to {alias}: {reason}"
+
+
+def _record_pii_index(spec: ProjectSpec, frame: pd.DataFrame, run: Run) -> sd.PiiPolicy:
+    """Keep the keyed hashes of the PII columns' values with the run (``pii_index.parquet``),
+    for erasure requests (``shipyard forget``), and return the project's PII policy."""
+    pii = pii_policy(spec)
+    index = pii.index(frame) if pii else None
+    if index is not None:
+        buffer = io.BytesIO()
+        index.to_parquet(buffer, index=False)
+        run.log_artifact(sd.PII_INDEX_ARTIFACT, buffer.getvalue())
+    elif pii:
+        run.set_tags({"pii_index": f"none: {sd.PII_KEY_ENV} was not set"})
+    return pii
 
 
 def _record_dataset(store: Store, spec: ProjectSpec, prepared: _Prepared) -> None:

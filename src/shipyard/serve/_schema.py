@@ -18,7 +18,7 @@ import keyword
 import math
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -217,7 +217,11 @@ def _description(col: ColumnSchema) -> str:
 
 
 def build_record_model(
-    signature: Signature, *, name: str, extra: Literal["forbid", "ignore"] = "forbid"
+    signature: Signature,
+    *,
+    name: str,
+    extra: Literal["forbid", "ignore"] = "forbid",
+    pii: Mapping[str, str] | None = None,
 ) -> type[BaseModel]:
     """Build the pydantic model of one input record.
 
@@ -227,6 +231,10 @@ def build_record_model(
         extra: whether an unknown field is an error (``forbid``) or dropped (``ignore``).
             Ignored fields are kept on the validated model (pydantic's ``allow``) so that
             :class:`RecordParser` can count them before it drops them.
+        pii: personal-data fields the model does not take but a client may send (the
+            project's ``features.pii``: column -> ``drop`` or ``hash``): optional, any type,
+            never validated (so never echoed in an error); :class:`RecordParser` drops or
+            hashes them.
 
     Returns:
         A model whose fields are aliased to the column names; dump it with ``by_alias=True``.
@@ -240,6 +248,15 @@ def build_record_model(
             examples=[example_value(col)],
         )
         fields[_python_name(i, col.name)] = (_field_type(col), info)
+    for j, (column, action) in enumerate((pii or {}).items(), start=len(signature.inputs)):
+        what = "replaced by a keyed hash" if action == "hash" else "dropped"
+        info = Field(
+            default=None,
+            alias=column,
+            title=column,
+            description=f"personal data, optional: {what} before anything is logged",
+        )
+        fields[_python_name(j, column)] = (Any, info)
     config = ConfigDict(
         extra="forbid" if extra == "forbid" else "allow",
         json_schema_extra={"example": example_record(signature)},
@@ -306,6 +323,7 @@ class RecordParser:
         record_model: the model from :func:`build_record_model`.
         max_records: the most records one list may hold.
         on_ignored: called with the names of the unknown fields of each record that had some.
+        protect: called with each record, to drop or hash its personal-data fields in place.
     """
 
     def __init__(
@@ -314,9 +332,11 @@ class RecordParser:
         *,
         max_records: int,
         on_ignored: Callable[[list[str]], None] | None = None,
+        protect: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self._one = record_model
         self._on_ignored = on_ignored
+        self.protect = protect
         # record_model is built at run time, so mypy cannot treat it as a type here
         items: Any = record_model
         many: Any = Annotated[list[items], Field(min_length=1, max_length=max_records)]
@@ -357,6 +377,8 @@ class RecordParser:
                 record.pop(name, None)
             if self._on_ignored is not None:
                 self._on_ignored(list(extra))
+        if self.protect is not None:
+            self.protect(record)
         return record
 
     def _details(self, errors: list[ErrorDetails], is_batch: bool) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from shipyard.data import PiiPolicy
 from shipyard.model import InputDomain
 from shipyard.serve._config import ServeConfig
 from shipyard.serve._limits import RequestLimits, request_limits
@@ -50,6 +51,8 @@ class ModelSlot:
         parser: validates request bodies against ``record_model``.
         model_info: ``{"name", "version"}`` as responses report it.
         headers: the response headers naming the version (``x-shipyard-model``).
+        pii: its personal-data fields (``features.pii`` in training), dropped or hashed
+            before a record is logged; ``None`` when it has none.
         domain: its training inputs' domain, to flag records outside it; ``None`` when the
             package has no profile or the server checks nothing (``--ood off``).
         active: requests using this slot right now.
@@ -62,6 +65,7 @@ class ModelSlot:
     model_info: dict[str, str | None]
     headers: list[tuple[bytes, bytes]]
     domain: InputDomain | None = None
+    pii: PiiPolicy | None = None
     active: int = 0
 
     def example(self) -> dict[str, Any]:
@@ -143,13 +147,18 @@ class ServerState:
         runner.batcher.on_batch = self.metrics.observe_batch
         info = model_identity(package)
         prefix = model_class_name(model_identity(self.package)["name"])
+        pii = package.pii_policy()
         record_model = build_record_model(
-            package.signature, name=f"{prefix}Record", extra=self.config.extra_fields
+            package.signature,
+            name=f"{prefix}Record",
+            extra=self.config.extra_fields,
+            pii=pii.actions if pii is not None else None,
         )
         parser = RecordParser(
             record_model,
             max_records=self.limits.max_records,
             on_ignored=self.metrics.count_ignored,
+            protect=None if pii is None else pii.protector(f"model {info['name']}"),
         )
         headers = [
             (b"content-type", b"application/json"),
@@ -160,7 +169,7 @@ class ServerState:
             domain = InputDomain.from_profile(
                 package.profile.inputs, package.signature, margin=self.config.ood_margin
             )
-        return ModelSlot(package, runner, record_model, parser, info, headers, domain)
+        return ModelSlot(package, runner, record_model, parser, info, headers, domain, pii)
 
     def add_canary(self, package: ModelPackage, share: float) -> None:
         """Send ``share`` (0 < share < 1) of requests, chosen at random, to ``package``."""

@@ -683,6 +683,10 @@ def _decode(
 ) -> tuple[DecodedRequest, list[str | None] | None]:
     """Decode the tensors into records, then check them against the training domain."""
     request = served.codec.decode(body)
+    protect = served.slot.parser.protect  # personal-data fields: dropped or hashed
+    if protect is not None:
+        for record in request.records:
+            protect(record)
     try:
         flags = scoring.screen(state, served.slot, request.records, is_batch=True)
     except InvalidRequestError as exc:

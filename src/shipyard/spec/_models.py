@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 __all__ = [
     "AllowedValues",
@@ -119,11 +119,37 @@ class FeaturesSpec(_Strict):
 
     ``include`` empty means every column but the target and ``exclude``.
     ``types`` overrides the inferred kind of a column.
+    ``pii`` names personal-data columns: a list (each dropped as soon as the data is read), or
+    a mapping of column to ``drop`` or ``hash`` (replaced by a keyed hash, for joins; the key is
+    ``SHIPYARD_PII_KEY``). A PII column is never a model input and never written in clear.
     """
 
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
     types: dict[str, FeatureKind] = Field(default_factory=dict)
+    pii: dict[str, Literal["drop", "hash"]] = Field(default_factory=dict)
+
+    @field_validator("pii", mode="before")
+    @classmethod
+    def _pii_list_drops(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            if not all(isinstance(v, str) for v in value):
+                msg = "expected a list of column names, or a mapping of column to drop or hash"
+                raise ValueError(msg)
+            return dict.fromkeys(value, "drop")
+        return value
+
+    @model_validator(mode="after")
+    def _pii_is_no_feature(self) -> FeaturesSpec:
+        for name in self.pii:
+            if name in self.include or name in self.types:
+                where = "features.include" if name in self.include else "features.types"
+                msg = (
+                    f"column {name!r} is declared PII (features.pii) and named in {where}: a "
+                    "PII column is never a model input; remove it from one of them"
+                )
+                raise ValueError(msg)
+        return self
 
 
 class SplitSpec(_Strict):
@@ -405,6 +431,12 @@ class ProjectSpec(_Strict):
             if self.task in ("binary", "multiclass") and self.metric in REGRESSION_METRICS:
                 msg = f"metric {self.metric!r} is not a classification metric"
                 raise ValueError(msg)
+        if self.data.target in self.features.pii:
+            msg = (
+                f"the target {self.data.target!r} is declared PII (features.pii); a model cannot "
+                "predict a column it never sees: remove it from features.pii"
+            )
+            raise ValueError(msg)
         labels = [c.label for c in self.models]
         dupes = sorted({x for x in labels if labels.count(x) > 1})
         if dupes:
