@@ -15,6 +15,7 @@ The public Python API (documented in ``docs/python-api.md``)::
 
     app = shipyard.serve_app("models:/penguins@production")  # an ASGI app
     check = shipyard.monitor("models:/penguins@production", since="2024-05-01")  # drift
+    shipyard.forget("customer_id", "C-1042")       # right to erasure (SHIPYARD_PII_KEY)
 
 Names are imported on first use, so ``import shipyard`` stays light (the server does not
 pull in the training stack).
@@ -35,6 +36,7 @@ __all__ = [
     "__version__",
     "active_run",
     "drift",
+    "forget",
     "load_model",
     "load_spec",
     "log_metric",
@@ -56,6 +58,7 @@ _LAZY = {
     "ShipyardError": "shipyard.errors",
     "active_run": "shipyard.tracking",
     "drift": "shipyard._api",
+    "forget": "shipyard._api",
     "load_model": "shipyard._api",
     "load_spec": "shipyard.spec",
     "log_metric": "shipyard.tracking",
@@ -71,7 +74,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from shipyard._api import drift, load_model, monitor, open_store, run, serve_app
+    from shipyard._api import drift, forget, load_model, monitor, open_store, run, serve_app
     from shipyard.errors import ShipyardError
     from shipyard.pipeline import RunResult
     from shipyard.registry import ModelPackage

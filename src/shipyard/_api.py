@@ -16,10 +16,10 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from shipyard.monitor import DriftReport
-    from shipyard.pipeline import MonitorResult, RunResult
+    from shipyard.pipeline import ForgetResult, MonitorResult, RunResult
     from shipyard.spec import AlertsSpec, DriftSpec
 
-__all__ = ["drift", "load_model", "monitor", "open_store", "run", "serve_app"]
+__all__ = ["drift", "forget", "load_model", "monitor", "open_store", "run", "serve_app"]
 
 
 def open_store(
@@ -140,6 +140,53 @@ def monitor(
             options=options,
             record=record,
             alerts=alerts,
+        )
+    finally:
+        if own:
+            active.close()
+
+
+def forget(
+    column: str,
+    value: Any,
+    *,
+    model: str | None = None,
+    predictions: str | Path | None = None,
+    dry_run: bool = False,
+    user: str = "shipyard",
+    store: Store | None = None,
+) -> ForgetResult:
+    """Erase a subject's logged predictions and labels, list the model versions trained on
+    them, and record it in the audit log (as ``shipyard forget`` does; needs
+    ``SHIPYARD_PII_KEY``).
+
+    Args:
+        column: the request field naming the subject, e.g. ``customer_id``.
+        value: its value (never written anywhere: the audit log keeps its keyed hash).
+        model: only this model; ``None`` for every model.
+        predictions: the prediction log; default ``<SHIPYARD_HOME>/predictions`` when that
+            folder exists.
+        dry_run: count what would go; change and record nothing.
+        user: who asks, for the audit log.
+        store: the store; default where :func:`open_store` finds it.
+
+    Example:
+        >>> result = shipyard.forget("customer_id", "C-1042")  # doctest: +SKIP
+        >>> result.predictions_removed, [v.uri for v in result.retrain]  # doctest: +SKIP
+        (3, ['models:/churn/2'])
+    """
+    from shipyard.pipeline import forget as erase
+    from shipyard.store import store_location
+
+    own = store is None
+    active = open_store() if store is None else store
+    log: str | Path | None = predictions
+    if log is None:
+        default = store_location(None)[1] / "predictions"
+        log = default if default.is_dir() else None
+    try:
+        return erase(
+            column, value, store=active, predictions=log, model=model, dry_run=dry_run, user=user
         )
     finally:
         if own:

@@ -10,6 +10,7 @@ from rich.logging import RichHandler
 
 from shipyard import __version__
 from shipyard.cli._context import CliState
+from shipyard.cli._forget import audit, forget
 from shipyard.cli._models import models_app
 from shipyard.cli._monitor import drift, labels_app, monitor
 from shipyard.cli._project import init, quickstart, run, validate
@@ -29,7 +30,7 @@ def build_app() -> typer.Typer:
         add_completion=False,
     )
     app.callback()(_root)
-    for command in (init, quickstart, validate, run, serve, predict, monitor, drift):
+    for command in (init, quickstart, validate, run, serve, predict, monitor, drift, forget, audit):
         app.command()(command)
     app.add_typer(runs_app, name="runs")
     app.add_typer(models_app, name="models")

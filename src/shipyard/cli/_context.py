@@ -6,13 +6,25 @@ import getpass
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from rich.console import Console
 
 from shipyard.errors import ShipyardError, StoreError
 from shipyard.store import Store, store_location
 
-__all__ = ["CliState", "current_user", "open_store", "write_file"]
+__all__ = ["CliState", "PredictionLogOption", "current_user", "open_store", "write_file"]
+
+PredictionLogOption = Annotated[
+    str | None,
+    typer.Option(
+        "--predictions",
+        help="The prediction log: a folder or a SQLAlchemy URL, as `serve --prediction-log` "
+        "wrote it (default: <SHIPYARD_HOME>/predictions).",
+    ),
+]
+"""The ``--predictions`` option of the commands that read or erase the prediction log."""
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shipyard.cli._context import CliState, open_store, write_file
+from shipyard.cli._context import CliState, PredictionLogOption, open_store, write_file
 from shipyard.cli._render import escape, fmt_float, table
 from shipyard.spec import DriftSpec, load_spec
 from shipyard.store import store_location
@@ -47,13 +47,7 @@ def monitor(
         str | None,
         typer.Option(help="The window back from now: 30m, 6h, 1d, 2w (instead of --since)."),
     ] = None,
-    predictions: Annotated[
-        str | None,
-        typer.Option(
-            help="The prediction log: a folder or a SQLAlchemy URL, as `serve "
-            "--prediction-log` wrote it (default: <SHIPYARD_HOME>/predictions)."
-        ),
-    ] = None,
+    predictions: PredictionLogOption = None,
     project: Annotated[
         Path | None,
         typer.Option(

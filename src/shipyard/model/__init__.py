@@ -5,7 +5,13 @@ and the server and batch prediction run them through a :class:`Runtime`.
 """
 
 from shipyard.model._domain import DEFAULT_MARGIN, InputDomain, OutOfDomain
-from shipyard.model._package import ONNX_FILE, PIPELINE_FILE, ModelPackage, RuntimeChoice
+from shipyard.model._package import (
+    METADATA_FILE,
+    ONNX_FILE,
+    PIPELINE_FILE,
+    ModelPackage,
+    RuntimeChoice,
+)
 from shipyard.model._predictions import Predictions
 from shipyard.model._reference import ReferenceSample
 from shipyard.model._runtime import (
@@ -18,6 +24,7 @@ from shipyard.model._runtime import (
 
 __all__ = [
     "DEFAULT_MARGIN",
+    "METADATA_FILE",
     "ONNX_FILE",
     "PIPELINE_FILE",
     "InputDomain",

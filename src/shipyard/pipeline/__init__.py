@@ -1,5 +1,5 @@
-"""The pipeline service: runs a project, batch predictions, monitoring checks, the quickstart
-project."""
+"""The pipeline service: runs a project, batch predictions, monitoring checks, late labels,
+erasure requests, the quickstart project."""
 
 from shipyard.pipeline._alerts import (
     AlertChannels,
@@ -10,6 +10,7 @@ from shipyard.pipeline._alerts import (
     default_alert_channels,
 )
 from shipyard.pipeline._events import Event, EventHandler, ignore_events
+from shipyard.pipeline._forget import FORGET_ACTION, ForgetResult, VersionLineage, forget
 from shipyard.pipeline._inspect import Inspection, Plan, inspect_data, inspect_project, preflight
 from shipyard.pipeline._labels import LabelSources, add_labels, default_label_sources
 from shipyard.pipeline._monitor import (
@@ -28,6 +29,7 @@ from shipyard.pipeline._result import CandidateResult, RunResult
 from shipyard.pipeline._run import run_project
 
 __all__ = [
+    "FORGET_ACTION",
     "QUICKSTART_SPEC",
     "AlertChannels",
     "AlertOutcome",
@@ -35,6 +37,7 @@ __all__ = [
     "DeliveryError",
     "Event",
     "EventHandler",
+    "ForgetResult",
     "Inspection",
     "LabelSources",
     "MonitorResult",
@@ -42,6 +45,7 @@ __all__ = [
     "ParquetTable",
     "Plan",
     "RunResult",
+    "VersionLineage",
     "add_labels",
     "apply_alerts",
     "check_model",
@@ -50,6 +54,7 @@ __all__ = [
     "default_alert_channels",
     "default_label_sources",
     "drift_report",
+    "forget",
     "ignore_events",
     "inspect_data",
     "inspect_project",

@@ -1,6 +1,8 @@
-"""The model registry: versioned model packages, aliases and model URIs."""
+"""The model registry: versioned model packages, aliases and model URIs; late labels,
+monitoring history and the audit log."""
 
 from shipyard.model import ModelPackage, Predictions
+from shipyard.registry._audit import AuditEntry, AuditLog
 from shipyard.registry._catalog import AliasMove, ModelRecord, VersionRecord
 from shipyard.registry._labels import LabelIngest, LabelStore
 from shipyard.registry._monitoring import (
@@ -15,6 +17,8 @@ from shipyard.registry._uri import ModelRef, parse_model_uri
 
 __all__ = [
     "AliasMove",
+    "AuditEntry",
+    "AuditLog",
     "CheckRecord",
     "ColumnResult",
     "Incident",

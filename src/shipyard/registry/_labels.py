@@ -6,7 +6,9 @@ the requests (``order_id``) and its value. :meth:`LabelStore.add` writes a batch
 transaction and reports what it did not add and why: a key twice in the batch (the first label
 is kept), a key already labelled (kept as it was, unless ``replace``), and keys no logged
 prediction has (added all the same, since a label may come before the log is flushed, but
-counted, so that a wrong key column shows at once).
+counted, so that a wrong key column shows at once). :meth:`LabelStore.remove` deletes labels by
+key in one transaction (an erasure request's), and :meth:`LabelStore.keys_where` finds the keys
+of a key column that a test picks.
 
 Example:
     >>> labels = LabelStore(store)  # doctest: +SKIP
@@ -17,11 +19,12 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from shipyard.errors import StoreError
 from shipyard.store import Store, tables
 
 __all__ = ["LabelIngest", "LabelStore"]
@@ -147,13 +150,73 @@ class LabelStore:
 
     def key_columns(self, model: str) -> list[str]:
         """The key columns ``model``'s labels use (``prediction_id`` first)."""
+        return self.key_columns_by_model(model).get(model, [])
+
+    def key_columns_by_model(self, model: str | None = None) -> dict[str, list[str]]:
+        """The key columns each model's labels use (``prediction_id`` first); one model's with
+        ``model``."""
         t = tables.labels
+        query = sa.select(t.c.model_name, t.c.key_column).distinct()
+        if model is not None:
+            query = query.where(t.c.model_name == model)
+        found: dict[str, list[str]] = {}
         with self._store.connect() as conn:
-            found = conn.execute(
-                sa.select(t.c.key_column).where(t.c.model_name == model).distinct()
-            ).scalars()
-            names = sorted(found)
-        return sorted(names, key=lambda n: n != "prediction_id")
+            for name, column in conn.execute(query):
+                found.setdefault(str(name), []).append(str(column))
+        return {
+            name: sorted(sorted(columns), key=lambda n: n != "prediction_id")
+            for name, columns in sorted(found.items())
+        }
+
+    def keys_where(
+        self, key_column: str, test: Callable[[str], bool], *, model: str | None = None
+    ) -> dict[str, list[str]]:
+        """The keys of ``key_column`` that ``test`` picks, by model (one model's with
+        ``model``)."""
+        t = tables.labels
+        query = sa.select(t.c.model_name, t.c.key).where(t.c.key_column == key_column)
+        if model is not None:
+            query = query.where(t.c.model_name == model)
+        found: dict[str, list[str]] = {}
+        with self._store.connect() as conn:
+            for name, key in conn.execute(query):
+                if test(str(key)):
+                    found.setdefault(str(name), []).append(str(key))
+        return found
+
+    def remove(
+        self, keys: Mapping[tuple[str, str], Collection[str]], *, dry_run: bool = False
+    ) -> int:
+        """Delete labels in one transaction; how many there were.
+
+        Args:
+            keys: ``(model, key_column)`` -> the keys whose labels go.
+            dry_run: count them, delete nothing.
+
+        Raises:
+            StoreError: the database failed (nothing was removed).
+        """
+        t = tables.labels
+        removed = 0
+        try:
+            with self._store.begin() as conn:
+                for (model, key_column), wanted in keys.items():
+                    for chunk in _chunks(sorted(set(wanted))):
+                        where = (
+                            t.c.model_name == model,
+                            t.c.key_column == key_column,
+                            t.c.key.in_(chunk),
+                        )
+                        if dry_run:
+                            count = sa.select(sa.func.count()).select_from(t).where(*where)
+                            removed += int(conn.execute(count).scalar_one())
+                        else:
+                            removed += int(conn.execute(sa.delete(t).where(*where)).rowcount)
+        except sa.exc.SQLAlchemyError as exc:  # the driver's message, never the keys
+            detail = str(getattr(exc, "orig", None) or type(exc).__name__).strip()
+            msg = f"removing labels failed, none was removed: {detail}"
+            raise StoreError(msg) from exc
+        return removed
 
     def lookup(self, model: str, key_column: str, keys: Iterable[str]) -> dict[str, str]:
         """The labels of those ``keys`` that have one."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from shipyard.errors import ModelNotFoundError, RegistryError
-from shipyard.model import ModelPackage
+from shipyard.model import METADATA_FILE, ModelPackage
 from shipyard.registry._catalog import AliasMove, ModelCatalog, ModelRecord, VersionRecord
 from shipyard.registry._uri import ModelRef, parse_model_uri
 from shipyard.store import Store, tables
@@ -89,6 +90,18 @@ class Registry:
         package = ModelPackage.from_files(files)
         package.metadata.update({"name": record.name, "version": record.version})
         return package
+
+    def package_metadata(self, record: VersionRecord) -> dict[str, Any]:
+        """A version's package metadata (``metadata.json``: lineage, PII columns and key id,
+        metrics ...), sha256-verified, without loading the model.
+
+        Raises:
+            StoreError: the package's metadata file is missing.
+            ArtifactIntegrityError: it changed after it was stored.
+            EncryptionError: it is encrypted and no key, or another key, is set.
+        """
+        data = self._store.artifacts.get(f"{record.package_path}/{METADATA_FILE}")
+        return dict(json.loads(data))
 
     def promote(
         self,

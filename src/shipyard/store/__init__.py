@@ -1,7 +1,7 @@
 """The metadata store (SQLAlchemy over SQLite or PostgreSQL, Alembic migrations) and the
 artifact store (fsspec, every file recorded with its sha256, encrypted at rest when
 ``SHIPYARD_ENCRYPTION_KEY`` holds a key), and the prediction log's entries, sinks and reader
-(:func:`read_predictions`).
+(:func:`read_predictions`), and erasure from it (:func:`erase_predictions`).
 
 Example:
     >>> from shipyard.store import Store
@@ -20,6 +20,13 @@ from shipyard.store._db import (
     default_store_url,
     redact_url,
     store_location,
+)
+from shipyard.store._erasure import (
+    ErasedPrediction,
+    LogErasure,
+    Subject,
+    erase_predictions,
+    logged_values,
 )
 from shipyard.store._predlog import (
     BASE_COLUMNS,
@@ -42,15 +49,20 @@ __all__ = [
     "BatchedWriter",
     "BatchedWriterStats",
     "EncryptionKey",
+    "ErasedPrediction",
+    "LogErasure",
     "ParquetSink",
     "PredictionEntry",
     "PredictionSink",
     "SqlSink",
     "Store",
+    "Subject",
     "check_artifact_path",
     "default_store_url",
     "dialect_insert",
+    "erase_predictions",
     "generate_key_text",
+    "logged_values",
     "metadata",
     "open_sink",
     "read_predictions",

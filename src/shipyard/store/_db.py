@@ -190,7 +190,7 @@ def _checkout(engine: Engine, url: str) -> Iterator[Connection]:
 # --- migrations -------------------------------------------------------------------------
 
 #: The newest Alembic revision shipped in ``shipyard/store/migrations/versions``.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _PG_MIGRATION_LOCK = 0x5348_4950  # "SHIP": serialises concurrent migrations on PostgreSQL
 

@@ -223,17 +223,28 @@ class ParquetSink:
         part.folder.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         name = f"part-{stamp}-{os.getpid()}-{next(_FILE_SEQ):06d}.parquet"
-        tmp = part.folder / f".{name}.tmp"  # hidden: pyarrow.dataset skips dot files
         data = part.data if self._key is None else self._key.seal(part.data.to_pybytes())
-        try:
-            with tmp.open("wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            tmp.replace(part.folder / name)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_atomically(part.folder / name, data)
+
+
+def write_atomically(target: Path, data: bytes | pa.Buffer, *, tmp_suffix: str = "") -> None:
+    """Write ``target`` whole or not at all: the bytes go to a hidden temporary name beside it
+    (``.<name><tmp_suffix>.tmp``: pyarrow.dataset skips dot files), are synced, then renamed
+    over it, so a reader or a crash sees the old file or the new one, never part of one.
+
+    Raises:
+        OSError: the file cannot be written; no temporary file is left.
+    """
+    tmp = target.with_name(f".{target.name}{tmp_suffix}.tmp")
+    try:
+        with tmp.open("wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        tmp.replace(target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _partition(model: str, version: str, day: int) -> str:

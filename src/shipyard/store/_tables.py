@@ -10,8 +10,9 @@ Tables: ``runs`` (with ``params``, ``tags``, ``metrics``, ``latest_metrics``), `
 ``monitor_checks`` (one row per monitoring check of a model version: a time series) and
 ``monitor_results`` (each check's per-column statistics), ``monitor_performance`` (each
 check's estimated and realised metrics), ``monitor_incidents`` (alert rules that fired, from
-opening to resolution) and ``labels`` (true values that arrived after the
-predictions, by prediction id or by a key column).
+opening to resolution), ``labels`` (true values that arrived after the
+predictions, by prediction id or by a key column) and ``audit_log`` (who did what to personal
+data or models, and when: ``forget`` so far).
 The helpers at the end build the SQLite/PostgreSQL upserts the store's writers share and read the
 database's clock (heartbeats).
 """
@@ -31,6 +32,7 @@ __all__ = [
     "alias_history",
     "aliases",
     "artifacts",
+    "audit_log",
     "datasets",
     "db_epoch",
     "dialect_insert",
@@ -325,6 +327,20 @@ monitor_incidents = sa.Table(
     sa.Column("open_notified", sa.Boolean, nullable=False),
     sa.Column("resolve_notified", sa.Boolean, nullable=False),
     sa.Index("ix_monitor_incidents_model_rule", "model_name", "rule", "resolved_at"),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    # the model the action concerns, when it concerns one (``None``: every model)
+    sa.Column("model_name", sa.String, nullable=True),
+    # what was done, as the action records it; never a personal value in clear
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Index("ix_audit_log_action_created_at", "action", "created_at"),
 )
 
 # --- dialect-specific statements --------------------------------------------------------

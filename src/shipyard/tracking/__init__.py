@@ -23,6 +23,7 @@ from shipyard.tracking._active import (
     set_tag,
     start_run,
 )
+from shipyard.tracking._artifacts import load_run_artifact, run_artifact_path
 from shipyard.tracking._lineage import Lineage, collect_lineage
 from shipyard.tracking._query import MetricPoint, RunRecord
 from shipyard.tracking._run import Run, Tracker
@@ -35,10 +36,12 @@ __all__ = [
     "Tracker",
     "active_run",
     "collect_lineage",
+    "load_run_artifact",
     "log_metric",
     "log_metrics",
     "log_param",
     "log_params",
+    "run_artifact_path",
     "set_tag",
     "start_run",
 ]
