@@ -128,6 +128,26 @@ def test_forget_a_customer_end_to_end(capsys: pytest.CaptureFixture[str], home: 
     assert _files_holding(home, SUBJECT, skip=home / "data") == []
 
 
+def test_another_key_is_a_warning(
+    capsys: pytest.CaptureFixture[str], home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (home / "data").mkdir()
+    rng = np.random.default_rng(1)
+    x1 = rng.normal(size=40)
+    frame = pd.DataFrame(
+        {"customer_id": [f"C-{i}" for i in range(40)], "x1": x1, "x2": x1 * 2}
+    ).assign(churned=np.where(x1 > 0, "yes", "no"))
+    frame.to_csv(home / "data" / "train.csv", index=False)
+    (home / "shipyard.yaml").write_text(SPEC)
+    code, out = cli(capsys, "run")
+    assert code == 0, out
+    monkeypatch.setenv(PII_KEY_ENV, "another-key-that-is-long-enough")
+    code, out = cli(capsys, "forget", "--column", "customer_id", "--value", "C-1", "--dry-run")
+    assert code == 0, out
+    assert "warning:" in out and "run forget again with the key it was trained with" in out
+    assert "unknown" in out and "C-1 " not in out
+
+
 @pytest.fixture
 def labelled(home: Path) -> Path:
     """A store without models; a log and labels keyed by the customer field."""

@@ -323,5 +323,6 @@ def test_the_top_level_api(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert sorted(result.prediction_ids) == ["r1-0", "r2-0"]
     assert result.prediction_log == str(home / ".shipyard" / "predictions")
     with Store.open(root=home / ".shipyard") as store:
-        again = shipyard.forget("customer_id", SUBJECT, store=store, predictions=None)
+        log = home / ".shipyard" / "predictions"
+        again = shipyard.forget("customer_id", SUBJECT, store=store, predictions=log)
         assert again.prediction_ids == () and again.audit_id == result.audit_id + 1  # type: ignore[operator]
