@@ -54,12 +54,14 @@ def serving(
     *options: str,
     store: str | None = None,
     tls: ssl.SSLContext | None = None,
+    port: int | None = None,
 ) -> Iterator[Served]:
     """``shipyard serve MODEL_URI --port P OPTIONS`` in ``home``, ready; killed afterwards.
 
     The store is ``home``'s ``.shipyard``, or the URL ``store``; ``tls`` is the client context
-    that trusts the server's certificate when OPTIONS make it serve HTTPS."""
-    port = free_port()
+    that trusts the server's certificate when OPTIONS make it serve HTTPS; ``port`` is a free
+    one unless given (a server started again where one was killed)."""
+    port = port or free_port()
     env = {**os.environ, "SHIPYARD_HOME": str(home / ".shipyard")}
     env.pop("SHIPYARD_STORE_URL", None)
     env.pop("SHIPYARD_ARTIFACT_ROOT", None)

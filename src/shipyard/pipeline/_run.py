@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from shipyard import data as sd
+from shipyard.errors import StoreError
 from shipyard.evaluate import (
     CandidateRow,
     Evaluation,
@@ -357,9 +358,19 @@ def _register(
         reference=_reference_sample(spec, prepared, holdout, model),
     )
     record = registry.register(name, package, run_id=run.id, created_by=user)
-    promoted, gate = _gate(
-        spec, registry, name, prepared.metric, holdout.metrics, record.version, user
-    )
+    try:
+        promoted, gate = _gate(
+            spec, registry, name, prepared.metric, holdout.metrics, record.version, user
+        )
+    except StoreError as exc:  # the version is whole; say so, and how to finish the job
+        alias = spec.registry.alias
+        msg = (
+            f"registered {name} version {record.version}, but the champion/challenger gate "
+            f"for {alias!r} did not complete: {exc}. The version is whole; once the store is "
+            f"back, promote it (shipyard models promote {name} {record.version} --alias "
+            f"{alias}) if it should hold the alias, or run again"
+        )
+        raise StoreError(msg) from exc
     run.set_tags({"model_version": f"{name}/{record.version}", "gate": gate})
     return RunResult(
         run_id=run.id,
@@ -406,7 +417,12 @@ def _write_report(
         logger.warning("could not write the HTML report of run %s: %s", run.id, exc, exc_info=True)
         on_event(Event("warning", f"no HTML report: {type(exc).__name__}: {exc}"))
         return None
-    run.log_artifact("report.html", html.encode())
+    try:
+        run.log_artifact("report.html", html.encode())
+    except StoreError as exc:  # a full disk or a lost store: the model is registered anyway
+        logger.warning("could not store the HTML report of run %s: %s", run.id, exc)
+        on_event(Event("warning", f"no HTML report: {exc}"))
+        return None
     return f"runs/{run.id}/report.html"
 
 

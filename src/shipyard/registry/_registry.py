@@ -9,11 +9,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from shipyard.errors import ModelNotFoundError, RegistryError
+from shipyard.errors import ModelNotFoundError, RegistryError, StoreError
 from shipyard.model import METADATA_FILE, ModelPackage
 from shipyard.registry._catalog import AliasMove, ModelCatalog, ModelRecord, VersionRecord
 from shipyard.registry._uri import ModelRef, parse_model_uri
-from shipyard.store import Store, tables
+from shipyard.store import Store, redact_url, tables
 
 __all__ = ["Registry"]
 
@@ -42,21 +42,44 @@ class Registry:
         """Store the package's files, then record a new version of ``name``.
 
         The files go to a fresh folder first, so a version row never points at missing
-        files; two processes registering at once get distinct versions.
+        files; two processes registering at once get distinct versions. When storing a file
+        fails (a full disk, the database gone), no version is registered: the files already
+        stored stay in their folder, which no version names.
+
+        Raises:
+            StoreError: a file could not be stored (no version was registered), or the version
+                could not be recorded.
         """
         folder = f"models/{name}/{uuid.uuid4().hex}"
-        for filename, data in package.to_files().items():
-            self._store.artifacts.put(f"{folder}/{filename}", data, run_id=run_id)
-        record = self._catalog.create_version(
-            name,
-            package_path_for=lambda _version: folder,
-            run_id=run_id,
-            task=package.task,
-            metrics=dict(package.metadata.get("metrics", {})),
-            signature=package.signature.model_dump(mode="json"),
-            lineage=dict(package.metadata.get("lineage", {})),
-            created_by=created_by,
-        )
+        not_registered = f"model {name!r} was not registered (no version was created)"
+        try:
+            for filename, data in package.to_files().items():
+                self._store.artifacts.put(f"{folder}/{filename}", data, run_id=run_id)
+        except StoreError as exc:  # same class: EncryptionError stays one
+            msg = f"{not_registered}: {exc}"
+            raise type(exc)(msg) from exc
+        except sa.exc.SQLAlchemyError as exc:  # the artifact store's database writes
+            detail = str(getattr(exc, "orig", None) or exc).strip()
+            msg = (
+                f"{not_registered}: recording its package files in the metadata store at "
+                f"{redact_url(self._store.url)} failed: {detail}; check that the store is "
+                "reachable, then register again"
+            )
+            raise StoreError(msg) from exc
+        try:
+            record = self._catalog.create_version(
+                name,
+                package_path_for=lambda _version: folder,
+                run_id=run_id,
+                task=package.task,
+                metrics=dict(package.metadata.get("metrics", {})),
+                signature=package.signature.model_dump(mode="json"),
+                lineage=dict(package.metadata.get("lineage", {})),
+                created_by=created_by,
+            )
+        except StoreError as exc:  # the files are stored; the version row may be missing
+            msg = f"model {name!r}: recording the new version failed: {exc}"
+            raise type(exc)(msg) from exc
         return record
 
     def resolve(self, uri: str | ModelRef) -> VersionRecord:

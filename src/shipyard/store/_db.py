@@ -176,15 +176,31 @@ def _checkout_error(url: str, exc: Exception) -> StoreError:
     return StoreError(msg)
 
 
+def _disconnect_error(url: str, exc: sa.exc.DBAPIError) -> StoreError:
+    msg = (
+        f"lost the connection to the metadata store at {redact_url(url)}: "
+        f"{str(exc.orig).strip()}; the transaction in progress was not committed (unless the "
+        "connection broke while committing); check that the database server is running and "
+        "reachable, then try again"
+    )
+    return StoreError(msg)
+
+
 @contextmanager
 def _checkout(engine: Engine, url: str) -> Iterator[Connection]:
-    """A pooled connection; failing to get one raises StoreError naming the redacted URL."""
+    """A pooled connection; failing to get one, or losing it while it is used (the server
+    restarted, the network failed), raises StoreError naming the redacted URL."""
     try:
         conn = engine.connect()
     except sa.exc.SQLAlchemyError as exc:
         raise _checkout_error(url, exc) from exc
-    with conn:
-        yield conn
+    try:
+        with conn:
+            yield conn
+    except sa.exc.DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        raise _disconnect_error(url, exc) from exc
 
 
 # --- migrations -------------------------------------------------------------------------
@@ -411,7 +427,8 @@ class Store:
             A connection inside the transaction.
 
         Raises:
-            StoreError: the database cannot be reached.
+            StoreError: the database cannot be reached, or the connection was lost during
+                the transaction (it was rolled back, unless it broke while committing).
         """
         with _checkout(self._immediate_engine, self.url) as conn, conn.begin():
             yield conn
@@ -424,7 +441,7 @@ class Store:
             A connection.
 
         Raises:
-            StoreError: the database cannot be reached.
+            StoreError: the database cannot be reached, or the connection was lost.
         """
         with _checkout(self.engine, self.url) as conn:
             yield conn

@@ -8,6 +8,12 @@ marked ``killed`` by an ``atexit`` hook; a run that raises inside ``with`` is ma
 (``kill -9``, out of memory, power loss) cannot mark anything: each run records its owner
 process and a heartbeat, and reads mark a run whose owner is dead ``crashed``
 (see :mod:`shipyard.tracking._liveness`).
+
+A store that cannot be reached when a run ends (the database restarting, the network down)
+does not lose the end: recording it is retried with backoff for up to ``end_retry_s``
+seconds per tracker (the first failure starts the window; once it has passed, later ends
+try once). A run whose end still could not be recorded stays ``running`` in the store until
+a read finds its process gone and marks it ``crashed``.
 """
 
 from __future__ import annotations
@@ -46,6 +52,10 @@ logger = logging.getLogger(__name__)
 #: Statuses a run can end with.
 END_STATUSES = ("finished", "failed", "killed")
 _MAX_KEY = 250  # the width of the key columns
+#: Seconds a tracker keeps trying to record a run's end while the store cannot be reached.
+END_RETRY_S = 15.0
+_END_RETRY_FIRST_S = 0.25  # the first wait; it doubles up to _END_RETRY_MAX_S
+_END_RETRY_MAX_S = 4.0
 
 # Runs still running in this process, ended as 'killed' by the atexit hook.
 _RUNNING: dict[str, Run] = {}
@@ -164,7 +174,16 @@ class Run:
                 "use e.g. 'plots/roc.png'"
             )
             raise TrackingError(msg)
-        return self._tracker.store.artifacts.put(f"runs/{self.id}/{name}", data, run_id=self.id)
+        store = self._tracker.store
+        try:
+            return store.artifacts.put(f"runs/{self.id}/{name}", data, run_id=self.id)
+        except sa.exc.SQLAlchemyError as exc:  # recording it failed: the file was not kept
+            msg = (
+                f"could not store artifact {name!r} of run {self.id}: the store at "
+                f"{redact_url(store.url)} failed ({_db_detail(exc)}); check that it is "
+                "reachable and writable"
+            )
+            raise StoreError(msg) from exc
 
     # -- ending ----------------------------------------------------------------------------
 
@@ -177,8 +196,9 @@ class Run:
 
         Raises:
             TrackingError: on an unknown status.
-            StoreError: when buffered values could not be written (the status is still
-                recorded, with the write error in ``error``).
+            StoreError: when buffered values could not be written (the end is still
+                recorded, with the write error in ``error``; a run ending ``finished`` is
+                recorded ``failed``, as what it logged is incomplete).
         """
         if status not in END_STATUSES:
             msg = f"cannot end run {self.id} with status {status!r}; use one of {END_STATUSES}"
@@ -190,9 +210,10 @@ class Run:
         write_error: StoreError | None = None
         try:
             self._writer.flush()
-        except StoreError as exc:
+        except StoreError as exc:  # values were lost: the record is not a finished run's
             write_error = exc
             error = f"{error}\n{exc}" if error else str(exc)
+            status = "failed" if status == "finished" else status
         try:
             self._tracker._finish(self.id, status, error)
         finally:
@@ -280,6 +301,9 @@ class Tracker:
         heartbeat_interval: seconds between heartbeats of this tracker's running runs.
         stale_after: seconds without a heartbeat after which a run owned by a process on
             another machine counts as crashed (on the owner's machine the process decides).
+        end_retry_s: seconds to keep trying to record runs' ends while the store cannot be
+            reached (a database restart); counted from the first failure, for the tracker
+            as a whole, so a store that stays down delays the first end only.
     """
 
     def __init__(
@@ -290,6 +314,7 @@ class Tracker:
         max_buffer: int = 10_000,
         heartbeat_interval: float = _liveness.HEARTBEAT_INTERVAL,
         stale_after: float = _liveness.STALE_AFTER,
+        end_retry_s: float = END_RETRY_S,
     ):
         if stale_after <= heartbeat_interval:
             msg = (
@@ -299,6 +324,8 @@ class Tracker:
             raise ValueError(msg)
         self.store = store
         self._stale_after = stale_after
+        self._end_retry_s = end_retry_s
+        self._unreachable_until: float | None = None  # the end of the retry window, once open
         self._writer = BufferedWriter(
             store,
             flush_interval=flush_interval,
@@ -312,8 +339,20 @@ class Tracker:
     def __enter__(self) -> Tracker:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.close()
+            return
+        try:  # the exception in flight says what went wrong first: keep it
+            self.close()
+        except StoreError as close_exc:
+            logger.error("closing the tracker failed too: %s", close_exc)
+            exc.add_note(f"shipyard could not write the runs' last values: {close_exc}")
 
     def start_run(
         self,
@@ -449,9 +488,43 @@ class Tracker:
         with self._lock:
             self._runs.pop(run_id, None)
         values = {"status": status, "end_time": time.time(), "error": error}
-        with _write(self.store, f"end run as {status}", run_id) as conn:
-            conn.execute(sa.update(tables.runs).where(tables.runs.c.id == run_id).values(values))
-        logger.info("run %s %s", run_id, status)
+        delay = _END_RETRY_FIRST_S
+        while True:
+            try:
+                with _write(self.store, f"end run as {status}", run_id) as conn:
+                    update = sa.update(tables.runs).where(tables.runs.c.id == run_id)
+                    conn.execute(update.values(values))
+            except StoreError as exc:
+                wait = self._end_retry_wait(exc, delay)
+                if wait is None:
+                    raise
+                logger.warning(
+                    "run %s: the store is unreachable; retrying to record it as %s in %.2f s (%s)",
+                    run_id,
+                    status,
+                    wait,
+                    exc,
+                )
+                time.sleep(wait)
+                delay = min(2 * delay, _END_RETRY_MAX_S)
+                continue
+            with self._lock:
+                self._unreachable_until = None
+            logger.info("run %s %s", run_id, status)
+            return
+
+    def _end_retry_wait(self, exc: StoreError, delay: float) -> float | None:
+        """How long to wait before recording an end again; ``None``: give up (raise)."""
+        if not _unreachable(exc):
+            return None
+        now = time.monotonic()
+        with self._lock:
+            if self._unreachable_until is None:
+                self._unreachable_until = now + self._end_retry_s
+            until = self._unreachable_until
+        if now >= until:
+            return None
+        return min(delay, until - now)
 
     def _beat(self) -> None:
         """Heartbeat of this tracker's running runs (called by the writer thread)."""
@@ -505,6 +578,20 @@ def _write(store: Store, action: str, run_id: str) -> Iterator[sa.Connection]:
             "check that the store is reachable and writable"
         )
         raise StoreError(msg) from exc
+
+
+def _unreachable(exc: StoreError) -> bool:
+    """Whether ``exc`` means the store could not be reached (worth retrying), not that it
+    refused the write."""
+    cause = exc.__cause__
+    if isinstance(cause, sa.exc.DBAPIError) and cause.connection_invalidated:
+        return True
+    return isinstance(cause, (sa.exc.OperationalError, sa.exc.InterfaceError))
+
+
+def _db_detail(exc: sa.exc.SQLAlchemyError) -> str:
+    """The driver's message, without the statement and its parameters."""
+    return str(getattr(exc, "orig", None) or exc).strip()
 
 
 def _with_crashes(record: RunRecord, unrecorded: dict[str, _liveness.Crash]) -> RunRecord:
