@@ -6,6 +6,9 @@ every live connection and, until :meth:`FaultProxy.restore`, resets each new one
 is accepted (a client sees "server closed the connection unexpectedly" or a reset, as when the
 database restarts or the network between them fails). The server itself is never stopped: other
 tests use it.
+
+:meth:`FaultProxy.lose_answer_to` is the subtler fault: the server gets a message (``COMMIT``)
+and acts on it, but its answer never reaches the client, whose connection is then reset.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ class FaultProxy:
         self.refused = 0
         self.cut_at: float | None = None
         self.restored_at: float | None = None
+        self._lose_answer_to: bytes | None = None
+        self.answers_lost = 0
         self._thread = threading.Thread(target=self._accept, name="fault-proxy", daemon=True)
         self._thread.start()
 
@@ -71,6 +76,24 @@ class FaultProxy:
             live = list(self._live)
         for pair in live:
             pair.reset()
+
+    def lose_answer_to(self, message: bytes) -> None:
+        """The next time a client sends ``message`` (e.g. ``b"COMMIT"``), forward it, drop
+        the server's answer, and cut (then restore) everything 0.2 s later, when the server
+        has acted on it: the client cannot know whether it took effect."""
+        with self._lock:
+            self._lose_answer_to = message
+
+    def _take_lost_answer(self, data: bytes) -> bool:
+        """Whether ``data`` from a client is the message whose answer is to be lost."""
+        with self._lock:
+            if self._lose_answer_to is None or self._lose_answer_to not in data:
+                return False
+            self._lose_answer_to = None
+            self.answers_lost += 1
+        threading.Timer(0.2, self.cut).start()
+        threading.Timer(0.4, self.restore).start()
+        return True
 
     def restore(self) -> None:
         """Forward new connections again."""
@@ -118,7 +141,7 @@ class FaultProxy:
                 _reset(client)
                 continue
             server.settimeout(None)
-            pair = _Pair(client, server, self._live, self._lock)
+            pair = _Pair(self, client, server)
             with self._lock:
                 if self._cut:  # cut while connecting
                     pair.reset()
@@ -131,17 +154,22 @@ class FaultProxy:
 class _Pair:
     """A client's connection and its upstream one; closed together, once."""
 
-    def __init__(
-        self, client: socket.socket, server: socket.socket, live: set[_Pair], lock: threading.Lock
-    ) -> None:
+    def __init__(self, proxy: FaultProxy, client: socket.socket, server: socket.socket) -> None:
         self.sockets = (client, server)
-        self._live = live
-        self._lock = lock
+        self._proxy = proxy
+        self._live = proxy._live
+        self._lock = proxy._lock
         self._ends = 0
+        self._mute = False  # the server's answers are dropped
 
     def pump(self, src: socket.socket, dst: socket.socket) -> None:
+        from_client = src is self.sockets[0]
         try:
             while data := src.recv(_CHUNK):
+                if self._mute and not from_client:
+                    continue
+                if from_client and self._proxy._take_lost_answer(data):
+                    self._mute = True  # before the server can answer
                 dst.sendall(data)
         except OSError:
             pass
@@ -173,9 +201,9 @@ def _reset(sock: socket.socket) -> None:
     sock.close()
 
 
-def terminate_sessions(server_url: str, application_name: str) -> int:
+def terminate_sessions(server_url: str, application_name: str, *, idle_only: bool = False) -> int:
     """``pg_terminate_backend`` every session of ``application_name`` (a restart, as its
-    clients see it); the number of sessions ended."""
+    clients see it), or only those between two transactions; the number of sessions ended."""
     import sqlalchemy as sa
 
     engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
@@ -184,9 +212,10 @@ def terminate_sessions(server_url: str, application_name: str) -> int:
             ended = conn.execute(
                 sa.text(
                     "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM "
-                    "pg_stat_activity WHERE application_name = :name AND pid <> pg_backend_pid()"
+                    "pg_stat_activity WHERE application_name = :name AND pid <> pg_backend_pid() "
+                    "AND (state = 'idle' OR NOT :idle_only)"
                 ),
-                {"name": application_name},
+                {"name": application_name, "idle_only": idle_only},
             ).scalar_one()
     finally:
         engine.dispose()

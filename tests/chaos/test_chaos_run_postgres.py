@@ -209,7 +209,8 @@ def test_a_restart_between_two_transactions_is_ridden_out(
     refit = _run._refit_best
 
     def restart_then_refit(*args: Any) -> Any:
-        ended.append(terminate_sessions(pg_server_url, app_name))
+        time.sleep(0.6)  # the tracking writer has written what was logged: no write is open
+        ended.append(terminate_sessions(pg_server_url, app_name, idle_only=True))
         return refit(*args)
 
     monkeypatch.setattr(_run, "_refit_best", restart_then_refit)

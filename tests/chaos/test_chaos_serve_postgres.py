@@ -28,7 +28,8 @@ from _server import Served, drain_output, penguin_package, serving, stop
 from _traffic import Load, LogCounts, Tally, log_counts, wait_for
 
 from shipyard.registry import Registry
-from shipyard.store import Store
+from shipyard.serve._predlog import PredictionLog, PredictionLogConfig
+from shipyard.store import PredictionEntry, SqlSink, Store
 
 pytestmark = [pytest.mark.postgres, pytest.mark.http, pytest.mark.slow]
 
@@ -43,8 +44,9 @@ RECOVERY_S = 60  # only a failing test waits this long
 def served(
     pg_url: str, proxy: FaultProxy, tmp_path: Path
 ) -> Iterator[tuple[Served, str, list[str]]]:
-    """The server, its store and log through the proxy; yields it, its application_name and
-    its output lines (read as they come)."""
+    """The server, its store and log through the proxy; yields it, the application_name of
+    its log's sessions (the store's is ``<that>-store``) and its output lines (read as they
+    come)."""
     store = Store.open(pg_url, root=tmp_path / ".shipyard")
     try:
         registry = Registry(store)
@@ -57,7 +59,8 @@ def served(
     options = ["--workers", "1", "--prediction-log", url, "--reload-interval", "0.5"]
     options += ["--prediction-log-flush-seconds", str(FLUSH_S)]
     options += ["--prediction-log-buffer", str(BUFFER), "--max-records", "100"]
-    with serving(tmp_path, "models:/penguins@production", *options, store=url) as server:
+    store_url = f"{url}-store"
+    with serving(tmp_path, "models:/penguins@production", *options, store=store_url) as server:
         yield server, app, drain_output(server)
 
 
@@ -108,22 +111,29 @@ def test_the_server_answers_through_restarts_and_outages_and_counts_every_record
     assert _drained(server.port).written == warm.answered
     answered.update(warm.answered_ids)
 
-    # 1. a restart under load: the server's sessions are terminated while clients send
+    # 1. a restart under load: the server's sessions are ended while clients send (between
+    # two writes: one ended during a COMMIT is the case of the xfail test below)
     load = Load(server.port, clients=4, records=RECORDS, tag="restart").start(requests=200)
     wait_for(lambda: load.tally.answered >= 250, RECOVERY_S, "no traffic")
-    ended = terminate_sessions(pg_server_url, app)
+    ended = [terminate_sessions(pg_server_url, f"{app}-store")]
+
+    def log_session_ended() -> bool:
+        ended.append(terminate_sessions(pg_server_url, app, idle_only=True))
+        return ended[-1] > 0
+
+    wait_for(log_session_ended, RECOVERY_S, "the log's session was never idle")
     load.join()
     _all_200(load.tally)
     counts = _drained(server.port)
     rows, ids = _rows(pg_url)
     answered.update(load.tally.answered_ids)
-    assert ended >= 1  # the log's connection, at least, was open
+    assert counts.flush_errors >= 1, counts  # the log's next write met the ended session
     assert counts.dropped == 0, counts
     assert rows == len(ids) == len(answered), f"{rows} rows, {len(ids)} ids, {len(answered)}"
     assert ids == answered
     figures.append(
-        f"restart ({ended} sessions ended): {load.tally.answered} answered, "
-        f"{counts.written - warm.answered} written, 0 lost"
+        f"restart ({sum(ended)} sessions ended): {load.tally.answered} answered, "
+        f"{counts.written - warm.answered} written, {counts.flush_errors} failed write, 0 lost"
     )
 
     # 2. an outage the buffer holds: 1,000 records answered while the database is away
@@ -187,3 +197,33 @@ def test_the_server_answers_through_restarts_and_outages_and_counts_every_record
     figures.append(f"total: {total + last.answered} answered, {rows} rows")
     figures.append(f"{looks} failed looks at the alias, the loaded version answering throughout")
     print("\n".join(["", *figures]))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="SqlSink writes at least once: a batch whose COMMIT landed but whose answer was lost "
+    "is written again (fix in store/_predlog.py: a unique prediction_id, ON CONFLICT DO NOTHING)",
+)
+def test_a_batch_whose_commit_answer_is_lost_is_written_once(
+    pg_url: str, proxy: FaultProxy
+) -> None:
+    config = PredictionLogConfig(flush_interval_s=3600, retry_backoff_s=0.1, max_backoff_s=0.5)
+    log = PredictionLog(SqlSink(proxy.for_database(pg_url)), config)
+    log.open()
+    log.submit([_entry(0)])
+    log._entries.flush()  # the table exists; the next write is one INSERT and its COMMIT
+    proxy.lose_answer_to(b"COMMIT")
+    log.submit([_entry(i) for i in range(1, 11)])
+    assert log.close(timeout=30) is True
+    stats = log.stats()
+    rows, ids = _rows(pg_url)
+    assert proxy.answers_lost == 1 and stats.n_flush_errors >= 1, stats
+    assert (stats.n_written, stats.n_dropped, len(ids)) == (11, 0, 11)
+    assert rows == 11, f"{rows} rows for 11 predictions: the lost COMMIT's batch twice"
+
+
+def _entry(i: int) -> PredictionEntry:
+    output = {"prediction": "Adelie", "prediction_id": f"p{i}"}
+    return PredictionEntry(
+        f"p{i}", time.time(), "penguins", "1", [{"island": "Biscoe"}], [output], 1.0
+    )
