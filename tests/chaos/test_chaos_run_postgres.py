@@ -175,6 +175,8 @@ def test_store_lost_mid_run_fails_it_cleanly_records_it_and_the_next_run_works(
 ) -> None:
     with cut_at(proxy, cut.statement, cut.parameter) as fired:
         code, out, seconds = _shipyard_run(capsys, store_url)
+        assert proxy.cut_at is not None
+        after_cut = time.monotonic() - proxy.cut_at  # the run waited for the store to record it
     assert fired.is_set()
     error = _clean_failure(code, out)
     assert all(fragment in error for fragment in cut.error), error
@@ -187,7 +189,11 @@ def test_store_lost_mid_run_fails_it_cleanly_records_it_and_the_next_run_works(
         ("run", "failed"),
     ]
     assert all(fragment in runs[1][2] for fragment in cut.error[1:]), runs
-    print(f"\nstore lost at {cut.statement!r}: exit 1 after {seconds:.1f} s; {error[:160]}")
+    with capsys.disabled():  # the figures, shown with -s
+        print(
+            f"\nstore lost at {cut.statement!r} for {RESTORE_AFTER_S} s: exit 1 after "
+            f"{seconds:.1f} s, {after_cut:.1f} s after the cut; {error[:200]}"
+        )
     if cut.versions:
         return
     code, out, _ = _shipyard_run(capsys, store_url)
