@@ -112,7 +112,7 @@ def test_the_server_answers_through_restarts_and_outages_and_counts_every_record
     answered.update(warm.answered_ids)
 
     # 1. a restart under load: the server's sessions are ended while clients send (between
-    # two writes: one ended during a COMMIT is the case of the xfail test below)
+    # two writes: one ended during a COMMIT is the case of the lost-COMMIT test below)
     load = Load(server.port, clients=4, records=RECORDS, tag="restart").start(requests=200)
     wait_for(lambda: load.tally.answered >= 250, RECOVERY_S, "no traffic")
     ended = [terminate_sessions(pg_server_url, f"{app}-store")]
@@ -199,11 +199,6 @@ def test_the_server_answers_through_restarts_and_outages_and_counts_every_record
     print("\n".join(["", *figures]))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SqlSink writes at least once: a batch whose COMMIT landed but whose answer was lost "
-    "is written again (fix in store/_predlog.py: a unique prediction_id, ON CONFLICT DO NOTHING)",
-)
 def test_a_batch_whose_commit_answer_is_lost_is_written_once(
     pg_url: str, proxy: FaultProxy
 ) -> None:

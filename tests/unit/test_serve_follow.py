@@ -69,3 +69,35 @@ def test_follower_swaps_on_a_move_and_skips_a_version_that_cannot_serve(store: S
 def test_only_an_alias_can_be_followed(store: Store) -> None:
     with pytest.raises(ValueError, match="only an alias"):
         ModelFollower("models:/penguins/1", lambda: store)
+
+
+def test_an_outage_is_logged_once_and_its_end_once(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = Registry(store)
+    state = ServerState(registry.load("models:/penguins/1"), ServeConfig())
+    follower = ModelFollower("models:/penguins@production", lambda: store, interval_s=0.001)
+    looks = {"n": 0}
+
+    async def flaky(_state: ServerState) -> bool:
+        looks["n"] += 1
+        if looks["n"] <= 20:  # the store is away for 20 looks, then back
+            raise ConnectionError("the store is away")
+        return False
+
+    follower.check = flaky  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        task = asyncio.create_task(follower.run(state))
+        while looks["n"] < 25:
+            await asyncio.sleep(0.005)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with caplog.at_level("WARNING", logger="shipyard.serve._follow"):
+        asyncio.run(scenario())
+    messages = [r.getMessage() for r in caplog.records if r.name == "shipyard.serve._follow"]
+    assert len(messages) == 2, messages
+    assert "failed; still serving version 1" in messages[0]
+    assert "works again after 20 failed look(s)" in messages[1]

@@ -745,3 +745,54 @@ def test_unusable_urls_say_what_is_expected() -> None:
         open_sink("s3://bucket/predictions")
     with pytest.raises(ShipyardError, match=r"driver is not installed \(MySQLdb\)"):
         open_sink("mysql://me@db/shipyard")
+
+
+def _old_table(url: str, rows: Sequence[tuple[str, datetime]]) -> None:
+    """A prediction_log table as an older Shipyard made it: no unique index."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "CREATE TABLE prediction_log (id INTEGER PRIMARY KEY, prediction_id TEXT NOT "
+                "NULL, request_id TEXT NOT NULL, ts DATETIME NOT NULL, model_name TEXT NOT "
+                "NULL, model_version TEXT NOT NULL, latency_ms FLOAT NOT NULL, inputs JSON NOT "
+                "NULL, outputs JSON NOT NULL)"
+            )
+        )
+        for prediction_id, ts in rows:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO prediction_log (prediction_id, request_id, ts, model_name, "
+                    "model_version, latency_ms, inputs, outputs) VALUES (:p, 'r', :ts, "
+                    "'penguins', '1', 1.0, '{}', '{}')"
+                ),
+                {"p": prediction_id, "ts": ts.replace(tzinfo=None)},
+            )
+    engine.dispose()
+
+
+def test_a_sql_batch_written_twice_is_stored_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/log.db"
+    _old_table(url, [])  # an older table gets the unique index on first write
+    sink = SqlSink(url)
+    payload = sink.encode([entry("a", n=3), entry("b")])
+    sink.write(payload)
+    sink.write(payload)  # a retry after a lost COMMIT answer
+    sink.close()
+    logged = read_predictions(url, model="penguins")
+    assert sorted(logged["prediction_id"]) == ["a-0", "a-1", "a-2", "b-0"]
+
+
+def test_an_old_table_with_duplicates_keeps_working_and_says_why_retries_may_duplicate(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path}/log.db"
+    _old_table(url, [("x", DAY1), ("x", DAY1)])
+    sink = SqlSink(url)
+    with caplog.at_level(logging.WARNING):
+        sink.write(sink.encode([entry("c")]))
+    sink.close()
+    assert "holds duplicate predictions" in caplog.text
+    assert sorted(read_predictions(url, model="penguins")["prediction_id"]) == ["c-0", "x", "x"]

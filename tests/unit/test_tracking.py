@@ -471,10 +471,12 @@ def test_public_api() -> None:
         "Tracker",
         "active_run",
         "collect_lineage",
+        "load_run_artifact",
         "log_metric",
         "log_metrics",
         "log_param",
         "log_params",
+        "run_artifact_path",
         "set_tag",
         "start_run",
     }

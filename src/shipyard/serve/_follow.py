@@ -62,7 +62,13 @@ class ModelFollower:
         self._skipped: int | None = None
 
     async def run(self, state: ServerState) -> None:
-        """Look at the alias every ``interval_s`` until cancelled."""
+        """Look at the alias every ``interval_s`` until cancelled.
+
+        A failing look (the store away) is logged once, with its traceback, and its recovery
+        once: an outage does not flood the log with one traceback per interval.
+        """
+        failing_since: float | None = None
+        failures = 0
         while True:
             await asyncio.sleep(self.interval_s)
             try:
@@ -70,7 +76,25 @@ class ModelFollower:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                logger.exception("hot reload: looking at %s failed; will try again", self.ref)
+                failures += 1
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                    logger.exception(
+                        "hot reload: looking at %s failed; still serving version %s, trying "
+                        "again every %g s (logged again when it works)",
+                        self.ref,
+                        state.slot.model_info["version"],
+                        self.interval_s,
+                    )
+                continue
+            if failing_since is not None:
+                logger.warning(
+                    "hot reload: looking at %s works again after %d failed look(s) over %.0f s",
+                    self.ref,
+                    failures,
+                    time.monotonic() - failing_since,
+                )
+                failing_since, failures = None, 0
 
     async def check(self, state: ServerState) -> bool:
         """Look once; swap to the alias' version if it moved. Returns whether it swapped."""

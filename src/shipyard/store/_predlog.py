@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import logging
 import operator
 import os
 import re
@@ -40,6 +41,7 @@ import pyarrow as pa
 from shipyard.errors import DataError, ShipyardError
 from shipyard.store._crypto import MAGIC, EncryptionKey, is_sealed, open_envelope, resolve_key
 from shipyard.store._db import redact_url
+from shipyard.store._tables import dialect_insert
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -58,8 +60,11 @@ BASE_COLUMNS = ("prediction_id", "request_id", "ts", "model_name", "model_versio
 """The columns every logged prediction has, before its ``input.<name>``, ``prediction`` and
 ``proba.<class>`` columns."""
 
+logger = logging.getLogger(__name__)
+
 _OFF = ("", "off")
 _TABLE = "prediction_log"
+_ONCE_COLUMNS = ("prediction_id", "ts")  # a row's identity: a retried write adds nothing
 _FILE_SEQ = itertools.count()  # per process; with the pid, file names never collide
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 _TS_TYPE = pa.timestamp("us", tz="UTC")
@@ -343,7 +348,8 @@ class SqlSink:
 
         self.url = url
         self.table = _log_table(sa.MetaData())
-        self.engine = _create_engine(url, json_serializer=_already_json)
+        self.engine = _create_engine(url, json_serializer=_already_json, **_pool_settings(url))
+        self._once = False  # set by _ensure_table
         self._table_ready = False
 
     def __repr__(self) -> str:
@@ -393,7 +399,14 @@ class SqlSink:
 
         self._ensure_table()
         with self.engine.begin() as conn:
-            conn.execute(sa.insert(self.table), payload)
+            if self._once and conn.dialect.name in ("sqlite", "postgresql"):
+                # a retry of a batch whose COMMIT landed but whose answer was lost adds nothing
+                insert = dialect_insert(conn, self.table).on_conflict_do_nothing(
+                    index_elements=list(_ONCE_COLUMNS)
+                )
+            else:
+                insert = sa.insert(self.table)
+            conn.execute(insert, payload)
 
     def close(self) -> None:
         """Close the pooled connections (a later write opens new ones)."""
@@ -411,7 +424,34 @@ class SqlSink:
             # another process may have created it between the check and the CREATE
             if not sa.inspect(self.engine).has_table(self.table.name):
                 raise
+        self._once = self._ensure_once_index()
         self._table_ready = True
+
+    def _ensure_once_index(self) -> bool:
+        """Whether the table has the unique ``(prediction_id, ts)`` index that makes a
+        retried write add nothing; a table an older Shipyard created gets it now, unless it
+        already holds duplicates (then retries may duplicate rows, as before, and a warning
+        says so)."""
+        import sqlalchemy as sa
+
+        index = next(i for i in self.table.indexes if i.unique)
+        try:
+            with self.engine.begin() as conn:
+                index.create(conn, checkfirst=True)
+        except sa.exc.IntegrityError:
+            logger.warning(
+                "the prediction log table in %s holds duplicate predictions, so it cannot get "
+                "its unique index %s: a write retried after a lost COMMIT answer may store a "
+                "batch twice; remove the duplicates to fix it",
+                redact_url(self.url),
+                index.name,
+            )
+            return False
+        except sa.exc.DBAPIError:
+            # another process may have created it between the check and the CREATE
+            if index.name not in {i["name"] for i in sa.inspect(self.engine).get_indexes(_TABLE)}:
+                raise
+        return True
 
 
 def _log_table(metadata: sa.MetaData) -> sa.Table:
@@ -435,7 +475,16 @@ def _log_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("inputs", sa.JSON, nullable=False),
         sa.Column("outputs", sa.JSON, nullable=False),
         sa.Index(f"ix_{_TABLE}_model_name_ts", "model_name", "ts"),
+        sa.Index(f"ux_{_TABLE}_prediction_id_ts", *_ONCE_COLUMNS, unique=True),
     )
+
+
+def _pool_settings(url: str) -> dict[str, Any]:
+    """PostgreSQL: test pooled connections before use, and give up connecting after 10 s, so
+    a database that stops answering fails a write (retried) instead of hanging the writer."""
+    if not url.startswith(("postgresql", "postgres")) or "connect_timeout" in url:
+        return {}
+    return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
 
 
 def _create_engine(url: str, **kwargs: Any) -> sa.Engine:
