@@ -108,7 +108,7 @@ def test_failed_record_write_leaves_no_file(
         raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
 
     monkeypatch.setattr(ArtifactStore, "_upsert", fail)
-    with pytest.raises(sa.exc.OperationalError):
+    with pytest.raises(StoreError, match="disk I/O error"):
         store.artifacts.put("x/y.bin", b"data")
     assert _files(tmp_path / "sy" / "artifacts") == []
 
@@ -169,3 +169,20 @@ def test_fsspec_memory_root(tmp_path: Path) -> None:
             store.artifacts.get("m/1/metadata.json")
         fs.rm(root, recursive=True)
     assert not (tmp_path / "artifacts").exists()
+
+
+def test_a_database_failure_is_a_store_error_naming_the_store_and_leaves_no_file(
+    tmp_path: Path,
+) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/missing-dir/none.db")  # cannot open
+    artifacts = ArtifactStore(str(tmp_path / "root"), engine)
+    with pytest.raises(StoreError, match="recording artifact 'a/b.txt' failed: the metadata"):
+        artifacts.put("a/b.txt", b"data")
+    assert [p for p in (tmp_path / "root").rglob("*") if p.is_file()] == []
+    for call, doing in (
+        (lambda: artifacts.get("a/b.txt"), "reading the record"),
+        (lambda: artifacts.list(), "listing artifacts"),
+        (lambda: artifacts.exists("a/b.txt"), "looking up artifact"),
+    ):
+        with pytest.raises(StoreError, match=f"{doing}.*check that it is running"):
+            call()

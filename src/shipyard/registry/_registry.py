@@ -13,7 +13,7 @@ from shipyard.errors import ModelNotFoundError, RegistryError, StoreError
 from shipyard.model import METADATA_FILE, ModelPackage
 from shipyard.registry._catalog import AliasMove, ModelCatalog, ModelRecord, VersionRecord
 from shipyard.registry._uri import ModelRef, parse_model_uri
-from shipyard.store import Store, redact_url, tables
+from shipyard.store import Store, tables
 
 __all__ = ["Registry"]
 
@@ -58,14 +58,6 @@ class Registry:
         except StoreError as exc:  # same class: EncryptionError stays one
             msg = f"{not_registered}: {exc}"
             raise type(exc)(msg) from exc
-        except sa.exc.SQLAlchemyError as exc:  # the artifact store's database writes
-            detail = str(getattr(exc, "orig", None) or exc).strip()
-            msg = (
-                f"{not_registered}: recording its package files in the metadata store at "
-                f"{redact_url(self._store.url)} failed: {detail}; check that the store is "
-                "reachable, then register again"
-            )
-            raise StoreError(msg) from exc
         try:
             record = self._catalog.create_version(
                 name,

@@ -9,6 +9,8 @@ import hashlib
 import logging
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,11 +162,32 @@ class ArtifactStore:
                 "metadata store; pass the id of an existing run, or None"
             )
             raise StoreError(msg) from exc
+        except sa.exc.SQLAlchemyError as exc:  # the store unreachable or lost mid-write
+            self._discard(tmp)
+            doing = f"recording artifact {path!r}"
+            raise self._database_error(doing, exc) from exc
         except BaseException:
             self._discard(tmp)
             raise
         logger.debug("stored artifact %s (%d bytes, sha256 %s)", path, len(data), sha256)
         return sha256
+
+    @contextmanager
+    def _database(self, doing: str) -> Iterator[None]:
+        """Turn a metadata store failure into a StoreError naming the store, not the SQL."""
+        try:
+            yield
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._database_error(doing, exc) from exc
+
+    def _database_error(self, doing: str, exc: sa.exc.SQLAlchemyError) -> StoreError:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        where = self.engine.url.render_as_string(hide_password=True)
+        msg = (
+            f"{doing} failed: the metadata store at {where} did not answer ({detail}); check "
+            "that it is running and reachable, then try again"
+        )
+        return StoreError(msg)
 
     def _write(self, tmp: str, data: bytes) -> None:
         self._fs.makedirs(tmp.rsplit("/", 1)[0], exist_ok=True)
@@ -208,7 +231,10 @@ class ArtifactStore:
             StoreError: no artifact is recorded at ``path``.
         """
         path = check_artifact_path(path)
-        with self.engine.connect() as conn:
+        with (
+            self._database(f"reading the record of artifact {path!r}"),
+            self.engine.connect() as conn,
+        ):
             row = conn.execute(
                 sa.select(artifacts_table).where(artifacts_table.c.path == path)
             ).first()
@@ -273,13 +299,13 @@ class ArtifactStore:
                 (artifacts_table.c.path == folder)
                 | artifacts_table.c.path.like(_like_prefix(folder), escape="\\")
             )
-        with self.engine.connect() as conn:
+        with self._database("listing artifacts"), self.engine.connect() as conn:
             return [_record(row) for row in conn.execute(query)]
 
     def exists(self, path: str) -> bool:
         """Whether ``path`` is recorded and its file is present (content is not hashed)."""
         path = check_artifact_path(path)
-        with self.engine.connect() as conn:
+        with self._database(f"looking up artifact {path!r}"), self.engine.connect() as conn:
             recorded = conn.execute(
                 sa.select(artifacts_table.c.id).where(artifacts_table.c.path == path)
             ).first()

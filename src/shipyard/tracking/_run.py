@@ -174,16 +174,7 @@ class Run:
                 "use e.g. 'plots/roc.png'"
             )
             raise TrackingError(msg)
-        store = self._tracker.store
-        try:
-            return store.artifacts.put(f"runs/{self.id}/{name}", data, run_id=self.id)
-        except sa.exc.SQLAlchemyError as exc:  # recording it failed: the file was not kept
-            msg = (
-                f"could not store artifact {name!r} of run {self.id}: the store at "
-                f"{redact_url(store.url)} failed ({_db_detail(exc)}); check that it is "
-                "reachable and writable"
-            )
-            raise StoreError(msg) from exc
+        return self._tracker.store.artifacts.put(f"runs/{self.id}/{name}", data, run_id=self.id)
 
     # -- ending ----------------------------------------------------------------------------
 
