@@ -176,7 +176,7 @@ def test_a_database_failure_is_a_store_error_naming_the_store_and_leaves_no_file
 ) -> None:
     engine = sa.create_engine(f"sqlite:///{tmp_path}/missing-dir/none.db")  # cannot open
     artifacts = ArtifactStore(str(tmp_path / "root"), engine)
-    with pytest.raises(StoreError, match="recording artifact 'a/b.txt' failed: the metadata"):
+    with pytest.raises(StoreError, match=r"recording artifact 'a/b\.txt' failed: the metadata"):
         artifacts.put("a/b.txt", b"data")
     assert [p for p in (tmp_path / "root").rglob("*") if p.is_file()] == []
     for call, doing in (
