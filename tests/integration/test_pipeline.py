@@ -400,3 +400,42 @@ def test_run_warnings_name_their_column(tmp_path: Path) -> None:
     (warning,) = result.warnings
     assert warning.startswith("column 'empty': every value is missing (569 rows)")
     assert [e.message for e in events if e.kind == "warning"] == [warning]
+
+
+def test_a_search_by_trials_records_every_trial_and_is_reproducible(
+    tmp_path: Path, store: Store
+) -> None:
+    spec = load_spec(
+        _project(
+            tmp_path,
+            load_diabetes(as_frame=True).frame,
+            "name: diabetes\ndata: {source: {type: csv, path: data/train.csv}, target: target}\n"
+            "split: {cv_folds: 3}\nregistry: {min_improvement: 1.0}\n"
+            "search:\n  trials: 10\n  families: [linear, lightgbm]\n"
+            "  spaces: {lightgbm: {n_estimators: {low: 10, high: 40, integer: true}}}\n",
+        )
+    )
+    first = run_project(spec, store=store)
+    second = run_project(spec, store=store)
+    assert first.search is not None and first.search["trials"] == 10
+    assert first.search["stopped_by"] == "trials"
+    assert sum(first.search["per_family"].values()) == 10
+    assert first.best == second.best and first.holdout == second.holdout
+    assert [(c.label, c.params) for c in first.candidates] == [
+        (c.label, c.params) for c in second.candidates
+    ]
+    # every trial is a child run with its parameters and how it ended
+    tracker = Tracker(store)
+    children = tracker.search_runs(parent_id=first.run_id)
+    assert len(children) == 10
+    states = {c.tags["trial_state"] for c in children}
+    assert states <= {"complete", "pruned", "timeout"} and "complete" in states
+    best = next(c for c in children if c.name == first.best)
+    assert best.params["model"] in ("linear", "lightgbm")
+    parent = tracker.get_run(first.run_id)
+    assert parent.metrics["search.trials"] == 10
+    assert parent.tags["search.stopped_by"] == "trials"
+    tracker.close()
+    package = Registry(store).load(f"models:/diabetes/{first.model_version}")
+    rows = load_diabetes(as_frame=True).frame.drop(columns="target").head(3)
+    assert len(package.predict(rows).labels) == 3

@@ -23,7 +23,7 @@ from shipyard.errors import SpecError
 from shipyard.spec import load_spec, starter_spec
 
 if TYPE_CHECKING:
-    from shipyard.pipeline import Event, Inspection, RunResult
+    from shipyard.pipeline import CandidateResult, Event, Inspection, RunResult
     from shipyard.store import Store
 
 __all__ = ["init", "quickstart", "run", "validate"]
@@ -204,6 +204,12 @@ def _print_result(state: CliState, result: RunResult) -> None:
 
     out = state.out
     metric = result.metric
+    shown = result.candidates
+    if result.search is not None:  # the best trial of each family; every trial is a run
+        best_of: dict[str, CandidateResult] = {}
+        for c in result.candidates:  # best first
+            best_of.setdefault(c.model, c)
+        shown = list(best_of.values())
     rows = [
         (
             "*" if c.label == result.best else "",
@@ -212,10 +218,20 @@ def _print_result(state: CliState, result: RunResult) -> None:
             f"{c.fit_seconds:.1f}s",
             c.run_id[:8],
         )
-        for c in result.candidates
+        for c in shown
     ]
     title = f"Candidates ({result.task}, {result.n_rows} rows, {metric} by cross-validation)"
+    if result.search is not None:
+        title = f"Best trial per family ({result.task}, {result.n_rows} rows, cv {metric})"
     out.print(table(title, ["", "candidate", f"cv {metric}", "fit time", "run"], rows))
+    if result.search is not None:
+        search = result.search
+        states = ", ".join(f"{n} {s}" for s, n in sorted(search["states"].items()))
+        families = ", ".join(f"{k} {n}" for k, n in search["per_family"].items())
+        out.print(
+            f"Search: {search['trials']} trials in {search['seconds']:.1f} s ({states}; "
+            f"stopped by {search['stopped_by']}); trials per family: {families}"
+        )
     keys = [k for k in KEY_METRICS[result.task] if k in result.holdout]
     holdout = [(k, fmt_float(result.holdout[k])) for k in keys]
     out.print(table("Holdout metrics", ["metric", escape(result.best)], holdout))

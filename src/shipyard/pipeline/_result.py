@@ -19,6 +19,7 @@ class CandidateResult:
         cv_mean: mean CV metrics; ``cv_std`` their standard deviations.
         fit_seconds: total fitting time over the folds.
         cv_folds: every fold's metrics, in fold order.
+        params: the parameters it was trained with (beyond its family's defaults).
     """
 
     label: str
@@ -28,6 +29,7 @@ class CandidateResult:
     cv_std: dict[str, float]
     fit_seconds: float
     cv_folds: list[dict[str, float]] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ class RunResult:
         report_path: the run's HTML report, as an artifact path (``runs/ID/report.html``).
         runtime: what the server will run: ``onnx`` or ``sklearn``.
         onnx: how the ONNX conversion went (``status``, ``reason``, ``check``).
+        search: for a run with ``search:``, what the search did: ``trials``, ``seconds``,
+            ``stopped_by`` and the trials per ``state`` (``None`` without a search).
     """
 
     run_id: str
@@ -66,6 +70,7 @@ class RunResult:
     report_path: str | None = None
     runtime: str = "sklearn"
     onnx: dict[str, Any] = field(default_factory=dict)
+    search: dict[str, Any] | None = None
 
     @property
     def model_uri(self) -> str:

@@ -7,7 +7,8 @@ import io
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,19 @@ from shipyard.registry import ModelPackage, Registry
 from shipyard.spec import ProjectSpec, spec_hash
 from shipyard.store import Store, dialect_insert, redact_url, tables
 from shipyard.tracking import Run, Tracker, collect_lineage
-from shipyard.train import Catalogue, cross_validate, make_pipeline, predict_evaluate, refit
+from shipyard.train import (
+    Catalogue,
+    SearchBudget,
+    StopTrial,
+    Trial,
+    budgeted_search,
+    cross_validate,
+    default_catalogue,
+    make_pipeline,
+    predict_evaluate,
+    refit,
+    search_families,
+)
 from shipyard.train._onnx import OnnxConversionError, convert_to_onnx
 
 __all__ = ["run_project"]
@@ -103,7 +116,11 @@ def run_project(
         pii = _record_pii_index(spec, frame, run)
         prepared = _prepare(spec, inspection, run, catalogue, on_event)
         _record_dataset(store, spec, prepared)
-        candidates = _cross_validate_all(spec, prepared, tracker, run, on_event)
+        search = None
+        if spec.search is not None:
+            candidates, search = _search_all(spec, prepared, tracker, run, on_event, catalogue)
+        else:
+            candidates = _cross_validate_all(spec, prepared, tracker, run, on_event)
         best = candidates[0]
         run.set_tags({"best_candidate": best.label, "task": prepared.task})
         on_event(Event("step", f"refitting {best.label} and evaluating on the holdout"))
@@ -130,7 +147,7 @@ def run_project(
         )
         on_event(Event("step", "writing the HTML report"))
         path = _write_report(spec, inspection, result, holdout, lineage.git_commit, run, on_event)
-        return dataclasses.replace(result, report_path=path)
+        return dataclasses.replace(result, report_path=path, search=search)
 
 
 def _prepare(
@@ -246,6 +263,127 @@ def _cross_validate_one(
         fit_seconds=cv_result.fit_seconds,
         cv_folds=cv_result.folds,
     )
+
+
+def _search_all(
+    spec: ProjectSpec,
+    prepared: _Prepared,
+    tracker: Tracker,
+    parent: Run,
+    on_event: EventHandler,
+    catalogue: Catalogue | None,
+) -> tuple[list[CandidateResult], dict[str, Any]]:
+    """Search the families under ``spec.search``'s budget; each trial is a child run.
+
+    Returns the complete trials as candidates, best first (the best one's estimator is added
+    to ``prepared.estimators`` for the refit), and a summary of the search.
+    """
+    search = spec.search
+    assert search is not None
+    catalogue = catalogue or default_catalogue()
+    metric, task = prepared.metric, prepared.task
+    families = search_families(spec, task, catalogue)
+    x, y = prepared.x.iloc[prepared.train_idx], prepared.y.iloc[prepared.train_idx]
+    results: dict[int, CandidateResult] = {}
+    budget = SearchBudget(seconds=search.budget, trials=search.trials)
+    limit = " and ".join(
+        ([f"{search.budget:g} s"] if search.budget else [])
+        + ([f"{search.trials} trials"] if search.trials else [])
+    )
+    on_event(Event("step", f"searching {len(families)} model families for {limit}"))
+
+    def evaluate(trial: Trial, report: Callable[[int, float, float], None]) -> float:
+        label = f"{trial.family}#{trial.number}"
+        estimator = catalogue.create(
+            trial.family, task, seed=spec.seed, params=trial.params, where="search"
+        )
+        on_event(Event("candidate", f"trial {trial.number}: {trial.family}", trial.number, 0))
+        stopped: StopTrial | None = None
+        with tracker.start_run(label, project=spec.name, parent_id=parent.id) as child:
+            child.log_params(
+                {"model": trial.family, "trial": trial.number}
+                | {f"param.{k}": v for k, v in trial.params.items()}
+            )
+            last = [time.perf_counter()]
+
+            def on_fold(fold: int, scores: dict[str, float]) -> None:
+                child.log_metrics({f"fold.{k}": v for k, v in scores.items()}, step=fold)
+                now = time.perf_counter()
+                seconds, last[0] = now - last[0], now
+                report(fold, scores[metric], seconds)
+
+            try:
+                cv_result = cross_validate(
+                    make_pipeline(prepared.signature, estimator),
+                    x,
+                    y,
+                    cv=prepared.folds,
+                    task=task,
+                    classes=prepared.signature.classes,
+                    on_fold=on_fold,
+                )
+            except StopTrial as stop:  # pruned or out of time: the run itself went fine
+                child.set_tags({"trial_state": stop.reason})
+                stopped = stop
+            else:
+                child.set_tags({"trial_state": "complete"})
+                child.log_metrics({f"cv.{k}": v for k, v in cv_result.mean.items()})
+                child.log_metrics({f"cv.{k}.std": v for k, v in cv_result.std.items()})
+                child.log_metrics({"fit_seconds": cv_result.fit_seconds})
+        if stopped is not None:
+            raise stopped
+        results[trial.number] = CandidateResult(
+            label=label,
+            model=trial.family,
+            run_id=child.id,
+            cv_mean=cv_result.mean,
+            cv_std=cv_result.std,
+            fit_seconds=cv_result.fit_seconds,
+            cv_folds=cv_result.folds,
+            params=dict(trial.params),
+        )
+        return cv_result.mean[metric]
+
+    starts: dict[str, list[dict[str, Any]]] = {}
+    if "models" in spec.model_fields_set:  # the project file's candidates are tried first
+        for cand in spec.models:
+            starts.setdefault(cand.model, []).append(dict(cand.params))
+    outcome = budgeted_search(
+        families,
+        evaluate,
+        budget=budget,
+        greater_is_better=greater_is_better(metric),
+        seed=spec.seed,
+        starts=starts,
+    )
+    states = Counter(t.state for t in outcome.trials)
+    parent.log_metrics(
+        {"search.trials": len(outcome.trials), "search.seconds": outcome.seconds}
+        | {f"search.{state}": n for state, n in states.items()}
+    )
+    parent.set_tags({"search.stopped_by": outcome.stopped_by})
+    on_event(
+        Event(
+            "step",
+            f"search done: {len(outcome.trials)} trials in {outcome.seconds:.1f} s "
+            f"({', '.join(f'{n} {s}' for s, n in sorted(states.items()))}); best "
+            f"{outcome.best.family}#{outcome.best.number} {metric} {outcome.best.score:.4g}",
+        )
+    )
+    sign = 1.0 if greater_is_better(metric) else -1.0
+    ranked = sorted(results.values(), key=lambda r: -sign * _finite(r.cv_mean[metric]))
+    best = ranked[0]
+    prepared.estimators[best.label] = catalogue.create(
+        best.model, task, seed=spec.seed, params=best.params, where="search"
+    )
+    summary = {
+        "trials": len(outcome.trials),
+        "seconds": outcome.seconds,
+        "stopped_by": outcome.stopped_by,
+        "states": dict(states),
+        "per_family": {k: len(v) for k, v in outcome.by_family().items()},
+    }
+    return ranked, summary
 
 
 def _finite(value: float) -> float:

@@ -6,6 +6,7 @@ step.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,12 +21,14 @@ __all__ = [
     "Expectation",
     "FeaturesSpec",
     "NotNull",
+    "ParamRange",
     "ParquetSource",
     "ProjectSpec",
     "Range",
     "Regex",
     "RegistrySpec",
     "RowCount",
+    "SearchSpec",
     "SourceSpec",
     "SplitSpec",
     "SqlSource",
@@ -180,6 +183,69 @@ class CandidateSpec(_Strict):
     def label(self) -> str:
         """The candidate's display name (``name`` or the catalogue key)."""
         return self.name or self.model
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?\s*$")
+_UNIT_SECONDS = {None: 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+class ParamRange(_Strict):
+    """The search range of one parameter: numbers between ``low`` and ``high`` (whole numbers
+    when ``integer``; sampled on a log scale when ``log``), or one of ``choices``."""
+
+    low: float | None = None
+    high: float | None = None
+    integer: bool = False
+    log: bool = False
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> ParamRange:
+        if self.choices is not None:
+            if not self.choices or self.low is not None or self.high is not None:
+                msg = "give either 'choices' (a non-empty list) or 'low' and 'high', not both"
+                raise ValueError(msg)
+            return self
+        if self.low is None or self.high is None or not self.low < self.high:
+            msg = "a range needs 'low' < 'high' (or give 'choices')"
+            raise ValueError(msg)
+        if self.log and self.low <= 0:
+            msg = "a log-scale range needs 'low' > 0"
+            raise ValueError(msg)
+        return self
+
+
+class SearchSpec(_Strict):
+    """Search across model families under one budget (``shipyard run`` with ``search:``).
+
+    ``budget`` is wall-clock time for the whole search (``90s``, ``10m``, ``1h`` or seconds);
+    ``trials`` caps the number of trials (either or both; a search by trials alone is
+    reproducible with the same seed). ``families`` are catalogue keys (default: every family
+    with a search space that fits the task); ``spaces`` override a family's parameter ranges.
+    """
+
+    budget: float | None = Field(default=None, gt=0, description="seconds")
+    trials: int | None = Field(default=None, ge=1)
+    families: list[str] | None = None
+    spaces: dict[str, dict[str, ParamRange]] = Field(default_factory=dict)
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            match = _DURATION.match(value)
+            if match is None:
+                msg = f"expected a duration such as 90s, 10m or 1h, found {value!r}"
+                raise ValueError(msg)
+            return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        return value
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> SearchSpec:
+        if self.budget is None and self.trials is None:
+            msg = "a search needs a 'budget' (such as 10m), 'trials', or both"
+            raise ValueError(msg)
+        return self
 
 
 class _ExpectationBase(_Strict):
@@ -401,6 +467,7 @@ class ProjectSpec(_Strict):
     task: TaskType | None = None
     features: FeaturesSpec = Field(default_factory=FeaturesSpec)
     split: SplitSpec = Field(default_factory=SplitSpec)
+    search: SearchSpec | None = None
     models: list[CandidateSpec] = Field(
         default_factory=lambda: [
             CandidateSpec(model="linear"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sklearn.ensemble import (
@@ -22,6 +22,7 @@ from sklearn.ensemble import (
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 
 from shipyard.errors import TrainingError
+from shipyard.spec import ParamRange
 
 __all__ = ["Catalogue", "CatalogueEntry", "default_catalogue"]
 
@@ -44,6 +45,11 @@ class CatalogueEntry:
         description: one line for ``shipyard models catalogue`` and the docs.
         library: the package that implements it (``shipyard models catalogue`` shows it, so
             a plugin's entry says what to install).
+        space: the parameter ranges a search (``search:`` in ``shipyard.yaml``) explores by
+            default; empty: a search tries its defaults only.
+        cost_rank: where it comes in a search's first pass (cheaper families first).
+        searched: whether a search takes it when ``search.families`` is not given (an entry
+            that is another's special case, such as ``ridge`` for ``linear``, is not).
     """
 
     key: str
@@ -51,6 +57,9 @@ class CatalogueEntry:
     factory: Factory
     description: str
     library: str = "scikit-learn"
+    space: Mapping[str, ParamRange] = field(default_factory=dict)
+    cost_rank: int = 50
+    searched: bool = True
 
 
 class Catalogue:
@@ -154,26 +163,98 @@ def default_catalogue() -> Catalogue:
 
 def _builtins() -> list[CatalogueEntry]:
     return [
-        CatalogueEntry("linear", ALL_TASKS, _linear, "logistic regression / ridge regression"),
-        CatalogueEntry("logistic_regression", CLASSIFICATION, _logistic, "L2 logistic regression"),
+        CatalogueEntry(
+            "linear",
+            ALL_TASKS,
+            _linear,
+            "logistic regression / ridge regression",
+            space={"C": _log(1e-3, 1e3), "alpha": _log(1e-4, 1e3)},
+            cost_rank=0,
+        ),
+        CatalogueEntry(
+            "logistic_regression",
+            CLASSIFICATION,
+            _logistic,
+            "L2 logistic regression",
+            space={"C": _log(1e-3, 1e3)},
+            cost_rank=0,
+            searched=False,
+        ),
         CatalogueEntry(
             "linear_regression",
             REGRESSION,
             lambda t, s: LinearRegression(),
             "ordinary least squares",
+            cost_rank=0,
+            searched=False,
         ),
         CatalogueEntry(
-            "ridge", REGRESSION, lambda t, s: Ridge(random_state=s), "L2 linear regression"
+            "ridge",
+            REGRESSION,
+            lambda t, s: Ridge(random_state=s),
+            "L2 linear regression",
+            space={"alpha": _log(1e-4, 1e3)},
+            cost_rank=0,
+            searched=False,
         ),
-        CatalogueEntry("random_forest", ALL_TASKS, _random_forest, "random forest (scikit-learn)"),
-        CatalogueEntry("extra_trees", ALL_TASKS, _extra_trees, "extremely randomised trees"),
         CatalogueEntry(
-            "hist_gradient_boosting", ALL_TASKS, _hgb, "histogram gradient boosting (scikit-learn)"
+            "random_forest",
+            ALL_TASKS,
+            _random_forest,
+            "random forest (scikit-learn)",
+            space=_FOREST,
+            cost_rank=30,
         ),
         CatalogueEntry(
-            "lightgbm", ALL_TASKS, _lightgbm, "LightGBM gradient boosted trees", "lightgbm"
+            "extra_trees",
+            ALL_TASKS,
+            _extra_trees,
+            "extremely randomised trees",
+            space=_FOREST,
+            cost_rank=20,
+        ),
+        CatalogueEntry(
+            "hist_gradient_boosting",
+            ALL_TASKS,
+            _hgb,
+            "histogram gradient boosting (scikit-learn)",
+            space={
+                "learning_rate": _log(0.01, 0.3),
+                "max_iter": _log(50, 1000, integer=True),
+                "max_leaf_nodes": _log(8, 256, integer=True),
+                "min_samples_leaf": _log(2, 100, integer=True),
+                "l2_regularization": _log(1e-6, 10.0),
+            },
+            cost_rank=10,
+        ),
+        CatalogueEntry(
+            "lightgbm",
+            ALL_TASKS,
+            _lightgbm,
+            "LightGBM gradient boosted trees",
+            "lightgbm",
+            space={
+                "n_estimators": _log(50, 1000, integer=True),
+                "learning_rate": _log(0.01, 0.3),
+                "num_leaves": _log(8, 256, integer=True),
+                "min_child_samples": _log(2, 100, integer=True),
+                "colsample_bytree": ParamRange(low=0.4, high=1.0),
+                "reg_lambda": _log(1e-3, 10.0),
+            },
+            cost_rank=5,
         ),
     ]
+
+
+def _log(low: float, high: float, *, integer: bool = False) -> ParamRange:
+    return ParamRange(low=low, high=high, log=True, integer=integer)
+
+
+_FOREST = {
+    "n_estimators": _log(50, 500, integer=True),
+    "max_features": ParamRange(low=0.1, high=1.0),
+    "min_samples_leaf": _log(1, 20, integer=True),
+}
 
 
 def _linear(task: str, seed: int) -> Any:

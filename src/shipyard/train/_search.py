@@ -1,0 +1,431 @@
+"""Search across model families under one budget.
+
+One Optuna study per family (TPE sampler, median pruner on the running mean of the CV folds),
+and a scheduler above them that decides which family gets the next trial. The scheduler
+spends where improvement is cheapest, after FLAML's *estimated cost for improvement* (ECI):
+
+- every family first gets one trial with its default parameters, cheapest families first;
+- then each family's ECI is estimated from its own history: how long since it last improved,
+  what a trial costs, and (for a family behind the leader) how long it would take to close
+  the gap at the speed it has been improving;
+- the next family is drawn at random with probability proportional to ``1 / ECI`` (seeded), so
+  cheap, improving families get most trials and none is starved.
+
+The budget is wall-clock time, trials, or both. Time is checked before every trial (a family
+whose typical trial no longer fits is skipped) and between folds (a trial whose next fold
+would end past the deadline is stopped), so a search ends close to its budget with the best
+result so far. A search by trials alone, with the same seed, is reproducible.
+
+The search knows nothing of tracking: :class:`TrialHook` callbacks let the pipeline record each
+trial as a child run.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from shipyard.errors import TrainingError
+from shipyard.spec import ParamRange, ProjectSpec
+from shipyard.train._catalogue import Catalogue
+
+__all__ = [
+    "Family",
+    "SearchBudget",
+    "SearchResult",
+    "StopTrial",
+    "Trial",
+    "TrialHook",
+    "TrialResult",
+    "budgeted_search",
+    "search_families",
+]
+
+logger = logging.getLogger(__name__)
+
+_UNKNOWN_SPEED_TRIALS = 4  # a family behind that has not improved yet: worth about 4 trials
+_PRUNED, _TIMEOUT = "pruned", "timeout"  # how a trial was stopped (its state)
+
+
+@dataclass(frozen=True)
+class Family:
+    """One model family to search.
+
+    Attributes:
+        key: its catalogue key.
+        space: its parameter ranges (empty: only its defaults are tried, once).
+        cost_rank: its place in the first, default-parameter pass (cheaper first).
+    """
+
+    key: str
+    space: Mapping[str, ParamRange]
+    cost_rank: int = 0
+
+
+@dataclass(frozen=True)
+class SearchBudget:
+    """When the search stops: wall-clock seconds, trials, or both (the first reached)."""
+
+    seconds: float | None = None
+    trials: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.seconds is None and self.trials is None:
+            msg = "a search budget needs seconds, trials, or both"
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One trial handed to the evaluation function.
+
+    Attributes:
+        number: its number in the whole search, from 0.
+        family: the family's key.
+        params: the parameters to try (empty: the family's defaults).
+        deadline: ``time.monotonic()`` past which no fold may end; ``None``: no time limit.
+    """
+
+    number: int
+    family: str
+    params: dict[str, Any]
+    deadline: float | None
+
+
+class StopTrial(Exception):
+    """Raised by a trial's ``report`` to stop it: pruned, or out of time."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+Report = Callable[[int, float, float], None]
+"""``report(fold, score, fold_seconds)``: a fold's score; raises :class:`StopTrial` to stop."""
+
+Evaluate = Callable[[Trial, Report], float]
+"""``evaluate(trial, report) -> mean CV score`` (``nan`` for a failed fit)."""
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """What one trial gave.
+
+    Attributes:
+        number: its number in the search.
+        family: the family's key.
+        params: the parameters tried.
+        score: the mean CV score (``None`` when it was stopped before its last fold).
+        seconds: how long it took.
+        state: ``complete``, ``pruned`` (behind the others at a fold), ``timeout`` (stopped at
+            the deadline) or ``failed`` (the estimator refused; ``error`` says why).
+        error: the failure, for ``failed``.
+    """
+
+    number: int
+    family: str
+    params: dict[str, Any]
+    score: float | None
+    seconds: float
+    state: str
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Every trial, and the best complete one.
+
+    Attributes:
+        trials: every trial, in the order they ran.
+        best: the best complete trial.
+        seconds: the whole search's wall time.
+        stopped_by: ``time``, ``trials`` or ``exhausted`` (every family has only defaults).
+    """
+
+    trials: list[TrialResult]
+    best: TrialResult
+    seconds: float
+    stopped_by: str
+
+    def by_family(self) -> dict[str, list[TrialResult]]:
+        """The trials of each family, in order."""
+        out: dict[str, list[TrialResult]] = {}
+        for t in self.trials:
+            out.setdefault(t.family, []).append(t)
+        return out
+
+
+class TrialHook(Protocol):
+    """Called around each trial (the pipeline records them as child runs)."""
+
+    def __call__(self, trial: Trial, result: TrialResult | None) -> None:
+        """``result`` is ``None`` when the trial starts."""
+        ...
+
+
+@dataclass
+class _FamilyState:
+    family: Family
+    study: Any
+    n: int = 0
+    seconds: float = 0.0  # its cost so far: seconds, or folds under a budget of trials alone
+    best: float = -math.inf
+    first: float | None = None
+    since_improved: float = 0.0  # seconds spent since its best was found
+    queue: list[dict[str, Any]] = field(default_factory=list)  # fixed parameters to try first
+
+    @property
+    def exhausted(self) -> bool:
+        """Nothing left to try: no space, and the fixed trials are done."""
+        return not self.family.space and not self.queue
+
+    @property
+    def cost(self) -> float:
+        return self.seconds / self.n if self.n else 0.0
+
+    def eci(self, leader: float) -> float:
+        """Estimated cost for improvement (seconds)."""
+        if self.n == 0:
+            return 0.0
+        base = max(self.since_improved, self.cost)
+        if self.best >= leader:
+            return base
+        gap = leader - self.best
+        gained = self.best - (self.first if self.first is not None else self.best)
+        if gained > 0:  # it has been improving: the time to close the gap at that speed
+            gap_time = gap / (gained / max(self.seconds, 1e-9))
+        else:  # no speed measured yet: a few of its trials
+            gap_time = _UNKNOWN_SPEED_TRIALS * self.cost
+        return max(base, gap_time)
+
+
+def budgeted_search(
+    families: Sequence[Family],
+    evaluate: Evaluate,
+    *,
+    budget: SearchBudget,
+    greater_is_better: bool,
+    seed: int = 0,
+    hook: TrialHook | None = None,
+    starts: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+) -> SearchResult:
+    """Search the families' parameter spaces under ``budget``.
+
+    Args:
+        families: the families, each with its space.
+        evaluate: runs one trial (cross-validation), calling ``report`` after each fold.
+        budget: wall-clock seconds and/or a number of trials.
+        greater_is_better: the direction of the score.
+        seed: seeds the samplers and the scheduler.
+        hook: called when each trial starts and ends.
+        starts: parameters to try first per family (the project file's candidates); each
+            family's defaults are tried first anyway.
+
+    Returns:
+        Every trial and the best.
+
+    Raises:
+        TrainingError: no family gave a complete trial (every one failed, or the budget
+            ended before any finished).
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if not families:
+        msg = "a search needs at least one model family"
+        raise TrainingError(msg)
+    sign = 1.0 if greater_is_better else -1.0
+    started = time.monotonic()
+    deadline = None if budget.seconds is None else started + budget.seconds
+    rng = random.Random(seed)
+    states = []
+    for i, fam in enumerate(sorted(families, key=lambda f: f.cost_rank)):
+        study = optuna.create_study(
+            direction="maximize",
+            sampler=optuna.samplers.TPESampler(seed=seed + i, n_startup_trials=5),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+        )
+        # the family's defaults first, then the project file's candidates, as they are
+        queue = [{}, *(dict(p) for p in (starts or {}).get(fam.key, ()) if p)]
+        states.append(_FamilyState(fam, study, queue=queue))
+    trials: list[TrialResult] = []
+    stopped_by = "trials"
+    while True:
+        if budget.trials is not None and len(trials) >= budget.trials:
+            stopped_by = "trials"
+            break
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            stopped_by = "time"
+            break
+        state = _next_family(states, rng, deadline, now)
+        if state is None:
+            stopped_by = "time" if deadline is not None and now < deadline else "exhausted"
+            if all(s.exhausted for s in states):
+                stopped_by = "exhausted"
+            break
+        result = _run_trial(state, len(trials), evaluate, sign, deadline, hook)
+        trials.append(result)
+    complete = [t for t in trials if t.state == "complete" and t.score is not None]
+    if not complete:
+        failed = [f"{t.family}: {t.error}" for t in trials if t.error][:3]
+        why = f"; failures: {failed}" if failed else ""
+        msg = (
+            f"the search ran {len(trials)} trial(s) in {time.monotonic() - started:.1f} s and "
+            f"none finished{why}; give it a larger budget or other families"
+        )
+        raise TrainingError(msg)
+    best = max(complete, key=lambda t: sign * float(t.score or 0.0))
+    return SearchResult(trials, best, time.monotonic() - started, stopped_by)
+
+
+def _next_family(
+    states: list[_FamilyState], rng: random.Random, deadline: float | None, now: float
+) -> _FamilyState | None:
+    """The family to try next: untried families first (cheapest first), then drawn with
+    probability ``1 / ECI`` among those whose typical trial still fits the time left."""
+    open_ = [s for s in states if not s.exhausted]
+    for s in open_:
+        if s.n == 0:
+            return s
+    if deadline is not None:
+        left = deadline - now
+        open_ = [s for s in open_ if s.cost <= left]
+    if not open_:
+        return None
+    leader = max(s.best for s in states)
+    weights = [1.0 / max(s.eci(leader), 1e-6) for s in open_]
+    return rng.choices(open_, weights=weights, k=1)[0]
+
+
+def _run_trial(
+    state: _FamilyState,
+    number: int,
+    evaluate: Evaluate,
+    sign: float,
+    deadline: float | None,
+    hook: TrialHook | None,
+) -> TrialResult:
+    import optuna
+
+    fam = state.family
+    otrial = state.study.ask()
+    params = state.queue.pop(0) if state.queue else _suggest(otrial, fam.space)
+    trial = Trial(number, fam.key, params, deadline)
+    if hook is not None:
+        hook(trial, None)
+    started = time.monotonic()
+    fold_scores: list[float] = []
+
+    def report(fold: int, score: float, fold_seconds: float) -> None:
+        fold_scores.append(sign * score)
+        running = sum(fold_scores) / len(fold_scores)
+        if math.isfinite(running):
+            otrial.report(running, fold)
+            if otrial.should_prune():
+                raise StopTrial(_PRUNED)
+        if deadline is not None and time.monotonic() + fold_seconds > deadline:
+            raise StopTrial(_TIMEOUT)
+
+    state_name, score, error = "complete", None, None
+    try:
+        score = float(evaluate(trial, report))
+    except StopTrial as stop:
+        state_name = stop.reason
+    except TrainingError as exc:
+        state_name, error = "failed", str(exc)
+    seconds = time.monotonic() - started
+    if state_name == "complete" and (score is None or not math.isfinite(score)):
+        state_name, error = "failed", error or "the score is not a finite number"
+    if state_name == "complete":
+        assert score is not None
+        state.study.tell(otrial, sign * score)
+    elif state_name == "failed":
+        state.study.tell(otrial, state=optuna.trial.TrialState.FAIL)
+    else:
+        state.study.tell(otrial, state=optuna.trial.TrialState.PRUNED)
+    # the scheduler's cost: seconds under a time budget; under trials alone, folds run, so
+    # that the same seed makes the same choices whatever the machine's speed
+    cost = seconds if deadline is not None else float(max(len(fold_scores), 1))
+    _account(state, cost, None if state_name != "complete" else sign * float(score or 0.0))
+    result = TrialResult(number, fam.key, params, score, seconds, state_name, error)
+    if hook is not None:
+        hook(trial, result)
+    return result
+
+
+def _account(state: _FamilyState, cost: float, value: float | None) -> None:
+    state.n += 1
+    state.seconds += cost
+    state.since_improved += cost
+    if value is None:
+        return
+    if state.first is None:
+        state.first = value
+    if value > state.best:
+        state.best = value
+        state.since_improved = 0.0
+
+
+def _suggest(trial: Any, space: Mapping[str, ParamRange]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for name, r in space.items():
+        if r.choices is not None:
+            params[name] = trial.suggest_categorical(name, r.choices)
+        elif r.integer:
+            assert r.low is not None and r.high is not None
+            params[name] = trial.suggest_int(name, int(r.low), int(r.high), log=r.log)
+        else:
+            assert r.low is not None and r.high is not None
+            params[name] = trial.suggest_float(name, r.low, r.high, log=r.log)
+    return params
+
+
+def search_families(spec: ProjectSpec, task: str, catalogue: Catalogue) -> list[Family]:
+    """The families ``spec.search`` explores, each with its space: the catalogue's ranges,
+    overridden by ``search.spaces``, kept to the parameters its estimator has.
+
+    Raises:
+        TrainingError: a family is unknown or does not do the task, a space names a family
+            not searched or a parameter its estimator does not have (with the line).
+    """
+    search = spec.search
+    assert search is not None
+    if search.families is not None:
+        keys = [(k, spec.locate("search", "families", i)) for i, k in enumerate(search.families)]
+    else:
+        keys = [(e.key, spec.locate("search")) for e in catalogue.entries(task) if e.searched]
+    problems: list[str] = []
+    families: list[Family] = []
+    for key, where in keys:
+        try:
+            entry = catalogue.get(key, where=where)
+        except TrainingError as exc:
+            problems.append(str(exc))
+            continue
+        if task not in entry.tasks:
+            problems.append(f"{where}: model {key!r} does not support task {task!r}")
+            continue
+        valid = entry.factory(task, spec.seed).get_params(deep=False)
+        space = {name: r for name, r in entry.space.items() if name in valid}
+        for name, r in search.spaces.get(key, {}).items():
+            if name not in valid:
+                where_param = spec.locate("search", "spaces", key, name)
+                problems.append(f"{where_param}: {key} has no parameter {name!r}")
+            space[name] = r
+        families.append(Family(key, space, entry.cost_rank))
+    searched = {f.key for f in families} | {k for k, _ in keys}
+    for key in search.spaces:
+        if key not in searched:
+            where = spec.locate("search", "spaces", key)
+            problems.append(
+                f"{where}: {key!r} is not among the searched families {sorted(searched)}"
+            )
+    if problems:
+        raise TrainingError("; ".join(problems))
+    return families

@@ -1,0 +1,226 @@
+"""The budgeted search: the scheduler, budgets, pruning, failures and reproducibility, on a
+fake evaluation whose scores and costs are known; then the families a project file asks for."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from shipyard.errors import SpecError, TrainingError
+from shipyard.spec import ParamRange, ProjectSpec, load_spec
+from shipyard.train import (
+    Family,
+    SearchBudget,
+    StopTrial,
+    Trial,
+    budgeted_search,
+    default_catalogue,
+    search_families,
+)
+
+X = ParamRange(low=0.0, high=1.0)
+
+
+def _fake(
+    peaks: dict[str, float], *, folds: int = 3, fold_seconds: float = 0.0
+) -> tuple[list[Trial], object]:
+    """An evaluation whose score is the family's peak minus the distance of ``x`` from 0.7."""
+    seen: list[Trial] = []
+
+    def evaluate(trial: Trial, report: object) -> float:
+        seen.append(trial)
+        x = trial.params.get("x", 0.0)
+        score = peaks[trial.family] - abs(x - 0.7)
+        for fold in range(folds):
+            if fold_seconds:
+                time.sleep(fold_seconds)
+            report(fold, score, fold_seconds)  # type: ignore[operator]
+        return score
+
+    return seen, evaluate
+
+
+def test_each_family_first_tries_its_defaults_cheapest_first_then_the_search_improves() -> None:
+    families = [Family("slow", {"x": X}, cost_rank=9), Family("fast", {"x": X}, cost_rank=0)]
+    seen, evaluate = _fake({"slow": 0.5, "fast": 0.9})
+    result = budgeted_search(
+        families, evaluate, budget=SearchBudget(trials=40), greater_is_better=True, seed=1
+    )
+    assert [(t.family, t.params) for t in seen[:2]] == [("fast", {}), ("slow", {})]
+    assert len(result.trials) == 40 and result.stopped_by == "trials"
+    assert result.best.family == "fast"
+    assert result.best.score is not None and result.best.score > 0.9 - 0.05  # x found near 0.7
+    counts = {k: len(v) for k, v in result.by_family().items()}
+    assert counts["fast"] > counts["slow"]  # the leader gets most trials, the other some
+    assert counts["slow"] >= 2
+
+
+def test_the_same_seed_gives_the_same_search_and_another_seed_another() -> None:
+    def run(seed: int) -> list[tuple[str, dict[str, object], float | None]]:
+        _, evaluate = _fake({"a": 0.8, "b": 0.7})
+        families = [Family("a", {"x": X}), Family("b", {"x": X})]
+        result = budgeted_search(
+            families, evaluate, budget=SearchBudget(trials=15), greater_is_better=True, seed=seed
+        )
+        return [(t.family, t.params, t.score) for t in result.trials]
+
+    assert run(3) == run(3)
+    assert run(3) != run(4)
+
+
+def test_lower_is_better_and_the_project_files_candidates_are_tried_first() -> None:
+    seen, evaluate = _fake({"a": 0.0})
+    result = budgeted_search(
+        [Family("a", {"x": X})],
+        evaluate,
+        budget=SearchBudget(trials=6),
+        greater_is_better=False,
+        seed=0,
+        starts={"a": [{"x": 0.1}, {}]},  # an empty start is the defaults, tried anyway
+    )
+    assert [t.params for t in seen[:2]] == [{}, {"x": 0.1}]
+    assert result.best.score == min(t.score for t in result.trials if t.score is not None)
+
+
+def test_a_family_without_a_space_is_tried_once_and_the_search_ends_when_all_are() -> None:
+    seen, evaluate = _fake({"a": 0.5, "b": 0.6})
+    result = budgeted_search(
+        [Family("a", {}), Family("b", {})],
+        evaluate,
+        budget=SearchBudget(trials=50),
+        greater_is_better=True,
+    )
+    assert len(seen) == 2 and result.stopped_by == "exhausted" and result.best.family == "b"
+
+
+def test_the_time_budget_is_kept_and_a_trial_past_the_deadline_is_stopped() -> None:
+    _, evaluate = _fake({"a": 0.5}, folds=5, fold_seconds=0.05)
+    started = time.monotonic()
+    result = budgeted_search(
+        [Family("a", {"x": X})],
+        evaluate,
+        budget=SearchBudget(seconds=1.0),
+        greater_is_better=True,
+    )
+    elapsed = time.monotonic() - started
+    assert result.stopped_by == "time"
+    assert elapsed < 1.0 * 1.05 + 0.1  # within 5% (plus the scheduler's own moment)
+    states = {t.state for t in result.trials}
+    assert "complete" in states
+    assert all(t.seconds < 0.5 for t in result.trials)
+
+
+def test_pruned_and_failed_trials_are_recorded_and_never_best() -> None:
+    def evaluate(trial: Trial, report: object) -> float:
+        if trial.params.get("x", 0.5) > 0.8:
+            msg = "the estimator refused x"
+            raise TrainingError(msg)
+        score = 1.0 - abs(trial.params.get("x", 0.5) - 0.2)
+        for fold in range(4):
+            report(fold, score if fold else score - 0.5 * (trial.number % 2), 0.0)  # type: ignore[operator]
+        return score
+
+    result = budgeted_search(
+        [Family("a", {"x": X})],
+        evaluate,
+        budget=SearchBudget(trials=40),
+        greater_is_better=True,
+        seed=2,
+    )
+    states = {t.state for t in result.trials}
+    assert {"complete", "failed"} <= states
+    assert result.best.state == "complete"
+    failed = [t for t in result.trials if t.state == "failed"]
+    assert failed[0].error == "the estimator refused x" and failed[0].score is None
+
+
+def test_no_complete_trial_is_a_clear_error() -> None:
+    def evaluate(trial: Trial, report: object) -> float:
+        msg = "cannot fit"
+        raise TrainingError(msg)
+
+    with pytest.raises(TrainingError, match=r"ran 2 trial\(s\).*none finished.*cannot fit"):
+        budgeted_search(
+            [Family("a", {}), Family("b", {})],
+            evaluate,
+            budget=SearchBudget(trials=5),
+            greater_is_better=True,
+        )
+    with pytest.raises(TrainingError, match="at least one model family"):
+        budgeted_search([], evaluate, budget=SearchBudget(trials=1), greater_is_better=True)
+    with pytest.raises(ValueError, match="seconds, trials"):
+        SearchBudget()
+    assert StopTrial("pruned").reason == "pruned"
+
+
+# --- the project file ------------------------------------------------------------------------
+
+
+def _spec(tmp_path: Path, search: str) -> ProjectSpec:
+    path = tmp_path / "shipyard.yaml"
+    path.write_text(
+        "name: demo\ndata:\n  source: {type: csv, path: d.csv}\n  target: label\n" + search
+    )
+    return load_spec(path)
+
+
+def test_budgets_and_ranges_in_the_project_file(tmp_path: Path) -> None:
+    assert _spec(tmp_path, "search: {budget: 90s}\n").search.budget == 90  # type: ignore[union-attr]
+    assert _spec(tmp_path, "search: {budget: 10m}\n").search.budget == 600  # type: ignore[union-attr]
+    assert _spec(tmp_path, "search: {budget: 1.5h}\n").search.budget == 5400  # type: ignore[union-attr]
+    assert _spec(tmp_path, "search: {budget: 30}\n").search.budget == 30  # type: ignore[union-attr]
+    for bad, says in (
+        ("search: {budget: soon}\n", "duration such as 90s"),
+        ("search: {}\n", "needs a 'budget'"),
+        ("search: {trials: 0}\n", "greater than or equal to 1"),
+        (
+            "search: {trials: 5, spaces: {lightgbm: {num_leaves: {low: 9, high: 2}}}}\n",
+            "'low' < 'high'",
+        ),
+        ("search: {trials: 5, spaces: {linear: {C: {low: 0, high: 2, log: true}}}}\n", "'low' > 0"),
+        ("search: {trials: 5, spaces: {linear: {C: {choices: [], low: 1}}}}\n", "either 'choices'"),
+    ):
+        with pytest.raises(SpecError, match=says):
+            _spec(tmp_path, bad)
+
+
+def test_the_searched_families_and_their_spaces(tmp_path: Path) -> None:
+    catalogue = default_catalogue()
+    default = search_families(_spec(tmp_path, "search: {trials: 5}\n"), "binary", catalogue)
+    keys = [f.key for f in default]
+    assert set(keys) == {
+        "linear",
+        "random_forest",
+        "extra_trees",
+        "hist_gradient_boosting",
+        "lightgbm",
+    }
+    linear = next(f for f in default if f.key == "linear")
+    assert set(linear.space) == {"C"}  # a classifier's linear family has no alpha
+    regression = search_families(_spec(tmp_path, "search: {trials: 5}\n"), "regression", catalogue)
+    assert set(next(f for f in regression if f.key == "linear").space) == {"alpha"}
+    spec = _spec(
+        tmp_path,
+        "search:\n  trials: 5\n  families: [lightgbm, ridge]\n  spaces:\n"
+        "    lightgbm: {num_leaves: {choices: [7, 15]}}\n",
+    )
+    families = search_families(spec, "regression", catalogue)
+    assert [f.key for f in families] == ["lightgbm", "ridge"]
+    assert families[0].space["num_leaves"].choices == [7, 15]
+    assert "learning_rate" in families[0].space  # the rest of the default space stays
+    spec = _spec(
+        tmp_path,
+        "search:\n  trials: 5\n  families: [lightgbm, nope, ridge]\n  spaces:\n"
+        "    lightgbm: {leaves: {low: 2, high: 9}}\n"
+        "    extra_trees: {max_features: {low: 0.1, high: 1}}\n",
+    )
+    with pytest.raises(TrainingError) as caught:
+        search_families(spec, "binary", catalogue)
+    message = str(caught.value)
+    assert "unknown model 'nope'" in message
+    assert "'ridge' does not support task 'binary'" in message
+    assert "lightgbm has no parameter 'leaves'" in message
+    assert "'extra_trees' is not among the searched families" in message
+    assert "shipyard.yaml:" in message  # with the line
