@@ -1,4 +1,4 @@
-"""Throwaway virtualenvs for the benchmarks' peers (BentoML, MLflow, Evidently).
+"""Throwaway virtualenvs for the benchmarks' peers (BentoML, MLflow, Evidently, FLAML).
 
 Each peer gets its own venv under ``~/.cache/shipyard-bench/<peer>`` (or
 ``$SHIPYARD_BENCH_CACHE/<peer>``), made on first use with ``python -m venv`` and ``pip
@@ -33,6 +33,8 @@ PEER_REQUIREMENTS: dict[str, list[str]] = {
     "mlflow": ["mlflow>=3,<4"],
     # evidently 0.7 imports pandas.core.dtypes.common.infer_dtype_from_object, gone in pandas 3
     "evidently": ["evidently>=0.7,<0.8", "pandas<3"],
+    # FLAML's AutoML with its learners (LightGBM, XGBoost, scikit-learn's forests)
+    "flaml": ["flaml[automl]>=2.3,<3"],
 }
 # the pickle needs these at the same versions; pandas and numpy too when the peer allows it
 PICKLE_PINS = ("scikit-learn", "lightgbm", "joblib")
@@ -42,9 +44,13 @@ EXTRA_PINS = ("pandas", "numpy")
 _SERVING_PINS = ((*PICKLE_PINS, *EXTRA_PINS), PICKLE_PINS)
 PEER_PINS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "evidently": (("numpy", "scipy", "pyarrow"), ()),
+    # the same LightGBM and scikit-learn as Shipyard's candidates, so a training benchmark
+    # compares searches, not library versions; LightGBM alone when FLAML refuses the rest
+    "flaml": (("lightgbm", "scikit-learn", "numpy", "pyarrow"), ("lightgbm",)),
 }
 REPORTED = (
-    *("bentoml", "mlflow", "evidently", *PICKLE_PINS, *EXTRA_PINS, "scipy", "pyarrow"),
+    *("bentoml", "mlflow", "evidently", "flaml", *PICKLE_PINS, *EXTRA_PINS, "scipy", "pyarrow"),
+    "xgboost",
     *("uvicorn", "starlette", "fastapi"),
 )
 STAMP = "shipyard-bench.json"

@@ -35,7 +35,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -57,6 +56,7 @@ from rich.table import Table
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from _meta import git_describe, machine  # noqa: E402
 from _peers import PeerEnv, peer_env  # noqa: E402
 
 RECORD = {
@@ -653,14 +653,8 @@ def run(args: argparse.Namespace, tmp: Path, logs: Path) -> dict[str, Any]:
     return {
         "meta": {
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "machine": {
-                "cpus": os.cpu_count(),
-                "platform": platform.platform(),
-                "python": platform.python_version(),
-                "loadavg_before": load_before,
-                "loadavg_after": os.getloadavg(),
-            },
-            "git": _git_describe(),
+            "machine": machine(load_before),
+            "git": git_describe(),
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
             "onnx_files": [p.name for p in onnx],
         },
@@ -673,17 +667,6 @@ def run(args: argparse.Namespace, tmp: Path, logs: Path) -> dict[str, Any]:
 
 def _jsonable_info(info: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(info, default=str))
-
-
-def _git_describe() -> str:
-    done = subprocess.run(
-        ["git", "describe", "--always", "--dirty"],
-        cwd=HERE,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return done.stdout.strip()
 
 
 # -- output ------------------------------------------------------------------------------------
