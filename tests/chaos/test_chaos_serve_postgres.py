@@ -127,7 +127,8 @@ def test_the_server_answers_through_restarts_and_outages_and_counts_every_record
     counts = _drained(server.port)
     rows, ids = _rows(pg_url)
     answered.update(load.tally.answered_ids)
-    assert counts.flush_errors >= 1, counts  # the log's next write met the ended session
+    # the log's pooled connections are pinged before use: its next write reconnects at once
+    # (a write that meets the ended session would fail once and be retried: nothing lost)
     assert counts.dropped == 0, counts
     assert rows == len(ids) == len(answered), f"{rows} rows, {len(ids)} ids, {len(answered)}"
     assert ids == answered
