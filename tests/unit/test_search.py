@@ -224,3 +224,24 @@ def test_the_searched_families_and_their_spaces(tmp_path: Path) -> None:
     assert "lightgbm has no parameter 'leaves'" in message
     assert "'extra_trees' is not among the searched families" in message
     assert "shipyard.yaml:" in message  # with the line
+
+
+def test_the_reserve_ends_the_search_early_and_the_first_trial_always_completes() -> None:
+    _, evaluate = _fake({"a": 0.5}, folds=3, fold_seconds=0.02)
+    tiny = budgeted_search(
+        [Family("a", {"x": X})],
+        evaluate,
+        budget=SearchBudget(seconds=0.001),
+        greater_is_better=True,
+    )
+    assert [t.state for t in tiny.trials] == ["complete"]  # past the deadline, but a model
+    started = time.monotonic()
+    reserved = budgeted_search(
+        [Family("a", {"x": X})],
+        evaluate,
+        budget=SearchBudget(seconds=1.0),
+        greater_is_better=True,
+        reserve=lambda best: 0.6,
+    )
+    assert reserved.stopped_by == "time"
+    assert time.monotonic() - started < 0.4 + 0.15  # the search left 0.6 s of its 1 s

@@ -100,6 +100,7 @@ def run_project(
         TrainingError: a candidate names an unknown model or parameter (nothing was trained),
             or failed to train.
     """
+    started = time.monotonic()  # a search's budget is the whole run's
     on_event(Event("step", f"loading {spec.data.source.type} data"))
     frame = sd.load_source(spec.data.source, spec.base_dir)
     on_event(Event("step", f"validating {len(frame):,} rows x {frame.shape[1]} columns"))
@@ -118,7 +119,9 @@ def run_project(
         _record_dataset(store, spec, prepared)
         search = None
         if spec.search is not None:
-            candidates, search = _search_all(spec, prepared, tracker, run, on_event, catalogue)
+            candidates, search = _search_all(
+                spec, prepared, tracker, run, on_event, catalogue, started
+            )
         else:
             candidates = _cross_validate_all(spec, prepared, tracker, run, on_event)
         best = candidates[0]
@@ -272,8 +275,13 @@ def _search_all(
     parent: Run,
     on_event: EventHandler,
     catalogue: Catalogue | None,
+    started: float,
 ) -> tuple[list[CandidateResult], dict[str, Any]]:
     """Search the families under ``spec.search``'s budget; each trial is a child run.
+
+    A time budget is the whole run's, from ``started`` (``time.monotonic()`` when the run
+    began): the search ends early enough for the refit of its best trial and the run's last
+    steps (ONNX conversion, report, registration), estimated by :func:`_post_search_seconds`.
 
     Returns the complete trials as candidates, best first (the best one's estimator is added
     to ``prepared.estimators`` for the refit), and a summary of the search.
@@ -285,7 +293,11 @@ def _search_all(
     families = search_families(spec, task, catalogue)
     x, y = prepared.x.iloc[prepared.train_idx], prepared.y.iloc[prepared.train_idx]
     results: dict[int, CandidateResult] = {}
-    budget = SearchBudget(seconds=search.budget, trials=search.trials)
+    seconds = None
+    if search.budget is not None:
+        seconds = max(search.budget - (time.monotonic() - started), 0.0)
+    budget = SearchBudget(seconds=seconds, trials=search.trials)
+    n_folds = len(prepared.folds)
     limit = " and ".join(
         ([f"{search.budget:g} s"] if search.budget else [])
         + ([f"{search.trials} trials"] if search.trials else [])
@@ -355,6 +367,7 @@ def _search_all(
         greater_is_better=greater_is_better(metric),
         seed=spec.seed,
         starts=starts,
+        reserve=lambda best: _post_search_seconds(best.seconds, n_folds, search.budget or 0.0),
     )
     states = Counter(t.state for t in outcome.trials)
     parent.log_metrics(
@@ -384,6 +397,16 @@ def _search_all(
         "per_family": {k: len(v) for k, v in outcome.by_family().items()},
     }
     return ranked, summary
+
+
+def _post_search_seconds(trial_seconds: float, n_folds: int, budget: float) -> float:
+    """What a run needs after its search: the refit of the best (a fold's fit on
+    ``n_folds / (n_folds - 1)`` times the rows, with room to spare) and the steps after it
+    (ONNX conversion and its check, the report, registration: about 2-3 s on tables of
+    10,000 rows on 2 cores, measured by ``benchmarks/training.py``); at most a third of the
+    budget, so that a small budget still searches."""
+    refit = 1.5 * trial_seconds / max(n_folds, 1)
+    return min(refit + 2.0 + 0.02 * budget, budget / 3)
 
 
 def _finite(value: float) -> float:

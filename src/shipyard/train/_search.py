@@ -213,6 +213,7 @@ def budgeted_search(
     seed: int = 0,
     hook: TrialHook | None = None,
     starts: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    reserve: Callable[[TrialResult], float] | None = None,
 ) -> SearchResult:
     """Search the families' parameter spaces under ``budget``.
 
@@ -225,6 +226,9 @@ def budgeted_search(
         hook: called when each trial starts and ends.
         starts: parameters to try first per family (the project file's candidates); each
             family's defaults are tried first anyway.
+        reserve: the seconds to keep, out of a time budget, for what follows the search,
+            given the best trial so far (its refit above all); the search ends that much
+            before the budget's end. The first complete trial runs whatever the time.
 
     Returns:
         Every trial and the best.
@@ -254,23 +258,33 @@ def budgeted_search(
         queue = [{}, *(dict(p) for p in (starts or {}).get(fam.key, ()) if p)]
         states.append(_FamilyState(fam, study, queue=queue))
     trials: list[TrialResult] = []
+    best: TrialResult | None = None
     stopped_by = "trials"
     while True:
         if budget.trials is not None and len(trials) >= budget.trials:
             stopped_by = "trials"
             break
         now = time.monotonic()
-        if deadline is not None and now >= deadline:
+        # the search ends early enough for what follows it (the refit of the best, the run's
+        # last steps); until one trial is complete, it runs on, so that there is a model
+        end = None
+        if deadline is not None and best is not None:
+            end = deadline - (reserve(best) if reserve is not None else 0.0)
+        if end is not None and now >= end:
             stopped_by = "time"
             break
-        state = _next_family(states, rng, deadline, now)
+        state = _next_family(states, rng, end, now)
         if state is None:
-            stopped_by = "time" if deadline is not None and now < deadline else "exhausted"
+            stopped_by = "time" if end is not None and now < end else "exhausted"
             if all(s.exhausted for s in states):
                 stopped_by = "exhausted"
             break
-        result = _run_trial(state, len(trials), evaluate, sign, deadline, hook)
+        result = _run_trial(state, len(trials), evaluate, sign, end, hook, timed=deadline)
         trials.append(result)
+        if result.state == "complete" and (
+            best is None or sign * float(result.score or 0.0) > sign * float(best.score or 0.0)
+        ):
+            best = result
     complete = [t for t in trials if t.state == "complete" and t.score is not None]
     if not complete:
         failed = [f"{t.family}: {t.error}" for t in trials if t.error][:3]
@@ -280,7 +294,7 @@ def budgeted_search(
             f"none finished{why}; give it a larger budget or other families"
         )
         raise TrainingError(msg)
-    best = max(complete, key=lambda t: sign * float(t.score or 0.0))
+    assert best is not None
     return SearchResult(trials, best, time.monotonic() - started, stopped_by)
 
 
@@ -310,6 +324,8 @@ def _run_trial(
     sign: float,
     deadline: float | None,
     hook: TrialHook | None,
+    *,
+    timed: float | None,
 ) -> TrialResult:
     import optuna
 
@@ -351,7 +367,7 @@ def _run_trial(
         state.study.tell(otrial, state=optuna.trial.TrialState.PRUNED)
     # the scheduler's cost: seconds under a time budget; under trials alone, folds run, so
     # that the same seed makes the same choices whatever the machine's speed
-    cost = seconds if deadline is not None else float(max(len(fold_scores), 1))
+    cost = seconds if timed is not None else float(max(len(fold_scores), 1))
     _account(state, cost, None if state_name != "complete" else sign * float(score or 0.0))
     result = TrialResult(number, fam.key, params, score, seconds, state_name, error)
     if hook is not None:
