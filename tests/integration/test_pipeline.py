@@ -70,7 +70,8 @@ def test_binary_run_registers_and_promotes(tmp_path: Path, store: Store) -> None
     events: list[Event] = []
     result = run_project(spec, store=store, user="tester", on_event=events.append)
     assert result.task == "binary" and result.metric == "roc_auc"
-    assert {c.label for c in result.candidates} == {"linear", "lightgbm"}
+    # the two candidates, and their ensemble when the selection keeps both
+    assert {c.label for c in result.candidates} - {"ensemble"} == {"linear", "lightgbm"}
     assert result.holdout["roc_auc"] > 0.95
     assert result.promoted and result.model_uri == "models:/cancer@production"
     assert sum(e.kind == "fold" for e in events) == 6
@@ -82,7 +83,8 @@ def test_binary_run_registers_and_promotes(tmp_path: Path, store: Store) -> None
     assert parent.spec_hash and parent.package_versions
     assert parent.metrics["roc_auc"] == pytest.approx(result.holdout["roc_auc"])
     children = tracker.search_runs(parent_id=result.run_id)
-    assert len(children) == 2
+    assert len(children) == len(result.candidates)
+    children = [c for c in children if c.name != "ensemble"]
     history = tracker.metric_history(children[0].id, "fold.roc_auc")
     assert [p.step for p in history] == [0, 1, 2]
     tracker.close()
@@ -426,7 +428,9 @@ def test_a_search_by_trials_records_every_trial_and_is_reproducible(
     ]
     # every trial is a child run with its parameters and how it ended
     tracker = Tracker(store)
-    children = tracker.search_runs(parent_id=first.run_id)
+    children = [
+        c for c in tracker.search_runs(parent_id=first.run_id) if c.params["model"] != "ensemble"
+    ]
     assert len(children) == 10
     states = {c.tags["trial_state"] for c in children}
     assert states <= {"complete", "pruned", "timeout"} and "complete" in states
@@ -439,3 +443,44 @@ def test_a_search_by_trials_records_every_trial_and_is_reproducible(
     package = Registry(store).load(f"models:/diabetes/{first.model_version}")
     rows = load_diabetes(as_frame=True).frame.drop(columns="target").head(3)
     assert len(package.predict(rows).labels) == 3
+
+
+def test_an_ensemble_of_the_candidates_competes_and_wins_when_it_scores_better(
+    tmp_path: Path, store: Store
+) -> None:
+    """Two forests on different features and seeds err differently: their blend wins the
+    nested CV, is refit as one voting model, registered, and predicts."""
+    spec = load_spec(
+        _project(
+            tmp_path,
+            load_diabetes(as_frame=True).frame,
+            "name: diabetes\ndata: {source: {type: csv, path: data/train.csv}, target: target}\n"
+            "split: {cv_folds: 3}\nmodels:\n"
+            "  - {model: random_forest, name: a, params: {n_estimators: 15, random_state: 1,"
+            " max_features: 0.3}}\n"
+            "  - {model: random_forest, name: b, params: {n_estimators: 15, random_state: 2,"
+            " max_features: 0.3}}\n"
+            "  - {model: linear}\n",
+        )
+    )
+    result = run_project(spec, store=store)
+    labels = [c.label for c in result.candidates]
+    assert "ensemble" in labels and len(labels) == 4
+    ensemble = next(c for c in result.candidates if c.label == "ensemble")
+    assert set(ensemble.params) <= {"a", "b", "linear"} and len(ensemble.params) >= 2
+    assert abs(sum(ensemble.params.values()) - 1) < 1e-9
+    assert len(ensemble.cv_folds) == 3
+    assert result.best == "ensemble", labels
+    package = Registry(store).load(result.model_uri)
+    rows = load_diabetes(as_frame=True).frame.drop(columns="target").head(4)
+    assert len(package.predict(rows).labels) == 4
+    # the voting model converts to ONNX like any pipeline and is checked on the holdout (the
+    # forests' float32 thresholds may move a prediction past the tolerance: then sklearn runs)
+    assert result.onnx["status"] in ("converted", "rejected"), result.onnx
+    assert result.onnx["check"]["labels_equal"]
+    tracker = Tracker(store)
+    child = tracker.get_run(ensemble.run_id)
+    assert child.params["model"] == "ensemble" and any(
+        k.startswith("weight.") for k in child.params
+    )
+    tracker.close()

@@ -8,6 +8,7 @@ from shipyard.evaluate._metrics import (
     default_metric,
     evaluate_predictions,
     greater_is_better,
+    score_predictions,
 )
 from shipyard.evaluate._report import CandidateRow, RunReport, render_run_report
 
@@ -22,4 +23,5 @@ __all__ = [
     "evaluate_predictions",
     "greater_is_better",
     "render_run_report",
+    "score_predictions",
 ]

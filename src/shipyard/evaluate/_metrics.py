@@ -19,6 +19,7 @@ __all__ = [
     "default_metric",
     "evaluate_predictions",
     "greater_is_better",
+    "score_predictions",
 ]
 
 LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse", "mape"})
@@ -120,6 +121,33 @@ def evaluate_predictions(
         y_pred=yp,
         proba=probabilities,
     )
+
+
+def score_predictions(
+    task: str,
+    metric: str,
+    y_true: np.ndarray,
+    output: np.ndarray,
+    classes: Sequence[str] | None = None,
+) -> float:
+    """One metric of predictions, computing only its family of metrics (for the many scores
+    an ensemble selection needs).
+
+    Args:
+        task: ``binary``, ``multiclass`` or ``regression``.
+        metric: the metric's name (see :data:`KEY_METRICS`).
+        y_true: true labels (text) or values.
+        output: probabilities in ``classes`` order (classifiers) or predicted values.
+        classes: the class labels (classifiers).
+    """
+    if task == "regression":
+        return _regression(np.asarray(y_true, float), np.asarray(output, float))[metric]
+    labels = list(classes or ())
+    proba = np.asarray(output, float)
+    if metric in ("roc_auc", "pr_auc", "log_loss"):
+        return _probabilistic(task, np.asarray(y_true, dtype=object), proba, labels)[metric]
+    predicted = np.asarray(labels, dtype=object)[proba.argmax(axis=1)]
+    return _classification(task, np.asarray(y_true, dtype=object), predicted, labels)[metric]
 
 
 def aligned_proba(estimator: Any, x: Any, labels: Sequence[str]) -> np.ndarray:

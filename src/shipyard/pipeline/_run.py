@@ -40,10 +40,12 @@ from shipyard.train import (
     budgeted_search,
     cross_validate,
     default_catalogue,
+    ensemble_pipeline,
     make_pipeline,
     predict_evaluate,
     refit,
     search_families,
+    select_ensemble,
 )
 from shipyard.train._onnx import OnnxConversionError, convert_to_onnx
 
@@ -216,13 +218,80 @@ def _cross_validate_all(
     parent: Run,
     on_event: EventHandler,
 ) -> list[CandidateResult]:
+    pool: dict[str, np.ndarray] = {}
     results = [
-        _cross_validate_one(spec, i, prepared, tracker, parent, on_event)
+        _cross_validate_one(spec, i, prepared, tracker, parent, on_event, pool)
         for i in range(len(spec.models))
     ]
-    sign = 1.0 if greater_is_better(prepared.metric) else -1.0
-    # stable sort: ties keep the project file's order
-    return sorted(results, key=lambda r: -sign * _finite(r.cv_mean[prepared.metric]))
+    ranked = _ranked(results, prepared.metric)
+    members = {
+        c.label: make_pipeline(prepared.signature, prepared.estimators[c.label]) for c in ranked
+    }
+    return _with_ensemble(spec, prepared, tracker, parent, on_event, ranked, pool, members)
+
+
+def _ranked(results: list[CandidateResult], metric: str) -> list[CandidateResult]:
+    """Best first by CV mean; ties keep their order (the project file's)."""
+    sign = 1.0 if greater_is_better(metric) else -1.0
+    return sorted(results, key=lambda r: -sign * _finite(r.cv_mean[metric]))
+
+
+_ENSEMBLE_POOL = 8  # the best candidates whose out-of-fold predictions an ensemble draws on
+
+
+def _with_ensemble(
+    spec: ProjectSpec,
+    prepared: _Prepared,
+    tracker: Tracker,
+    parent: Run,
+    on_event: EventHandler,
+    ranked: list[CandidateResult],
+    pool: Mapping[str, np.ndarray],
+    members: Mapping[str, Any],
+) -> list[CandidateResult]:
+    """Add a weighted ensemble of the best candidates (see :func:`select_ensemble`) to the
+    ranking, as one more candidate with its own nested CV score and child run; it wins only
+    when that score is better. ``pool`` holds candidates' out-of-fold predictions, ``members``
+    their unfitted pipelines."""
+    chosen = [c for c in ranked if c.label in pool][:_ENSEMBLE_POOL]
+    if len(chosen) < 2:
+        return ranked
+    metric = prepared.metric
+    on_event(Event("step", f"weighing an ensemble of the best {len(chosen)} candidates"))
+    choice = select_ensemble(
+        {c.label: pool[c.label] for c in chosen},
+        prepared.y.iloc[prepared.train_idx].to_numpy(),
+        [held for _, held in prepared.folds],
+        task=prepared.task,
+        metric=metric,
+        classes=prepared.signature.classes,
+    )
+    if choice is None:
+        return ranked
+    taken = {c.label for c in ranked}
+    label = next(n for n in ("ensemble", "ensemble*", "ensemble**") if n not in taken)
+    with tracker.start_run(label, project=spec.name, parent_id=parent.id) as child:
+        child.log_params(
+            {"model": "ensemble"} | {f"weight.{k}": round(w, 4) for k, w in choice.weights.items()}
+        )
+        for fold, value in enumerate(choice.fold_scores):
+            child.log_metrics({f"fold.{metric}": value}, step=fold)
+        child.log_metrics({f"cv.{metric}": choice.mean, f"cv.{metric}.std": choice.std})
+    fit_seconds = {c.label: c.fit_seconds for c in chosen}
+    ensemble = CandidateResult(
+        label=label,
+        model="ensemble",
+        run_id=child.id,
+        cv_mean={metric: choice.mean},
+        cv_std={metric: choice.std},
+        fit_seconds=sum(fit_seconds[k] for k in choice.weights),
+        cv_folds=[{metric: value} for value in choice.fold_scores],
+        params=dict(choice.weights),
+    )
+    prepared.estimators[label] = ensemble_pipeline(
+        prepared.task, {k: members[k] for k in choice.weights}, choice.weights
+    )
+    return _ranked([*ranked, ensemble], metric)
 
 
 def _cross_validate_one(
@@ -232,6 +301,7 @@ def _cross_validate_one(
     tracker: Tracker,
     parent: Run,
     on_event: EventHandler,
+    pool: dict[str, np.ndarray],
 ) -> CandidateResult:
     cand = spec.models[index]
     estimator = prepared.estimators[cand.label]  # built and checked by preflight
@@ -253,10 +323,13 @@ def _cross_validate_one(
             task=prepared.task,
             classes=prepared.signature.classes,
             on_fold=on_fold,
+            keep_predictions=True,
         )
         child.log_metrics({f"cv.{k}": v for k, v in cv_result.mean.items()})
         child.log_metrics({f"cv.{k}.std": v for k, v in cv_result.std.items()})
         child.log_metrics({"fit_seconds": cv_result.fit_seconds})
+    if cv_result.predictions is not None:
+        pool[cand.label] = cv_result.predictions
     return CandidateResult(
         label=cand.label,
         model=cand.model,
@@ -293,6 +366,7 @@ def _search_all(
     families = search_families(spec, task, catalogue)
     x, y = prepared.x.iloc[prepared.train_idx], prepared.y.iloc[prepared.train_idx]
     results: dict[int, CandidateResult] = {}
+    pool: dict[str, np.ndarray] = {}
     seconds = None
     if search.budget is not None:
         seconds = max(search.budget - (time.monotonic() - started), 0.0)
@@ -333,6 +407,7 @@ def _search_all(
                     task=task,
                     classes=prepared.signature.classes,
                     on_fold=on_fold,
+                    keep_predictions=True,
                 )
             except StopTrial as stop:  # pruned or out of time: the run itself went fine
                 child.set_tags({"trial_state": stop.reason})
@@ -354,6 +429,13 @@ def _search_all(
             cv_folds=cv_result.folds,
             params=dict(trial.params),
         )
+        if cv_result.predictions is not None:  # the best few stay, for the ensemble
+            pool[label] = cv_result.predictions
+            if len(pool) > _ENSEMBLE_POOL:
+                ranked_now = _ranked(
+                    [results[n] for n in results if results[n].label in pool], metric
+                )
+                del pool[ranked_now[-1].label]
         return cv_result.mean[metric]
 
     starts: dict[str, list[dict[str, Any]]] = {}
@@ -383,12 +465,21 @@ def _search_all(
             f"{outcome.best.family}#{outcome.best.number} {metric} {outcome.best.score:.4g}",
         )
     )
-    sign = 1.0 if greater_is_better(metric) else -1.0
-    ranked = sorted(results.values(), key=lambda r: -sign * _finite(r.cv_mean[metric]))
+    ranked = _ranked(list(results.values()), metric)
+    members = {
+        c.label: make_pipeline(
+            prepared.signature,
+            catalogue.create(c.model, task, seed=spec.seed, params=c.params, where="search"),
+        )
+        for c in ranked
+        if c.label in pool
+    }
+    ranked = _with_ensemble(spec, prepared, tracker, parent, on_event, ranked, pool, members)
     best = ranked[0]
-    prepared.estimators[best.label] = catalogue.create(
-        best.model, task, seed=spec.seed, params=best.params, where="search"
-    )
+    if best.label not in prepared.estimators:
+        prepared.estimators[best.label] = catalogue.create(
+            best.model, task, seed=spec.seed, params=best.params, where="search"
+        )
     summary = {
         "trials": len(outcome.trials),
         "seconds": outcome.seconds,
@@ -417,7 +508,7 @@ def _refit_best(prepared: _Prepared, best: CandidateResult) -> tuple[Any, Evalua
     estimator = prepared.estimators[best.label]
     train_idx, test_idx = prepared.train_idx, prepared.test_idx
     model = refit(
-        make_pipeline(prepared.signature, estimator),
+        estimator if best.model == "ensemble" else make_pipeline(prepared.signature, estimator),
         prepared.x.iloc[train_idx],
         prepared.y.iloc[train_idx],
     )

@@ -31,12 +31,16 @@ class CVResult:
         mean: per-metric mean over folds.
         std: per-metric standard deviation over folds.
         fit_seconds: total time spent fitting.
+        predictions: with ``keep_predictions``, the out-of-fold predictions of every row of
+            ``x`` that a fold held out (class probabilities in ``classes`` order, or values),
+            in ``x``'s order; rows no fold held out are NaN. ``None`` otherwise.
     """
 
     folds: list[dict[str, float]]
     mean: dict[str, float]
     std: dict[str, float]
     fit_seconds: float
+    predictions: np.ndarray | None = None
 
 
 def make_pipeline(signature: Signature, estimator: Any) -> Pipeline:
@@ -53,6 +57,7 @@ def cross_validate(
     task: str,
     classes: Sequence[str] | None,
     on_fold: FoldCallback | None = None,
+    keep_predictions: bool = False,
 ) -> CVResult:
     """Fit a clone of ``pipeline`` on each training fold and score it on the held-out fold.
 
@@ -65,6 +70,7 @@ def cross_validate(
         task: ``"binary"``, ``"multiclass"`` or ``"regression"``.
         classes: the class labels of a classifier.
         on_fold: called with each fold's number and scores.
+        keep_predictions: keep the out-of-fold predictions (for an ensemble).
 
     Returns:
         Each fold's metrics with their mean, standard deviation and the fitting time.
@@ -75,19 +81,27 @@ def cross_validate(
     folds: list[dict[str, float]] = []
     fit_seconds = 0.0
     splits = cv.split(x, y) if hasattr(cv, "split") else cv
+    oof: np.ndarray | None = None
     for i, (tr, te) in enumerate(splits):
         model = clone(pipeline)
         started = time.perf_counter()
         _fit(model, x.iloc[tr], y.iloc[tr])
         fit_seconds += time.perf_counter() - started
-        scores = predict_evaluate(model, x.iloc[te], y.iloc[te], task=task, classes=classes).metrics
+        evaluation = predict_evaluate(model, x.iloc[te], y.iloc[te], task=task, classes=classes)
+        scores = evaluation.metrics
+        if keep_predictions:
+            held = evaluation.y_pred if evaluation.proba is None else evaluation.proba
+            held = np.asarray(held, dtype=float)
+            if oof is None:
+                oof = np.full((len(x), *held.shape[1:]), np.nan)
+            oof[te] = held
         folds.append(scores)
         if on_fold is not None:
             on_fold(i, scores)
     keys = folds[0].keys()
     mean = {k: float(np.nanmean([f[k] for f in folds])) for k in keys}
     std = {k: float(np.nanstd([f[k] for f in folds])) for k in keys}
-    return CVResult(folds=folds, mean=mean, std=std, fit_seconds=fit_seconds)
+    return CVResult(folds=folds, mean=mean, std=std, fit_seconds=fit_seconds, predictions=oof)
 
 
 def predict_evaluate(

@@ -114,11 +114,14 @@ def _is_nan(value: Any) -> bool:
 
 
 def _walk(estimator: Any) -> list[Any]:
-    """The estimator and every estimator nested in pipelines and column transformers."""
+    """The estimator and every estimator nested in pipelines, column transformers and
+    ensembles."""
     out = [estimator]
     for attr in ("steps", "transformers_"):
         for item in getattr(estimator, attr, None) or []:
             out += _walk(item[1])
+    for member in getattr(estimator, "estimators_", None) or []:  # an ensemble's members
+        out += _walk(member)
     return out
 
 

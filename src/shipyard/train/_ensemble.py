@@ -1,0 +1,126 @@
+"""A weighted ensemble of the best candidates, chosen on their out-of-fold predictions.
+
+Greedy forward selection with replacement (Caruana et al., 2004): start from nothing, add the
+candidate whose predictions, averaged with those already chosen, score best on the primary
+metric; repeat; keep the best-scoring prefix. A candidate chosen twice weighs twice as much.
+
+Every prediction used is out-of-fold (a row scored by a model that did not train on it), so
+choosing the weights leaks nothing from the holdout. Choosing them and scoring them on the same
+rows would still flatter the ensemble, so its cross-validation score is nested: for each fold,
+weights are chosen on the other folds' rows and scored on that fold's. The ensemble then
+competes with the candidates on equal terms, and wins only when that score is better.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.ensemble import VotingClassifier, VotingRegressor
+from sklearn.pipeline import Pipeline
+
+from shipyard.evaluate import greater_is_better, score_predictions
+
+__all__ = ["EnsembleChoice", "ensemble_pipeline", "select_ensemble"]
+
+
+@dataclass(frozen=True)
+class EnsembleChoice:
+    """The members and weights of an ensemble, and its nested cross-validation score.
+
+    Attributes:
+        weights: member label -> weight (summing to 1), only members with a weight.
+        fold_scores: the primary metric on each fold, weights chosen without that fold.
+        mean, std: their mean and standard deviation.
+    """
+
+    weights: dict[str, float]
+    fold_scores: list[float]
+    mean: float
+    std: float
+
+
+def select_ensemble(
+    predictions: Mapping[str, np.ndarray],
+    y: np.ndarray,
+    folds: Sequence[np.ndarray],
+    *,
+    task: str,
+    metric: str,
+    classes: Sequence[str] | None,
+    steps: int = 20,
+) -> EnsembleChoice | None:
+    """Choose ensemble weights over candidates' out-of-fold predictions.
+
+    Args:
+        predictions: candidate label -> its out-of-fold predictions for every row of ``y``
+            (probabilities in ``classes`` order, or values).
+        y: the true labels or values of those rows.
+        folds: each fold's held-out row positions.
+        task: ``binary``, ``multiclass`` or ``regression``.
+        metric: the primary metric.
+        classes: the class labels (classifiers).
+        steps: the most additions (the ensemble's size, counting repeats).
+
+    Returns:
+        The choice, or ``None`` when fewer than two candidates are given or the selection on
+        all rows keeps a single one (no ensemble to speak of).
+    """
+    labels = list(predictions)
+    if len(labels) < 2:
+        return None
+    stack = np.stack([np.asarray(predictions[k], float) for k in labels])
+    sign = 1.0 if greater_is_better(metric) else -1.0
+
+    def score(rows: np.ndarray, counts: np.ndarray) -> float:
+        blend = np.tensordot(counts / counts.sum(), stack[:, rows], axes=1)
+        return sign * score_predictions(task, metric, y[rows], blend, classes)
+
+    every = np.concatenate(list(folds))
+    final = _greedy(score, every, len(labels), steps)
+    if np.count_nonzero(final) < 2:
+        return None
+    fold_scores = []
+    for i, held in enumerate(folds):
+        others = np.concatenate([f for j, f in enumerate(folds) if j != i])
+        counts = _greedy(score, others, len(labels), steps)
+        fold_scores.append(sign * score(held, counts))
+    weights = {labels[i]: float(c / final.sum()) for i, c in enumerate(final) if c}
+    return EnsembleChoice(
+        weights, fold_scores, float(np.mean(fold_scores)), float(np.std(fold_scores))
+    )
+
+
+def _greedy(
+    score: Callable[[np.ndarray, np.ndarray], float], rows: np.ndarray, n: int, steps: int
+) -> np.ndarray:
+    """The best prefix of a greedy forward selection with replacement, as counts."""
+    counts = np.zeros(n)
+    best_counts, best = counts.copy(), -np.inf
+    for _ in range(steps):
+        trials = []
+        for k in range(n):
+            candidate = counts.copy()
+            candidate[k] += 1
+            value = score(rows, candidate)
+            trials.append(value if np.isfinite(value) else -np.inf)
+        k = int(np.argmax(trials))
+        counts[k] += 1
+        if trials[k] > best:
+            best, best_counts = trials[k], counts.copy()
+    return best_counts
+
+
+def ensemble_pipeline(task: str, members: Mapping[str, Any], weights: Mapping[str, float]) -> Any:
+    """The unfitted ensemble: a soft-voting classifier (averaged probabilities) or a voting
+    regressor (averaged values) over the members' whole pipelines, with their weights, in a
+    one-step ``Pipeline`` (``model``) like every other candidate's."""
+    estimators = [(label.replace("#", "_"), members[label]) for label in weights]
+    w = np.array([weights[label] for label in weights])  # the ONNX converters want an array
+    if task == "regression":
+        voting: Any = VotingRegressor(estimators, weights=w)
+    else:
+        voting = VotingClassifier(estimators, voting="soft", weights=w)
+    return Pipeline([("model", voting)])
