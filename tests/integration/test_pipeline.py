@@ -484,3 +484,27 @@ def test_an_ensemble_of_the_candidates_competes_and_wins_when_it_scores_better(
         k.startswith("weight.") for k in child.params
     )
     tracker.close()
+
+
+def test_an_ensemble_that_would_break_the_budget_is_left_out(tmp_path: Path, store: Store) -> None:
+    spec = load_spec(
+        _project(
+            tmp_path,
+            load_diabetes(as_frame=True).frame,
+            "name: diabetes\ndata: {source: {type: csv, path: data/train.csv}, target: target}\n"
+            "split: {cv_folds: 3}\nsearch: {budget: 1s, families: [linear, extra_trees]}\n",
+        )
+    )
+    events: list[Event] = []
+    result = run_project(spec, store=store, on_event=events.append)
+    tracker = Tracker(store)
+    tags = tracker.get_run(result.run_id).tags
+    tracker.close()
+    warned = [e.message for e in events if e.kind == "warning" and "no ensemble" in e.message]
+    # how many trials a 1 s budget finishes depends on the machine: when an ensemble was in
+    # reach but would not fit, it is left out, tagged and said; it never overruns the budget
+    if "ensemble" in tags:
+        assert tags["ensemble"].startswith("skipped") and warned
+        assert "ensemble" not in {c.label for c in result.candidates}
+    else:
+        assert not warned

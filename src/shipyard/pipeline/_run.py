@@ -248,13 +248,19 @@ def _with_ensemble(
     ranked: list[CandidateResult],
     pool: Mapping[str, np.ndarray],
     members: Mapping[str, Any],
+    deadline: float | None = None,
 ) -> list[CandidateResult]:
     """Add a weighted ensemble of the best candidates (see :func:`select_ensemble`) to the
     ranking, as one more candidate with its own nested CV score and child run; it wins only
     when that score is better. ``pool`` holds candidates' out-of-fold predictions, ``members``
-    their unfitted pipelines."""
+    their unfitted pipelines. Under a time budget (``deadline``, ``time.monotonic()``), an
+    ensemble whose refit (every member's) would end past it is left out, and the run says so."""
     chosen = [c for c in ranked if c.label in pool][:_ENSEMBLE_POOL]
     if len(chosen) < 2:
+        return ranked
+    if deadline is not None and time.monotonic() >= deadline:
+        on_event(Event("warning", "no ensemble: the budget is spent"))
+        parent.set_tags({"ensemble": "skipped: the budget is spent"})
         return ranked
     metric = prepared.metric
     on_event(Event("step", f"weighing an ensemble of the best {len(chosen)} candidates"))
@@ -268,6 +274,14 @@ def _with_ensemble(
     )
     if choice is None:
         return ranked
+    fit_seconds = {c.label: c.fit_seconds for c in chosen}
+    # each member refit on the whole training part: a fold's fit and then some
+    refit = sum(1.5 * fit_seconds[k] / len(prepared.folds) for k in choice.weights)
+    if deadline is not None and time.monotonic() + refit + 2.0 > deadline:
+        why = f"its refit (about {refit:.0f} s) would end past the budget"
+        on_event(Event("warning", f"no ensemble: {why}"))
+        parent.set_tags({"ensemble": f"skipped: {why}"})
+        return ranked
     taken = {c.label for c in ranked}
     label = next(n for n in ("ensemble", "ensemble*", "ensemble**") if n not in taken)
     with tracker.start_run(label, project=spec.name, parent_id=parent.id) as child:
@@ -277,7 +291,6 @@ def _with_ensemble(
         for fold, value in enumerate(choice.fold_scores):
             child.log_metrics({f"fold.{metric}": value}, step=fold)
         child.log_metrics({f"cv.{metric}": choice.mean, f"cv.{metric}.std": choice.std})
-    fit_seconds = {c.label: c.fit_seconds for c in chosen}
     ensemble = CandidateResult(
         label=label,
         model="ensemble",
@@ -474,7 +487,10 @@ def _search_all(
         for c in ranked
         if c.label in pool
     }
-    ranked = _with_ensemble(spec, prepared, tracker, parent, on_event, ranked, pool, members)
+    deadline = None if search.budget is None else started + search.budget
+    ranked = _with_ensemble(
+        spec, prepared, tracker, parent, on_event, ranked, pool, members, deadline
+    )
     best = ranked[0]
     if best.label not in prepared.estimators:
         prepared.estimators[best.label] = catalogue.create(
