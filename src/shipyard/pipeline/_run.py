@@ -319,39 +319,66 @@ def _cross_validate_one(
     cand = spec.models[index]
     estimator = prepared.estimators[cand.label]  # built and checked by preflight
     on_event(Event("candidate", f"cross-validating {cand.label}", index, len(spec.models)))
-    x, y = prepared.x.iloc[prepared.train_idx], prepared.y.iloc[prepared.train_idx]
     with tracker.start_run(cand.label, project=spec.name, parent_id=parent.id) as child:
         child.log_params({"model": cand.model, **{f"param.{k}": v for k, v in cand.params.items()}})
 
         def on_fold(fold: int, scores: dict[str, float]) -> None:
-            child.log_metrics({f"fold.{k}": v for k, v in scores.items()}, step=fold)
             message = f"{cand.label}: fold {fold + 1}"
             on_event(Event("fold", message, fold + 1, spec.split.cv_folds))
 
-        cv_result = cross_validate(
-            make_pipeline(prepared.signature, estimator),
-            x,
-            y,
-            cv=prepared.folds,
-            task=prepared.task,
-            classes=prepared.signature.classes,
-            on_fold=on_fold,
-            keep_predictions=True,
-        )
-        child.log_metrics({f"cv.{k}": v for k, v in cv_result.mean.items()})
-        child.log_metrics({f"cv.{k}.std": v for k, v in cv_result.std.items()})
-        child.log_metrics({"fit_seconds": cv_result.fit_seconds})
-    if cv_result.predictions is not None:
-        pool[cand.label] = cv_result.predictions
-    return CandidateResult(
-        label=cand.label,
-        model=cand.model,
+        result = _cross_validate_in(child, prepared, estimator, cand.label, cand.model, on_fold)
+    if result.predictions is not None:
+        pool[cand.label] = result.predictions
+    return result.candidate
+
+
+@dataclass(frozen=True)
+class _Validated:
+    candidate: CandidateResult
+    predictions: np.ndarray | None  # out of fold, for the ensemble
+
+
+def _cross_validate_in(
+    child: Run,
+    prepared: _Prepared,
+    estimator: Any,
+    label: str,
+    model: str,
+    on_fold: Callable[[int, dict[str, float]], None],
+    params: Mapping[str, Any] | None = None,
+) -> _Validated:
+    """Cross-validate ``estimator`` on the training part, recording each fold's metrics and
+    the means in ``child`` (an exception from ``on_fold``, such as a stopped trial, ends it
+    before the means are recorded)."""
+
+    def record_fold(fold: int, scores: dict[str, float]) -> None:
+        child.log_metrics({f"fold.{k}": v for k, v in scores.items()}, step=fold)
+        on_fold(fold, scores)
+
+    cv_result = cross_validate(
+        make_pipeline(prepared.signature, estimator),
+        prepared.x.iloc[prepared.train_idx],
+        prepared.y.iloc[prepared.train_idx],
+        cv=prepared.folds,
+        task=prepared.task,
+        classes=prepared.signature.classes,
+        on_fold=record_fold,
+        keep_predictions=True,
+    )
+    child.log_metrics({f"cv.{k}": v for k, v in cv_result.mean.items()})
+    child.log_metrics({f"cv.{k}.std": v for k, v in cv_result.std.items()})
+    child.log_metrics({"fit_seconds": cv_result.fit_seconds})
+    candidate = CandidateResult(
+        label=label,
+        model=model,
         run_id=child.id,
         cv_mean=cv_result.mean,
         cv_std=cv_result.std,
         fit_seconds=cv_result.fit_seconds,
         cv_folds=cv_result.folds,
+        params=dict(params or {}),
     )
+    return _Validated(candidate, cv_result.predictions)
 
 
 def _search_all(
@@ -377,7 +404,6 @@ def _search_all(
     catalogue = catalogue or default_catalogue()
     metric, task = prepared.metric, prepared.task
     families = search_families(spec, task, catalogue)
-    x, y = prepared.x.iloc[prepared.train_idx], prepared.y.iloc[prepared.train_idx]
     results: dict[int, CandidateResult] = {}
     pool: dict[str, np.ndarray] = {}
     seconds = None
@@ -406,50 +432,30 @@ def _search_all(
             last = [time.perf_counter()]
 
             def on_fold(fold: int, scores: dict[str, float]) -> None:
-                child.log_metrics({f"fold.{k}": v for k, v in scores.items()}, step=fold)
                 now = time.perf_counter()
                 seconds, last[0] = now - last[0], now
                 report(fold, scores[metric], seconds)
 
             try:
-                cv_result = cross_validate(
-                    make_pipeline(prepared.signature, estimator),
-                    x,
-                    y,
-                    cv=prepared.folds,
-                    task=task,
-                    classes=prepared.signature.classes,
-                    on_fold=on_fold,
-                    keep_predictions=True,
+                validated = _cross_validate_in(
+                    child, prepared, estimator, label, trial.family, on_fold, trial.params
                 )
             except StopTrial as stop:  # pruned or out of time: the run itself went fine
                 child.set_tags({"trial_state": stop.reason})
                 stopped = stop
             else:
                 child.set_tags({"trial_state": "complete"})
-                child.log_metrics({f"cv.{k}": v for k, v in cv_result.mean.items()})
-                child.log_metrics({f"cv.{k}.std": v for k, v in cv_result.std.items()})
-                child.log_metrics({"fit_seconds": cv_result.fit_seconds})
         if stopped is not None:
             raise stopped
-        results[trial.number] = CandidateResult(
-            label=label,
-            model=trial.family,
-            run_id=child.id,
-            cv_mean=cv_result.mean,
-            cv_std=cv_result.std,
-            fit_seconds=cv_result.fit_seconds,
-            cv_folds=cv_result.folds,
-            params=dict(trial.params),
-        )
-        if cv_result.predictions is not None:  # the best few stay, for the ensemble
-            pool[label] = cv_result.predictions
+        results[trial.number] = validated.candidate
+        if validated.predictions is not None:  # the best few stay, for the ensemble
+            pool[label] = validated.predictions
             if len(pool) > _ENSEMBLE_POOL:
                 ranked_now = _ranked(
                     [results[n] for n in results if results[n].label in pool], metric
                 )
                 del pool[ranked_now[-1].label]
-        return cv_result.mean[metric]
+        return validated.candidate.cv_mean[metric]
 
     starts: dict[str, list[dict[str, Any]]] = {}
     if "models" in spec.model_fields_set:  # the project file's candidates are tried first
