@@ -117,6 +117,48 @@ class DataSpec(_Strict):
     on_bad_numbers: BadNumbers = "error"
 
 
+Transform = Literal["log", "sqrt", "yeo-johnson", "quantile"]
+"""A numeric column's transform: ``log`` (``log1p``, for counts and amounts >= 0), ``sqrt``,
+``yeo-johnson`` (a fitted power transform) or ``quantile`` (to a normal distribution)."""
+
+
+class BinSpec(_Strict):
+    """Cut a numeric column into ``bins`` intervals (one-hot encoded), by ``quantile`` (equal
+    counts, the default), ``uniform`` (equal widths) or ``kmeans``."""
+
+    bins: int = Field(ge=2, le=256)
+    strategy: Literal["quantile", "uniform", "kmeans"] = "quantile"
+
+
+class TextSpec(_Strict):
+    """TF-IDF of a free-text column: the ``max_features`` most frequent terms, n-grams of 1 to
+    ``ngram_max`` words, terms found in at least ``min_df`` rows."""
+
+    max_features: int = Field(default=20_000, ge=10, le=1_000_000)
+    ngram_max: int = Field(default=2, ge=1, le=3)
+    min_df: int = Field(default=2, ge=1)
+
+
+class SelectSpec(_Strict):
+    """Feature selection after the feature transforms, fitted inside each fold: keep the ``k``
+    best features by ``mutual_info`` or by a ``model``'s importances (an L1 model for linear
+    tasks, trees otherwise), or drop the features with ``variance`` below ``threshold``."""
+
+    method: Literal["mutual_info", "model", "variance"] = "model"
+    k: int | None = Field(default=None, ge=1)
+    threshold: float | None = Field(default=None, ge=0.0)
+
+    @model_validator(mode="after")
+    def _k_or_threshold(self) -> SelectSpec:
+        if self.method == "mutual_info" and self.k is None:
+            msg = "selection by mutual_info needs 'k' (how many features to keep)"
+            raise ValueError(msg)
+        if self.method == "variance" and self.k is not None:
+            msg = "selection by variance takes a 'threshold', not 'k'"
+            raise ValueError(msg)
+        return self
+
+
 class FeaturesSpec(_Strict):
     """Which columns are features and how to treat them.
 
@@ -131,6 +173,30 @@ class FeaturesSpec(_Strict):
     exclude: list[str] = Field(default_factory=list)
     types: dict[str, FeatureKind] = Field(default_factory=dict)
     pii: dict[str, Literal["drop", "hash"]] = Field(default_factory=dict)
+    transforms: dict[str, Transform] = Field(default_factory=dict)
+    bins: dict[str, BinSpec] = Field(default_factory=dict)
+    target_encode: list[str] = Field(default_factory=list)
+    text: dict[str, TextSpec] = Field(default_factory=dict)
+    select: SelectSpec | None = None
+
+    @field_validator("bins", mode="before")
+    @classmethod
+    def _bins_count(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: {"bins": v} if isinstance(v, int) else v for k, v in value.items()}
+        return value
+
+    @field_validator("text", mode="before")
+    @classmethod
+    def _text_list(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            if not all(isinstance(v, str) for v in value):
+                msg = "expected a list of column names, or a mapping of column to TF-IDF options"
+                raise ValueError(msg)
+            return {name: {} for name in value}
+        if isinstance(value, dict):
+            return {k: {} if v is None else v for k, v in value.items()}
+        return value
 
     @field_validator("pii", mode="before")
     @classmethod
@@ -144,6 +210,29 @@ class FeaturesSpec(_Strict):
 
     @model_validator(mode="after")
     def _pii_is_no_feature(self) -> FeaturesSpec:
+        options = {
+            "features.transforms": set(self.transforms),
+            "features.bins": set(self.bins),
+            "features.target_encode": set(self.target_encode),
+            "features.text": set(self.text),
+        }
+        for name in self.pii:
+            for where, names in options.items():
+                if name in names:
+                    msg = (
+                        f"column {name!r} is declared PII (features.pii) and named in {where}: "
+                        "a PII column is never a model input; remove it from one of them"
+                    )
+                    raise ValueError(msg)
+        for name in sorted(options["features.transforms"] & options["features.bins"]):
+            msg = (
+                f"column {name!r} is in both features.transforms and features.bins: binning "
+                "after a monotone transform gives the same bins; keep one"
+            )
+            raise ValueError(msg)
+        for name in sorted(options["features.text"] & options["features.target_encode"]):
+            msg = f"column {name!r} cannot be both free text (features.text) and target-encoded"
+            raise ValueError(msg)
         for name in self.pii:
             if name in self.include or name in self.types:
                 where = "features.include" if name in self.include else "features.types"
@@ -335,6 +424,61 @@ class RegistrySpec(_Strict):
     )
     alias: str | None = Field(default="production", pattern=r"^[a-z][a-z0-9_-]{0,63}$")
     min_improvement: float = 0.0
+    gate: GateSpec = Field(default_factory=lambda: GateSpec())
+
+
+FairnessMeasure = Literal["demographic_parity_difference", "equalized_odds_difference"]
+
+
+class GateSpec(_Strict):
+    """Evidence the gate asks of a challenger before it takes the alias.
+
+    ``bootstrap`` > 0 scores champion and challenger on the same holdout rows, resampled that
+    many times (a paired bootstrap): the challenger must be better by ``min_improvement`` with
+    probability ``confidence``. ``fairness`` bounds each named measure (fairlearn's, over
+    ``evaluation.sensitive`` columns): a challenger above a bound is kept out.
+    """
+
+    bootstrap: int = Field(default=0, ge=0, le=100_000)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    fairness: dict[FairnessMeasure, float] = Field(default_factory=dict)
+
+    @field_validator("fairness")
+    @classmethod
+    def _bounds(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, bound in value.items():
+            if not 0.0 <= bound <= 1.0:
+                msg = f"fairness bound {name} must be between 0 and 1, found {bound}"
+                raise ValueError(msg)
+        return value
+
+
+ThresholdMetric = Literal["f1", "f2", "balanced_accuracy", "mcc", "accuracy"]
+
+
+class ImbalanceSpec(_Strict):
+    """Imbalanced classes: ``class_weight: balanced`` weighs classes inversely to their
+    frequency (for the families that take weights); ``resample`` (``over``, ``under`` or
+    ``smote``, with imbalanced-learn) rebalances the training rows inside each CV fold and the
+    refit only, never the rows a model is scored on; ``threshold`` tunes a binary model's
+    decision threshold for that metric on out-of-fold predictions, and serving uses it."""
+
+    class_weight: Literal["balanced"] | None = None
+    resample: Literal["over", "under", "smote"] | None = None
+    threshold: ThresholdMetric | None = None
+
+
+class EvaluationSpec(_Strict):
+    """The model card: ``sensitive`` columns (read from the data, features or not) get per-slice
+    metrics and fairness measures; ``bootstrap`` resamples give the holdout metrics'
+    ``confidence`` intervals (0 turns them off); ``explain`` adds permutation importance and
+    a SHAP summary; ``learning_curve`` adds a learning curve."""
+
+    sensitive: list[str] = Field(default_factory=list)
+    bootstrap: int = Field(default=1000, ge=0, le=100_000)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    explain: bool = True
+    learning_curve: bool = True
 
 
 class ColumnDriftSpec(_Strict):
@@ -477,6 +621,8 @@ class ProjectSpec(_Strict):
         min_length=1,
     )
     metric: str | None = None
+    imbalance: ImbalanceSpec = Field(default_factory=ImbalanceSpec)
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
     registry: RegistrySpec = Field(default_factory=RegistrySpec)
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
@@ -513,6 +659,26 @@ class ProjectSpec(_Strict):
             raise ValueError(msg)
         if self.data.target in self.features.include:
             msg = f"the target {self.data.target!r} cannot also be a feature"
+            raise ValueError(msg)
+        for name in self.evaluation.sensitive:
+            if name in self.features.pii:
+                msg = (
+                    f"column {name!r} is declared PII (features.pii) and sensitive "
+                    "(evaluation.sensitive): per-slice metrics would write its values in the "
+                    "report; remove it from one of them"
+                )
+                raise ValueError(msg)
+            if name == self.data.target:
+                msg = f"the target {name!r} cannot be a sensitive column (evaluation.sensitive)"
+                raise ValueError(msg)
+        binary_only = self.imbalance.threshold is not None
+        if binary_only and self.task in ("multiclass", "regression"):
+            msg = f"imbalance.threshold tunes a binary model's threshold; the task is {self.task}"
+            raise ValueError(msg)
+        if self.task == "regression" and (
+            self.imbalance.class_weight is not None or self.imbalance.resample is not None
+        ):
+            msg = "imbalance.class_weight and imbalance.resample are for classification tasks"
             raise ValueError(msg)
         return self
 
