@@ -212,7 +212,7 @@ def test_a_restart_between_two_transactions_is_ridden_out(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ended: list[int] = []
-    refit = _run._refit_best
+    refit = _run.refit_best
 
     def restart_then_refit(*args: Any) -> Any:
         # once the tracking writer has written what was logged, no write is open and the
@@ -226,7 +226,7 @@ def test_a_restart_between_two_transactions_is_ridden_out(
         ended.append(n)
         return refit(*args)
 
-    monkeypatch.setattr(_run, "_refit_best", restart_then_refit)
+    monkeypatch.setattr(_run, "refit_best", restart_then_refit)
     code, out, _ = _shipyard_run(capsys, store_url)
     assert ended and ended[0] >= 1  # the run's pooled connections were ended under it
     assert code == 0 and "Registered penguins version 1" in out, out

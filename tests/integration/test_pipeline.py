@@ -301,7 +301,7 @@ def test_a_broken_report_does_not_fail_the_run(
     def broken(report: object) -> str:
         raise RuntimeError("no fonts")
 
-    monkeypatch.setattr("shipyard.pipeline._run.render_run_report", broken)
+    monkeypatch.setattr("shipyard.pipeline._report.render_run_report", broken)
     spec = load_spec(
         _project(
             tmp_path,

@@ -55,6 +55,12 @@ SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 _PASSWORD_RE = re.compile(r"(://[^:/@]*:)[^@/]*@")
 
 
+STUDY_SCHEMA = "shipyard_optuna"
+"""The PostgreSQL schema of shared searches' Optuna tables (see :meth:`Store.study_storage`)."""
+STUDY_FILE = "optuna.db"
+"""The SQLite file of shared searches' Optuna tables, next to the store's."""
+
+
 def default_store_url(root: str | Path = ".shipyard") -> str:
     """The default metadata store URL: a SQLite file ``<root>/shipyard.db``.
 
@@ -414,6 +420,42 @@ class Store:
     def dialect(self) -> str:
         """The database dialect name: ``"sqlite"`` or ``"postgresql"``."""
         return self.engine.dialect.name
+
+    def study_storage(self) -> Any:
+        """An Optuna storage beside this store, for a search shared by several processes.
+
+        Optuna keeps its own tables and its own Alembic history, which would collide with the
+        store's: on PostgreSQL they live in the schema ``shipyard_optuna`` of the same
+        database (every machine that reaches the store reaches them); on SQLite in the file
+        ``optuna.db`` next to the store's (processes on one machine).
+
+        Raises:
+            StoreError: the storage cannot be created (unreachable database, a memory store).
+        """
+        import optuna
+
+        parsed = sa.make_url(self.url)
+        kwargs: dict[str, Any] = {}
+        try:
+            if self.dialect == "postgresql":
+                with self.begin() as conn:
+                    conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {STUDY_SCHEMA}"))
+                url = self.url
+                kwargs = {
+                    "pool_pre_ping": True,
+                    "connect_args": {"options": f"-c search_path={STUDY_SCHEMA}"},
+                }
+            elif _is_memory_sqlite(parsed) or not parsed.database:
+                msg = "an in-memory store cannot share a search with other processes"
+                raise StoreError(msg)
+            else:
+                url = f"sqlite:///{Path(parsed.database).with_name(STUDY_FILE).as_posix()}"
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        except StoreError:
+            raise
+        except Exception as exc:
+            msg = f"cannot keep a shared search in the store {redact_url(self.url)!r}: {exc}"
+            raise StoreError(msg) from exc
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:

@@ -24,6 +24,7 @@ from shipyard.tracking._active import (
     start_run,
 )
 from shipyard.tracking._artifacts import load_run_artifact, run_artifact_path
+from shipyard.tracking._datasets import record_dataset
 from shipyard.tracking._lineage import Lineage, collect_lineage
 from shipyard.tracking._query import MetricPoint, RunRecord
 from shipyard.tracking._run import Run, Tracker
@@ -41,6 +42,7 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "record_dataset",
     "run_artifact_path",
     "set_tag",
     "start_run",

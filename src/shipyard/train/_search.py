@@ -18,10 +18,17 @@ result so far. A search by trials alone, with the same seed, is reproducible.
 
 The search knows nothing of tracking: :class:`TrialHook` callbacks let the pipeline record each
 trial as a child run.
+
+Several processes, on one machine or several, can share one search (:class:`SharedSearch`):
+the families' studies then live in an Optuna storage that all of them reach (the store's
+database), so each family's sampler learns from every process's trials, a budget of trials
+counts them all, and the lead process ranks them all at the end (:func:`shared_trials`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import random
@@ -38,12 +45,14 @@ __all__ = [
     "Family",
     "SearchBudget",
     "SearchResult",
+    "SharedSearch",
     "StopTrial",
     "Trial",
     "TrialHook",
     "TrialResult",
     "budgeted_search",
     "search_families",
+    "shared_trials",
 ]
 
 logger = logging.getLogger(__name__)
@@ -81,20 +90,45 @@ class SearchBudget:
 
 
 @dataclass(frozen=True)
+class SharedSearch:
+    """A search shared by several processes through one Optuna storage.
+
+    Attributes:
+        storage: the Optuna storage every process reaches (``Store.study_storage()``).
+        name: the search's name; each family's study is ``<name>/<family>``.
+        worker: this process's name (recorded on its trials; seeds its samplers apart).
+        lead: the lead tries each family's defaults and the project file's candidates; the
+            other workers only sample, so that no trial is run twice.
+    """
+
+    storage: Any
+    name: str
+    worker: str
+    lead: bool = True
+
+    def study_name(self, family: str) -> str:
+        """The Optuna study of one family."""
+        return f"{self.name}/{family}"
+
+
+@dataclass(frozen=True)
 class Trial:
     """One trial handed to the evaluation function.
 
     Attributes:
-        number: its number in the whole search, from 0.
+        number: its number in the whole search, from 0 (in this process).
         family: the family's key.
         params: the parameters to try (empty: the family's defaults).
         deadline: ``time.monotonic()`` past which no fold may end; ``None``: no time limit.
+        attrs: what the evaluation wants kept with the trial (a shared search stores it in
+            the study, for the lead to rank every process's trials): JSON-serialisable.
     """
 
     number: int
     family: str
     params: dict[str, Any]
     deadline: float | None
+    attrs: dict[str, Any] = field(default_factory=dict)
 
 
 class StopTrial(Exception):
@@ -142,13 +176,14 @@ class SearchResult:
 
     Attributes:
         trials: every trial, in the order they ran.
-        best: the best complete trial.
+        best: the best complete trial (``None`` only for a shared search's worker that
+            finished none: the lead ranks every process's trials).
         seconds: the whole search's wall time.
         stopped_by: ``time``, ``trials`` or ``exhausted`` (every family has only defaults).
     """
 
     trials: list[TrialResult]
-    best: TrialResult
+    best: TrialResult | None
     seconds: float
     stopped_by: str
 
@@ -214,6 +249,8 @@ def budgeted_search(
     hook: TrialHook | None = None,
     starts: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     reserve: Callable[[TrialResult], float] | None = None,
+    shared: SharedSearch | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> SearchResult:
     """Search the families' parameter spaces under ``budget``.
 
@@ -229,6 +266,10 @@ def budgeted_search(
         reserve: the seconds to keep, out of a time budget, for what follows the search,
             given the best trial so far (its refit above all); the search ends that much
             before the budget's end. The first complete trial runs whatever the time.
+        shared: share the families' studies with other processes (see :class:`SharedSearch`);
+            a budget of trials then counts every process's trials.
+        should_stop: asked before each trial; ``True`` ends the search (a worker whose lead
+            has finished).
 
     Returns:
         Every trial and the best.
@@ -248,21 +289,34 @@ def budgeted_search(
     deadline = None if budget.seconds is None else started + budget.seconds
     rng = random.Random(seed)
     states = []
+    offset = 0 if shared is None or shared.lead else _worker_offset(shared.worker)
     for i, fam in enumerate(sorted(families, key=lambda f: f.cost_rank)):
         study = optuna.create_study(
             direction="maximize",
-            sampler=optuna.samplers.TPESampler(seed=seed + i, n_startup_trials=5),
+            sampler=optuna.samplers.TPESampler(seed=seed + i + offset, n_startup_trials=5),
             pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+            storage=None if shared is None else shared.storage,
+            study_name=None if shared is None else shared.study_name(fam.key),
+            load_if_exists=shared is not None,
         )
-        # the family's defaults first, then the project file's candidates, as they are
+        # the family's defaults first, then the project file's candidates, as they are (in a
+        # shared search, by the lead only)
         queue = [{}, *(dict(p) for p in (starts or {}).get(fam.key, ()) if p)]
-        states.append(_FamilyState(fam, study, queue=queue))
+        if shared is not None and not shared.lead:
+            queue = []
+        fstate = _FamilyState(fam, study, queue=queue)
+        if shared is not None and not shared.lead and not fam.space:
+            fstate.n = 1  # the lead runs its defaults; a worker has nothing to sample
+        states.append(fstate)
     trials: list[TrialResult] = []
     best: TrialResult | None = None
     stopped_by = "trials"
     while True:
-        if budget.trials is not None and len(trials) >= budget.trials:
+        if budget.trials is not None and _count(trials, states, shared) >= budget.trials:
             stopped_by = "trials"
+            break
+        if should_stop is not None and should_stop():
+            stopped_by = "lead"
             break
         now = time.monotonic()
         # the search ends early enough for what follows it (the refit of the best, the run's
@@ -273,19 +327,23 @@ def budgeted_search(
         if end is not None and now >= end:
             stopped_by = "time"
             break
-        state = _next_family(states, rng, end, now)
+        state = _next_family(states, rng, end, now, sampling_only=shared is not None)
         if state is None:
             stopped_by = "time" if end is not None and now < end else "exhausted"
             if all(s.exhausted for s in states):
                 stopped_by = "exhausted"
             break
-        result = _run_trial(state, len(trials), evaluate, sign, end, hook, timed=deadline)
+        result = _run_trial(
+            state, len(trials), evaluate, sign, end, hook, timed=deadline, shared=shared
+        )
         trials.append(result)
         if result.state == "complete" and (
             best is None or sign * float(result.score or 0.0) > sign * float(best.score or 0.0)
         ):
             best = result
     complete = [t for t in trials if t.state == "complete" and t.score is not None]
+    if not complete and shared is not None and not shared.lead:
+        return SearchResult(trials, None, time.monotonic() - started, stopped_by)
     if not complete:
         failed = [f"{t.family}: {t.error}" for t in trials if t.error][:3]
         why = f"; failures: {failed}" if failed else ""
@@ -298,12 +356,36 @@ def budgeted_search(
     return SearchResult(trials, best, time.monotonic() - started, stopped_by)
 
 
+def _worker_offset(worker: str) -> int:
+    """A worker's sampler seeds, apart from the lead's and each other's (stable per name)."""
+    return 1_000 * (1 + int(hashlib.sha256(worker.encode()).hexdigest()[:6], 16))
+
+
+def _count(
+    trials: Sequence[TrialResult], states: Sequence[_FamilyState], shared: SharedSearch | None
+) -> int:
+    """Trials run so far: this process's, or every process's in a shared search (running
+    ones included, so that two processes do not both start the last one)."""
+    if shared is None:
+        return len(trials)
+    return sum(len(s.study.get_trials(deepcopy=False)) for s in states)
+
+
 def _next_family(
-    states: list[_FamilyState], rng: random.Random, deadline: float | None, now: float
+    states: list[_FamilyState],
+    rng: random.Random,
+    deadline: float | None,
+    now: float,
+    *,
+    sampling_only: bool = False,
 ) -> _FamilyState | None:
     """The family to try next: untried families first (cheapest first), then drawn with
-    probability ``1 / ECI`` among those whose typical trial still fits the time left."""
+    probability ``1 / ECI`` among those whose typical trial still fits the time left.
+    (In a shared search, a family with nothing left to try in this process still counts as
+    open only when it has a space to sample.)"""
     open_ = [s for s in states if not s.exhausted]
+    if sampling_only:
+        open_ = [s for s in open_ if s.queue or s.family.space]
     for s in open_:
         if s.n == 0:
             return s
@@ -326,6 +408,7 @@ def _run_trial(
     hook: TrialHook | None,
     *,
     timed: float | None,
+    shared: SharedSearch | None = None,
 ) -> TrialResult:
     import optuna
 
@@ -333,6 +416,9 @@ def _run_trial(
     otrial = state.study.ask()
     params = state.queue.pop(0) if state.queue else _suggest(otrial, fam.space)
     trial = Trial(number, fam.key, params, deadline)
+    if shared is not None:
+        otrial.set_user_attr("params", _jsonable(params))
+        otrial.set_user_attr("worker", shared.worker)
     if hook is not None:
         hook(trial, None)
     started = time.monotonic()
@@ -358,6 +444,10 @@ def _run_trial(
     seconds = time.monotonic() - started
     if state_name == "complete" and (score is None or not math.isfinite(score)):
         state_name, error = "failed", error or "the score is not a finite number"
+    if shared is not None:
+        otrial.set_user_attr("seconds", seconds)
+        for key, value in trial.attrs.items():
+            otrial.set_user_attr(key, _jsonable(value))
     if state_name == "complete":
         assert score is not None
         state.study.tell(otrial, sign * score)
@@ -386,6 +476,83 @@ def _account(state: _FamilyState, cost: float, value: float | None) -> None:
     if value > state.best:
         state.best = value
         state.since_improved = 0.0
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` with numpy scalars and tuples made plain, for Optuna's JSON user attrs."""
+    return json.loads(
+        json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+    )
+
+
+@dataclass(frozen=True)
+class SharedTrial:
+    """A complete trial of a shared search, from whichever process ran it.
+
+    Attributes:
+        family: the family's key.
+        params: the parameters it tried.
+        score: its mean CV score.
+        worker: the process that ran it.
+        attrs: what its evaluation kept (see :attr:`Trial.attrs`).
+    """
+
+    family: str
+    params: dict[str, Any]
+    score: float
+    worker: str
+    attrs: dict[str, Any]
+
+
+def shared_trials(
+    shared: SharedSearch,
+    families: Sequence[Family],
+    *,
+    greater_is_better: bool,
+    wait: float = 0.0,
+) -> list[SharedTrial]:
+    """Every complete trial of a shared search, from every process.
+
+    Args:
+        shared: the search.
+        families: its families.
+        greater_is_better: the direction of the score.
+        wait: seconds to wait for other processes' running trials to end (they are left
+            out if they are still running then).
+    """
+    import optuna
+
+    sign = 1.0 if greater_is_better else -1.0
+    studies = []
+    for fam in families:
+        try:
+            studies.append(
+                optuna.load_study(study_name=shared.study_name(fam.key), storage=shared.storage)
+            )
+        except KeyError:  # no process tried this family
+            continue
+    running = optuna.trial.TrialState.RUNNING
+    until = time.monotonic() + wait
+    while any(t.state == running for st in studies for t in st.get_trials(deepcopy=False)):
+        if time.monotonic() >= until:
+            break
+        time.sleep(0.2)
+    out = []
+    for fam, study in zip(families, studies, strict=False):
+        del fam
+        family = study.study_name.split("/")[-1]
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+            attrs = dict(t.user_attrs)
+            out.append(
+                SharedTrial(
+                    family=family,
+                    params=dict(attrs.pop("params", t.params)),
+                    score=sign * float(t.value if t.value is not None else math.nan),
+                    worker=str(attrs.pop("worker", "")),
+                    attrs=attrs,
+                )
+            )
+    return out
 
 
 def _suggest(trial: Any, space: Mapping[str, ParamRange]) -> dict[str, Any]:

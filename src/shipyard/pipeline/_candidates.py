@@ -1,0 +1,421 @@
+"""The run's training step: cross-validate the project file's candidates, or search the model
+families under a budget (alone or shared with other processes), then weigh an ensemble."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from shipyard.evaluate import greater_is_better
+from shipyard.pipeline._context import Prepared, RunContext
+from shipyard.pipeline._events import Event, EventHandler
+from shipyard.pipeline._result import CandidateResult
+from shipyard.spec import ProjectSpec
+from shipyard.tracking import Run, Tracker
+from shipyard.train import (
+    Catalogue,
+    SearchBudget,
+    StopTrial,
+    Trial,
+    budgeted_search,
+    cross_validate,
+    ensemble_pipeline,
+    make_pipeline,
+    search_families,
+    select_ensemble,
+)
+from shipyard.train._search import SharedSearch, shared_trials
+
+__all__ = ["SEARCH_WAIT_SECONDS", "search_trials", "train_candidates"]
+
+_ENSEMBLE_POOL = 8  # the best candidates whose out-of-fold predictions an ensemble draws on
+
+SEARCH_WAIT_SECONDS = 600.0
+"""How long the lead of a shared search by trials waits for other processes' last trials."""
+
+
+def train_candidates(
+    ctx: RunContext, shared: SharedSearch | None = None
+) -> tuple[list[CandidateResult], dict[str, Any] | None]:
+    """Train the run's candidates: the project file's, or a search's trials (``search:``).
+
+    Returns:
+        The candidates best first (an ensemble among them when it earned its place; the
+        best one's estimator is in ``ctx.prepared.estimators``), and the search's summary
+        (``None`` without a search).
+    """
+    if ctx.spec.search is not None:
+        return _search_all(ctx, shared)
+    return _cross_validate_all(ctx), None
+
+
+def _cross_validate_all(ctx: RunContext) -> list[CandidateResult]:
+    prepared = ctx.prepared
+    pool: dict[str, np.ndarray] = {}
+    results = [_cross_validate_one(ctx, i, pool) for i in range(len(ctx.spec.models))]
+    ranked = _ranked(results, prepared.metric)
+    members = {
+        c.label: make_pipeline(prepared.signature, prepared.estimators[c.label]) for c in ranked
+    }
+    return _with_ensemble(ctx, ranked, pool, members)
+
+
+def _ranked(results: list[CandidateResult], metric: str) -> list[CandidateResult]:
+    """Best first by CV mean; ties keep their order (the project file's)."""
+    sign = 1.0 if greater_is_better(metric) else -1.0
+    return sorted(results, key=lambda r: -sign * _finite(r.cv_mean[metric]))
+
+
+def _with_ensemble(
+    ctx: RunContext,
+    ranked: list[CandidateResult],
+    pool: Mapping[str, np.ndarray],
+    members: Mapping[str, Any],
+    deadline: float | None = None,
+) -> list[CandidateResult]:
+    """Add a weighted ensemble of the best candidates (see :func:`select_ensemble`) to the
+    ranking, as one more candidate with its own nested CV score and child run; it wins only
+    when that score is better. ``pool`` holds candidates' out-of-fold predictions, ``members``
+    their unfitted pipelines. Under a time budget (``deadline``, ``time.monotonic()``), an
+    ensemble whose refit (every member's) would end past it is left out, and the run says so."""
+    prepared, on_event = ctx.prepared, ctx.on_event
+    chosen = [c for c in ranked if c.label in pool][:_ENSEMBLE_POOL]
+    if len(chosen) < 2:
+        return ranked
+    if deadline is not None and time.monotonic() >= deadline:
+        on_event(Event("warning", "no ensemble: the budget is spent"))
+        ctx.run.set_tags({"ensemble": "skipped: the budget is spent"})
+        return ranked
+    metric = prepared.metric
+    on_event(Event("step", f"weighing an ensemble of the best {len(chosen)} candidates"))
+    choice = select_ensemble(
+        {c.label: pool[c.label] for c in chosen},
+        prepared.y.iloc[prepared.train_idx].to_numpy(),
+        [held for _, held in prepared.folds],
+        task=prepared.task,
+        metric=metric,
+        classes=prepared.signature.classes,
+    )
+    if choice is None:
+        return ranked
+    fit_seconds = {c.label: c.fit_seconds for c in chosen}
+    # each member refit on the whole training part: a fold's fit and then some
+    refit = sum(1.5 * fit_seconds[k] / len(prepared.folds) for k in choice.weights)
+    if deadline is not None and time.monotonic() + refit + 2.0 > deadline:
+        why = f"its refit (about {refit:.0f} s) would end past the budget"
+        on_event(Event("warning", f"no ensemble: {why}"))
+        ctx.run.set_tags({"ensemble": f"skipped: {why}"})
+        return ranked
+    taken = {c.label for c in ranked}
+    label = next(n for n in ("ensemble", "ensemble*", "ensemble**") if n not in taken)
+    with ctx.tracker.start_run(label, project=ctx.project, parent_id=ctx.run.id) as child:
+        child.log_params(
+            {"model": "ensemble"} | {f"weight.{k}": round(w, 4) for k, w in choice.weights.items()}
+        )
+        for fold, value in enumerate(choice.fold_scores):
+            child.log_metrics({f"fold.{metric}": value}, step=fold)
+        child.log_metrics({f"cv.{metric}": choice.mean, f"cv.{metric}.std": choice.std})
+    ensemble = CandidateResult(
+        label=label,
+        model="ensemble",
+        run_id=child.id,
+        cv_mean={metric: choice.mean},
+        cv_std={metric: choice.std},
+        fit_seconds=sum(fit_seconds[k] for k in choice.weights),
+        cv_folds=[{metric: value} for value in choice.fold_scores],
+        params=dict(choice.weights),
+    )
+    prepared.estimators[label] = ensemble_pipeline(
+        prepared.task, {k: members[k] for k in choice.weights}, choice.weights
+    )
+    return _ranked([*ranked, ensemble], metric)
+
+
+def _cross_validate_one(
+    ctx: RunContext, index: int, pool: dict[str, np.ndarray]
+) -> CandidateResult:
+    cand = ctx.spec.models[index]
+    estimator = ctx.prepared.estimators[cand.label]  # built and checked by preflight
+    n_folds = len(ctx.prepared.folds)
+    ctx.on_event(Event("candidate", f"cross-validating {cand.label}", index, len(ctx.spec.models)))
+    with ctx.tracker.start_run(cand.label, project=ctx.project, parent_id=ctx.run.id) as child:
+        child.log_params({"model": cand.model, **{f"param.{k}": v for k, v in cand.params.items()}})
+
+        def on_fold(fold: int, scores: dict[str, float]) -> None:
+            ctx.on_event(Event("fold", f"{cand.label}: fold {fold + 1}", fold + 1, n_folds))
+
+        result = _cross_validate_in(child, ctx.prepared, estimator, cand.label, cand.model, on_fold)
+    if result.predictions is not None:
+        pool[cand.label] = result.predictions
+    return result.candidate
+
+
+@dataclass(frozen=True)
+class _Validated:
+    candidate: CandidateResult
+    predictions: np.ndarray | None  # out of fold, for the ensemble
+
+
+def _cross_validate_in(
+    child: Run,
+    prepared: Prepared,
+    estimator: Any,
+    label: str,
+    model: str,
+    on_fold: Callable[[int, dict[str, float]], None],
+    params: Mapping[str, Any] | None = None,
+) -> _Validated:
+    """Cross-validate ``estimator`` on the training part, recording each fold's metrics and
+    the means in ``child`` (an exception from ``on_fold``, such as a stopped trial, ends it
+    before the means are recorded)."""
+
+    def record_fold(fold: int, scores: dict[str, float]) -> None:
+        child.log_metrics({f"fold.{k}": v for k, v in scores.items()}, step=fold)
+        on_fold(fold, scores)
+
+    cv_result = cross_validate(
+        make_pipeline(prepared.signature, estimator),
+        prepared.x.iloc[prepared.train_idx],
+        prepared.y.iloc[prepared.train_idx],
+        cv=prepared.folds,
+        task=prepared.task,
+        classes=prepared.signature.classes,
+        on_fold=record_fold,
+        keep_predictions=True,
+    )
+    child.log_metrics({f"cv.{k}": v for k, v in cv_result.mean.items()})
+    child.log_metrics({f"cv.{k}.std": v for k, v in cv_result.std.items()})
+    child.log_metrics({"fit_seconds": cv_result.fit_seconds})
+    candidate = CandidateResult(
+        label=label,
+        model=model,
+        run_id=child.id,
+        cv_mean=cv_result.mean,
+        cv_std=cv_result.std,
+        fit_seconds=cv_result.fit_seconds,
+        cv_folds=cv_result.folds,
+        params=dict(params or {}),
+    )
+    return _Validated(candidate, cv_result.predictions)
+
+
+@dataclass(frozen=True)
+class _Trials:
+    """What one process's search found: its complete trials as candidates, and the
+    out-of-fold predictions of the best few (for the ensemble)."""
+
+    results: dict[str, CandidateResult]
+    pool: dict[str, np.ndarray]
+    outcome: Any  # the SearchResult
+
+
+def search_trials(
+    spec: ProjectSpec,
+    prepared: Prepared,
+    *,
+    catalogue: Catalogue,
+    tracker: Tracker,
+    on_event: EventHandler,
+    budget: SearchBudget,
+    parent_id: str,
+    shared: SharedSearch | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> _Trials:
+    """Run the search's trials in this process, each a child run of ``parent_id``: the whole
+    search, or a worker's share of a shared one."""
+    search = spec.search
+    assert search is not None
+    metric, task = prepared.metric, prepared.task
+    families = search_families(spec, task, catalogue)
+    results: dict[str, CandidateResult] = {}
+    pool: dict[str, np.ndarray] = {}
+    n_folds = len(prepared.folds)
+    prefix = "" if shared is None or shared.lead else f"{shared.worker}."
+
+    def evaluate(trial: Trial, report: Callable[[int, float, float], None]) -> float:
+        label = f"{trial.family}#{prefix}{trial.number}"
+        estimator = catalogue.create(
+            trial.family, task, seed=spec.seed, params=trial.params, where="search"
+        )
+        on_event(Event("candidate", f"trial {trial.number}: {trial.family}", trial.number, 0))
+        stopped: StopTrial | None = None
+        with tracker.start_run(label, project=spec.name, parent_id=parent_id) as child:
+            child.log_params(
+                {"model": trial.family, "trial": trial.number}
+                | {f"param.{k}": v for k, v in trial.params.items()}
+            )
+            last = [time.perf_counter()]
+
+            def on_fold(fold: int, scores: dict[str, float]) -> None:
+                now = time.perf_counter()
+                seconds, last[0] = now - last[0], now
+                report(fold, scores[metric], seconds)
+
+            try:
+                validated = _cross_validate_in(
+                    child, prepared, estimator, label, trial.family, on_fold, trial.params
+                )
+            except StopTrial as stop:  # pruned or out of time: the run itself went fine
+                child.set_tags({"trial_state": stop.reason})
+                stopped = stop
+            else:
+                child.set_tags({"trial_state": "complete"})
+        if stopped is not None:
+            raise stopped
+        candidate = validated.candidate
+        results[label] = candidate
+        trial.attrs.update(
+            label=label,
+            run_id=candidate.run_id,
+            cv_mean=candidate.cv_mean,
+            cv_std=candidate.cv_std,
+            cv_folds=candidate.cv_folds,
+            fit_seconds=candidate.fit_seconds,
+        )
+        if validated.predictions is not None:  # the best few stay, for the ensemble
+            pool[label] = validated.predictions
+            if len(pool) > _ENSEMBLE_POOL:
+                ranked_now = _ranked([results[k] for k in pool], metric)
+                del pool[ranked_now[-1].label]
+        return candidate.cv_mean[metric]
+
+    starts: dict[str, list[dict[str, Any]]] = {}
+    if "models" in spec.model_fields_set:  # the project file's candidates are tried first
+        for cand in spec.models:
+            starts.setdefault(cand.model, []).append(dict(cand.params))
+    outcome = budgeted_search(
+        families,
+        evaluate,
+        budget=budget,
+        greater_is_better=greater_is_better(metric),
+        seed=spec.seed,
+        starts=starts,
+        reserve=lambda best: _post_search_seconds(best.seconds, n_folds, search.budget or 0.0),
+        shared=shared,
+        should_stop=should_stop,
+    )
+    return _Trials(results, pool, outcome)
+
+
+def _search_all(
+    ctx: RunContext, shared: SharedSearch | None
+) -> tuple[list[CandidateResult], dict[str, Any]]:
+    """Search the families under ``spec.search``'s budget; each trial is a child run.
+
+    A time budget is the whole run's, from ``ctx.started``: the search ends early enough for
+    the refit of its best trial and the run's last steps (ONNX conversion, report,
+    registration), estimated by :func:`_post_search_seconds`. In a shared search, this process
+    leads: the other processes' complete trials are ranked with its own.
+
+    Returns:
+        The complete trials as candidates, best first (the best one's estimator is added to
+        ``prepared.estimators`` for the refit), and a summary of the search.
+    """
+    search = ctx.spec.search
+    assert search is not None
+    prepared, catalogue, on_event = ctx.prepared, ctx.catalogue, ctx.on_event
+    metric, task = prepared.metric, prepared.task
+    seconds = None
+    if search.budget is not None:
+        seconds = max(search.budget - (time.monotonic() - ctx.started), 0.0)
+    budget = SearchBudget(seconds=seconds, trials=search.trials)
+    families = search_families(ctx.spec, task, catalogue)
+    limit = " and ".join(
+        ([f"{search.budget:g} s"] if search.budget else [])
+        + ([f"{search.trials} trials"] if search.trials else [])
+    )
+    with_whom = f", shared as {shared.name!r}" if shared is not None else ""
+    on_event(Event("step", f"searching {len(families)} model families for {limit}{with_whom}"))
+    found = search_trials(
+        ctx.spec,
+        prepared,
+        catalogue=catalogue,
+        tracker=ctx.tracker,
+        on_event=on_event,
+        budget=budget,
+        parent_id=ctx.run.id,
+        shared=shared,
+    )
+    outcome, results = found.outcome, dict(found.results)
+    others = 0
+    if shared is not None:  # every process's complete trials compete
+        wait = SEARCH_WAIT_SECONDS if search.budget is None else 0.0
+        for t in shared_trials(
+            shared, families, greater_is_better=greater_is_better(metric), wait=wait
+        ):
+            label = str(t.attrs.get("label", ""))
+            if not label or label in results or "cv_mean" not in t.attrs:
+                continue
+            others += 1
+            results[label] = CandidateResult(
+                label=label,
+                model=t.family,
+                run_id=str(t.attrs.get("run_id", "")),
+                cv_mean={k: float(v) for k, v in t.attrs["cv_mean"].items()},
+                cv_std={k: float(v) for k, v in t.attrs.get("cv_std", {}).items()},
+                fit_seconds=float(t.attrs.get("fit_seconds", 0.0)),
+                cv_folds=list(t.attrs.get("cv_folds", [])),
+                params=dict(t.params),
+            )
+    states = Counter(t.state for t in outcome.trials)
+    ctx.run.log_metrics(
+        {"search.trials": len(outcome.trials), "search.seconds": outcome.seconds}
+        | {f"search.{state}": n for state, n in states.items()}
+        | ({"search.other_workers_trials": others} if shared is not None else {})
+    )
+    ctx.run.set_tags({"search.stopped_by": outcome.stopped_by})
+    ranked = _ranked(list(results.values()), metric)
+    best_now = ranked[0]
+    from_others = f" (+{others} complete from other workers)" if shared is not None else ""
+    on_event(
+        Event(
+            "step",
+            f"search done: {len(outcome.trials)} trials in {outcome.seconds:.1f} s "
+            f"({', '.join(f'{n} {s}' for s, n in sorted(states.items()))}){from_others}; "
+            f"best {best_now.label} {metric} {best_now.cv_mean[metric]:.4g}",
+        )
+    )
+    members = {
+        c.label: make_pipeline(
+            prepared.signature,
+            catalogue.create(c.model, task, seed=ctx.seed, params=c.params, where="search"),
+        )
+        for c in ranked
+        if c.label in found.pool
+    }
+    deadline = None if search.budget is None else ctx.started + search.budget
+    ranked = _with_ensemble(ctx, ranked, found.pool, members, deadline)
+    best = ranked[0]
+    if best.label not in prepared.estimators:
+        prepared.estimators[best.label] = catalogue.create(
+            best.model, task, seed=ctx.seed, params=best.params, where="search"
+        )
+    summary = {
+        "trials": len(outcome.trials) + others,
+        "seconds": outcome.seconds,
+        "stopped_by": outcome.stopped_by,
+        "states": dict(states) | ({"from other workers": others} if others else {}),
+        "per_family": dict(Counter(c.model for c in results.values() if c.model != "ensemble"))
+        if shared is not None
+        else {k: len(v) for k, v in outcome.by_family().items()},
+    }
+    return ranked, summary
+
+
+def _post_search_seconds(trial_seconds: float, n_folds: int, budget: float) -> float:
+    """What a run needs after its search: the refit of the best (a fold's fit on
+    ``n_folds / (n_folds - 1)`` times the rows, with room to spare) and the steps after it
+    (ONNX conversion and its check, the report, registration: about 2-3 s on tables of
+    10,000 rows on 2 cores, measured by ``benchmarks/training.py``); at most a third of the
+    budget, so that a small budget still searches."""
+    refit = 1.5 * trial_seconds / max(n_folds, 1)
+    return min(refit + 2.0 + 0.02 * budget, budget / 3)
+
+
+def _finite(value: float) -> float:
+    return value if np.isfinite(value) else -np.inf

@@ -1,0 +1,242 @@
+"""The run's packaging step: refit the winner, convert it to ONNX (kept only when it
+reproduces the pipeline), build the model package and register it, then the gate."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shipyard import data as sd
+from shipyard.errors import StoreError
+from shipyard.evaluate import Evaluation, greater_is_better
+from shipyard.model import OnnxRuntime, ReferenceSample, SklearnRuntime, compare_predictions
+from shipyard.pipeline._context import Prepared
+from shipyard.pipeline._result import CandidateResult, RunResult
+from shipyard.registry import ModelPackage, Registry
+from shipyard.spec import ProjectSpec
+from shipyard.store import Store
+from shipyard.tracking import Run
+from shipyard.train import make_pipeline, predict_evaluate, refit
+from shipyard.train._onnx import OnnxConversionError, convert_to_onnx
+
+__all__ = ["ONNX_TOLERANCE", "export_onnx", "refit_best", "register"]
+
+ONNX_TOLERANCE = 1e-4
+"""The largest difference a served ONNX graph may show against the pipeline on the holdout."""
+
+
+def refit_best(prepared: Prepared, best: CandidateResult) -> tuple[Any, Evaluation]:
+    estimator = prepared.estimators[best.label]
+    train_idx, test_idx = prepared.train_idx, prepared.test_idx
+    model = refit(
+        estimator if best.model == "ensemble" else make_pipeline(prepared.signature, estimator),
+        prepared.x.iloc[train_idx],
+        prepared.y.iloc[train_idx],
+    )
+    holdout = predict_evaluate(
+        model,
+        prepared.x.iloc[test_idx],
+        prepared.y.iloc[test_idx],
+        task=prepared.task,
+        classes=prepared.signature.classes,
+    )
+    return model, holdout
+
+
+def export_onnx(prepared: Prepared, model: Any) -> tuple[bytes | None, dict[str, Any]]:
+    """Convert the refit pipeline to ONNX; keep the graph only if it reproduces the pipeline.
+
+    The check runs both runtimes on the holdout (as a frame, as batch prediction does, and as
+    records, as the server does) plus one record with every input missing: labels must be
+    equal and probabilities (or regression values) within the tolerance.
+
+    Returns:
+        ``(graph, info)``: the graph or ``None``, and what happened (for the package's
+        metadata): ``status`` (``converted``, ``not converted`` or ``rejected``), ``reason``,
+        ``check`` and the conversion's ``seconds``.
+    """
+    started = time.perf_counter()
+    try:
+        graph = convert_to_onnx(model, prepared.signature)
+    except OnnxConversionError as exc:
+        return None, {"status": "not converted", "reason": f"not converted: {exc}"}
+    seconds = round(time.perf_counter() - started, 3)
+    holdout = prepared.x.iloc[prepared.test_idx]
+    blank = pd.DataFrame([dict.fromkeys(prepared.signature.input_names)])
+    rows = pd.concat([holdout, sd.coerce_frame(blank, prepared.signature)], ignore_index=True)
+    records: list[dict[str, Any]] = [
+        {str(k): v for k, v in r.items()}
+        for r in rows.astype(object).where(rows.notna(), None).to_dict("records")
+    ]
+    sklearn = SklearnRuntime(model, prepared.signature, prepared.task)
+    classes = None if prepared.task == "regression" else [str(c) for c in model.classes_]
+    onnx = OnnxRuntime(graph, prepared.signature, prepared.task, classes)
+    reference = sklearn.predict_frame(rows)
+    checks = [
+        compare_predictions(reference, onnx.predict_frame(rows), tolerance=ONNX_TOLERANCE),
+        compare_predictions(reference, onnx.predict_records(records), tolerance=ONNX_TOLERANCE),
+    ]
+    worst = max(checks, key=lambda c: (not c.ok, c.max_abs_diff))
+    info: dict[str, Any] = {"check": worst.to_dict(), "seconds": seconds, "bytes": len(graph)}
+    if not worst.ok:
+        reason = f"rejected: the ONNX graph does not reproduce the pipeline ({worst.reason})"
+        return None, {**info, "status": "rejected", "reason": reason}
+    return graph, {**info, "status": "converted", "reason": ""}
+
+
+def register(
+    spec: ProjectSpec,
+    store: Store,
+    run: Run,
+    prepared: Prepared,
+    candidates: list[CandidateResult],
+    model: Any,
+    holdout: Evaluation,
+    lineage: dict[str, Any],
+    user: str,
+    onnx: bytes | None,
+    onnx_info: dict[str, Any],
+    pii: sd.PiiPolicy,
+) -> RunResult:
+    registry = Registry(store)
+    name = spec.model_name
+    best = candidates[0]
+    metadata = {
+        "metrics": holdout.metrics,
+        "primary_metric": prepared.metric,
+        "candidate": best.label,
+        "model": best.model,
+        "cv": {"mean": best.cv_mean, "std": best.cv_std},
+        "lineage": {
+            **lineage,
+            "run_id": run.id,
+            "n_rows": len(prepared.frame),
+            "primary_metric": prepared.metric,
+            **({"pii": dict(pii.actions)} if pii else {}),
+        },
+        "created_at": time.time(),
+        "project": spec.name,
+        "onnx": onnx_info,
+    }
+    if pii:  # the server drops or hashes these fields before anything is logged
+        metadata["pii"] = dict(pii.actions)
+        metadata["pii_key_id"] = pii.key.key_id if pii.key is not None else None
+    package = ModelPackage(
+        model,
+        prepared.signature,
+        prepared.task,
+        metadata,
+        _reference_profile(prepared, holdout),
+        onnx=onnx,
+        reference=_reference_sample(spec, prepared, holdout, model),
+    )
+    record = registry.register(name, package, run_id=run.id, created_by=user)
+    try:
+        promoted, gate = _gate(
+            spec, registry, name, prepared.metric, holdout.metrics, record.version, user
+        )
+    except StoreError as exc:  # the version is whole; say so, and how to finish the job
+        alias = spec.registry.alias
+        msg = (
+            f"registered {name} version {record.version}, but the champion/challenger gate "
+            f"for {alias!r} did not complete: {exc}. The version is whole; once the store is "
+            f"back, promote it (shipyard models promote {name} {record.version} --alias "
+            f"{alias}) if it should hold the alias, or run again"
+        )
+        raise StoreError(msg) from exc
+    run.set_tags({"model_version": f"{name}/{record.version}", "gate": gate})
+    return RunResult(
+        run_id=run.id,
+        task=prepared.task,
+        metric=prepared.metric,
+        candidates=candidates,
+        best=best.label,
+        holdout=holdout.metrics,
+        model_name=name,
+        model_version=record.version,
+        alias=spec.registry.alias,
+        promoted=promoted,
+        gate=gate,
+        dataset_fingerprint=prepared.fingerprint,
+        n_rows=len(prepared.frame),
+        warnings=prepared.warnings,
+        runtime="onnx" if onnx is not None else "sklearn",
+        onnx=onnx_info,
+        confusion_matrix=(
+            {"labels": holdout.labels, "matrix": holdout.confusion_matrix}
+            if holdout.confusion_matrix is not None
+            else None
+        ),
+    )
+
+
+def _reference_profile(prepared: Prepared, holdout: Evaluation) -> sd.ReferenceProfile:
+    """The drift baseline: training inputs, and the model's own holdout predictions."""
+    inputs = sd.profile_frame(prepared.x.iloc[prepared.train_idx], prepared.signature)
+    predictions: dict[str, sd.ColumnProfile] = {}
+    if holdout.y_pred is not None:
+        is_classifier = prepared.task != "regression"
+        predictions["prediction"] = sd.profile_values(holdout.y_pred, categorical=is_classifier)
+    if holdout.proba is not None:
+        predictions["confidence"] = sd.profile_values(holdout.proba.max(axis=1), categorical=False)
+    return sd.ReferenceProfile(inputs=inputs, predictions=predictions)
+
+
+def _reference_sample(
+    spec: ProjectSpec, prepared: Prepared, holdout: Evaluation, model: Any
+) -> ReferenceSample:
+    """The exact-test baseline: a seeded sample of training inputs and holdout predictions,
+    named as the prediction log names them."""
+    predictions = pd.DataFrame(index=range(len(prepared.test_idx)))
+    if prepared.task == "regression":
+        predictions["prediction"] = np.asarray(holdout.y_pred, dtype=np.float64)
+        predictions["target"] = np.asarray(holdout.y_true, dtype=np.float64)
+    else:
+        predictions["prediction"] = [str(v) for v in np.asarray(holdout.y_pred)]
+        if holdout.proba is not None:
+            for i, cls in enumerate(model.classes_):
+                predictions[f"proba.{cls}"] = holdout.proba[:, i]
+        predictions["target"] = [str(v) for v in np.asarray(holdout.y_true)]
+    inputs = prepared.x.iloc[prepared.train_idx]
+    return ReferenceSample.build(
+        inputs, predictions, max_rows=spec.monitoring.reference_rows, seed=spec.seed
+    )
+
+
+def _gate(
+    spec: ProjectSpec,
+    registry: Registry,
+    name: str,
+    metric: str,
+    metrics: dict[str, float],
+    version: int,
+    user: str,
+) -> tuple[bool, str]:
+    """The champion/challenger gate: does the new version take the alias?"""
+    alias = spec.registry.alias
+    if alias is None:
+        return False, "no alias configured"
+    champion = registry.champion(name, alias)
+    new = metrics[metric]
+    if champion is not None:
+        old = champion.metrics.get(metric)
+        if old is not None and np.isfinite(old):
+            gain = (new - old) if greater_is_better(metric) else (old - new)
+            needed = spec.registry.min_improvement
+            if gain <= 0 or gain < needed:
+                why = "a tie keeps the champion" if gain == 0 else "the challenger must beat it"
+                if needed > 0:
+                    why = f"needs an improvement of at least {needed}"
+                return False, (
+                    f"kept version {champion.version} as {alias}: {metric} {new:.4f} vs "
+                    f"{old:.4f} ({why})"
+                )
+        was = f"{old:.4f}" if old is not None else "no value"
+        reason = f"{metric} {new:.4f} vs {was} of champion version {champion.version}"
+    else:
+        reason = f"first version for {alias} ({metric} {new:.4f})"
+    registry.promote(name, version, alias, moved_by=user, reason=reason)
+    return True, f"promoted to {alias}: {reason}"
