@@ -1,9 +1,10 @@
 """The model registry: versioned model packages, aliases and model URIs; late labels,
-monitoring history and the audit log."""
+monitoring history, the audit log and gate decisions (the gate itself: ``registry.gate``)."""
 
 from shipyard.model import ModelPackage, Predictions
 from shipyard.registry._audit import AuditEntry, AuditLog
 from shipyard.registry._catalog import AliasMove, ModelRecord, VersionRecord
+from shipyard.registry._decisions import GateRecord
 from shipyard.registry._labels import LabelIngest, LabelStore
 from shipyard.registry._monitoring import (
     CheckRecord,
@@ -21,6 +22,7 @@ __all__ = [
     "AuditLog",
     "CheckRecord",
     "ColumnResult",
+    "GateRecord",
     "Incident",
     "LabelIngest",
     "LabelStore",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 from shipyard.errors import ModelNotFoundError, RegistryError, StoreError
 from shipyard.model import METADATA_FILE, ModelPackage
 from shipyard.registry._catalog import AliasMove, ModelCatalog, ModelRecord, VersionRecord
+from shipyard.registry._decisions import GateRecord, gate_records, record_gate
 from shipyard.registry._uri import ModelRef, parse_model_uri
 from shipyard.store import Store, tables
 
@@ -164,6 +166,40 @@ class Registry:
             return self._catalog.resolve_alias(name, alias)
         except ModelNotFoundError:
             return None
+
+    def record_gate(
+        self,
+        name: str,
+        version: int,
+        *,
+        alias: str,
+        promoted: bool,
+        reason: str,
+        evidence: Mapping[str, Any],
+        decided_by: str,
+    ) -> GateRecord:
+        """Keep a promotion gate's decision and evidence with a version (see
+        :func:`shipyard.registry.gate.decide_promotion`, which decides and calls this).
+
+        Raises:
+            ModelNotFoundError: no such model or version.
+            StoreError: the store failed.
+        """
+        self._catalog.get_version(name, version)
+        return record_gate(
+            self._store,
+            name,
+            version,
+            alias=alias,
+            promoted=promoted,
+            reason=reason,
+            evidence=evidence,
+            decided_by=decided_by,
+        )
+
+    def gate_decisions(self, name: str, version: int | None = None) -> list[GateRecord]:
+        """The gate decisions on ``name`` (only ``version``'s when given), newest first."""
+        return gate_records(self._store, name, version)
 
     def _by_run(self, run_id: str) -> VersionRecord:
         mv = tables.model_versions
