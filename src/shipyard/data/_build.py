@@ -21,10 +21,12 @@ def build_signature(df: pd.DataFrame, spec: ProjectSpec, task: str) -> Signature
 
     Inputs are ``features.include`` (or every column but the target) minus
     ``features.exclude`` and ``features.pii``, in the data's column order, with
-    ``features.types`` overriding the inferred kinds. Free-text (``string``) columns are left
-    out of the inputs, with a warning: the feature pipeline does not use free text yet, and a
-    server should not demand fields the model ignores (declare such a column as ``category``
-    under ``features.types`` to use it). Number inputs carry ``data.on_bad_numbers`` (see
+    ``features.types`` overriding the inferred kinds. A column named in ``features.text``
+    that reads as a ``category`` is a ``string`` input (TF-IDF wants its words, and a server
+    should take any text there, not only the values training saw). Free-text (``string``)
+    columns named in neither ``features.text`` nor ``features.target_encode`` are left out of
+    the inputs, with a warning: the features would not use them, and a server should not
+    demand fields the model ignores. Number inputs carry ``data.on_bad_numbers`` (see
     :class:`ColumnSchema`).
 
     Args:
@@ -36,8 +38,9 @@ def build_signature(df: pd.DataFrame, spec: ProjectSpec, task: str) -> Signature
         The Signature; ``classes`` are the sorted target labels for classification.
 
     Raises:
-        DataError: when the target or a column named in ``features`` is not in the data
-            (naming the project file line and close matches), or when no usable input is left.
+        DataError: when the target or a column named in ``features`` (include, exclude,
+            types, transforms, bins, target_encode, text) is not in the data (naming the
+            project file line and close matches), or when no usable input is left.
     """
     target = spec.data.target
     columns = [str(c) for c in df.columns]
@@ -51,25 +54,46 @@ def build_signature(df: pd.DataFrame, spec: ProjectSpec, task: str) -> Signature
     inputs = _input_names(spec, columns)
     types = dict(spec.features.types)
     schema = infer_schema(df[[*inputs, target]], overrides=types)
-    text = [name for name in inputs if schema[name].kind == "string"]
+    schema.update(_declared_text(df, spec, schema))
+    declared = {*spec.features.text, *spec.features.target_encode}
+    text = [n for n in inputs if schema[n].kind == "string" and n not in declared]
     if text:
         logger.warning(
             "free-text column(s) %s are not used as features (too many distinct values for a "
-            "category); declare them under features.types as 'category' to use them, or "
-            "exclude them to silence this",
+            "category); name them under features.text (TF-IDF) or features.target_encode, or "
+            "declare them as 'category' under features.types, to use them; or exclude them "
+            "to silence this",
             text,
         )
     used = [name for name in inputs if name not in text]
     if not used:
         msg = (
-            f"every input column is free text ({text}), which Shipyard does not use as a "
-            f"feature yet; declare some as 'category' under features.types "
-            f"({spec.locate('features')})"
+            f"every input column is free text ({text}), which is not used as a feature "
+            f"unless declared: name some under features.text (TF-IDF) or declare them as "
+            f"'category' under features.types ({spec.locate('features')})"
         )
         raise DataError(msg)
     classes = _classes(df[target], spec, task)
     schemas = tuple(_with_policy(schema[name], spec) for name in used)
     return Signature(inputs=schemas, target=schema[target], classes=classes)
+
+
+def _declared_text(
+    df: pd.DataFrame, spec: ProjectSpec, schema: dict[str, ColumnSchema]
+) -> dict[str, ColumnSchema]:
+    """``features.text`` columns inferred as categories, read as ``string`` instead (a kind set
+    under ``features.types`` stands, and other kinds are reported by the feature options)."""
+    names = [
+        n
+        for n in spec.features.text
+        if n in schema
+        and n != spec.data.target
+        and n not in spec.features.types
+        and schema[n].kind == "category"
+    ]
+    if not names:
+        return {}
+    return infer_schema(df[names], overrides=dict.fromkeys(names, "string"))
 
 
 def _with_policy(col: ColumnSchema, spec: ProjectSpec) -> ColumnSchema:
@@ -86,6 +110,10 @@ def _check_feature_names(spec: ProjectSpec, columns: list[str]) -> None:
     named += [(n, ("features", "include", i)) for i, n in enumerate(features.include)]
     named += [(n, ("features", "exclude", i)) for i, n in enumerate(features.exclude)]
     named += [(n, ("features", "types", n)) for n in features.types]
+    named += [(n, ("features", "transforms", n)) for n in features.transforms]
+    named += [(n, ("features", "bins", n)) for n in features.bins]
+    named += [(n, ("features", "target_encode", i)) for i, n in enumerate(features.target_encode)]
+    named += [(n, ("features", "text", n)) for n in features.text]
     for name, path in named:
         if name not in columns:
             msg = (
