@@ -191,6 +191,11 @@ def _classification(
             yt, yp, labels=labels, pos_label=labels[-1], average="binary", zero_division=0
         )
         out.update({"precision": float(p), "recall": float(r), "f1": float(f)})
+        # the other metrics a decision threshold can be tuned for (imbalance.threshold)
+        f2 = skm.fbeta_score(
+            yt, yp, beta=2.0, labels=labels, pos_label=labels[-1], average="binary", zero_division=0
+        )
+        out.update({"f2": float(f2), "mcc": _quiet(skm.matthews_corrcoef, yt, yp)})
     else:
         out.update(
             {

@@ -16,6 +16,7 @@ from shipyard.data import Signature
 from shipyard.errors import TrainingError
 from shipyard.evaluate import Evaluation, aligned_proba, evaluate_predictions
 from shipyard.features import build_features
+from shipyard.train._imbalance import Resample, ThresholdChoice, make_sampler, resampling_pipeline
 
 __all__ = ["CVResult", "cross_validate", "make_pipeline", "predict_evaluate", "refit"]
 
@@ -43,9 +44,25 @@ class CVResult:
     predictions: np.ndarray | None = None
 
 
-def make_pipeline(signature: Signature, estimator: Any) -> Pipeline:
-    """The model: the Signature's feature transformer followed by ``estimator``."""
-    return Pipeline([("features", build_features(signature)), ("model", estimator)])
+def make_pipeline(
+    signature: Signature, estimator: Any, *, resample: Resample | None = None, seed: int = 0
+) -> Pipeline:
+    """The model: the Signature's feature transformer followed by ``estimator``.
+
+    Args:
+        signature: the inputs.
+        estimator: the unfitted estimator.
+        resample: ``over``, ``under`` or ``smote`` puts that sampler between the features and
+            the estimator (an imbalanced-learn pipeline, see
+            :func:`shipyard.train.resampling_pipeline`): it resamples the training rows of
+            every fit (each CV fold's, the refit's) and never the rows scored. Package the
+            fitted model through :func:`shipyard.train.strip_samplers`.
+        seed: the sampler's random seed.
+    """
+    features = build_features(signature)
+    if resample is None:
+        return Pipeline([("features", features), ("model", estimator)])
+    return resampling_pipeline(features, make_sampler(resample, seed=seed), estimator)
 
 
 def cross_validate(
@@ -105,15 +122,57 @@ def cross_validate(
 
 
 def predict_evaluate(
-    model: Pipeline, x: pd.DataFrame, y: pd.Series, *, task: str, classes: Sequence[str] | None
+    model: Pipeline,
+    x: pd.DataFrame,
+    y: pd.Series,
+    *,
+    task: str,
+    classes: Sequence[str] | None,
+    threshold: ThresholdChoice | float | None = None,
 ) -> Evaluation:
-    """Predict ``x`` with a fitted model and compute every metric against ``y``."""
+    """Predict ``x`` with a fitted model and compute every metric against ``y``.
+
+    Args:
+        model: the fitted model.
+        x: the inputs.
+        y: the target.
+        task: ``"binary"``, ``"multiclass"`` or ``"regression"``.
+        classes: the class labels of a classifier (a binary task's positive class last).
+        threshold: a binary model's decision threshold (from :func:`tune_threshold`, or a
+            probability of the last class): a row is positive when its probability is at
+            least the threshold, as serving decides it. ``None``: the most probable class.
+
+    Raises:
+        TrainingError: a threshold for a task that is not binary, or for a class the model
+            does not predict.
+    """
     if task == "regression":
         return evaluate_predictions(task, y.to_numpy(), model.predict(x))
     labels = list(classes) if classes is not None else [str(c) for c in model.classes_]
     proba = aligned_proba(model, x, labels)
-    pred = np.asarray(labels, dtype=object)[proba.argmax(axis=1)]
+    if threshold is None:
+        pred = np.asarray(labels, dtype=object)[proba.argmax(axis=1)]
+    else:
+        pred = _thresholded(proba, labels, threshold, task)
     return evaluate_predictions(task, y.to_numpy(), pred, proba, labels)
+
+
+def _thresholded(
+    proba: np.ndarray, labels: list[str], threshold: ThresholdChoice | float, task: str
+) -> np.ndarray:
+    if isinstance(threshold, ThresholdChoice):
+        cut, positive = threshold.threshold, threshold.positive
+    else:
+        cut, positive = float(threshold), labels[-1]
+    if task != "binary" or len(labels) != 2 or positive not in labels:
+        msg = (
+            f"a decision threshold for class {positive!r} needs a binary task with that class; "
+            f"this one is {task} with classes {labels}"
+        )
+        raise TrainingError(msg)
+    j = labels.index(positive)
+    negative = labels[1 - j]
+    return np.where(proba[:, j] >= cut, positive, negative).astype(object)
 
 
 def _fit(model: Pipeline, x: pd.DataFrame, y: pd.Series) -> None:
