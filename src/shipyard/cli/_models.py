@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Annotated, Any, get_args
 
 import typer
 
 from shipyard.cli._context import CliState, current_user, open_store
 from shipyard.cli._render import escape, fmt_float, fmt_time, kv_table, table
-from shipyard.registry import Registry, parse_model_uri
+from shipyard.registry import GateRecord, Registry, parse_model_uri
 from shipyard.spec import TaskType
 
 __all__ = ["models_app"]
@@ -64,6 +65,7 @@ def show_model(
         assert name is not None
         versions = registry.list_versions(name)
         history = registry.alias_history(name)
+        decisions = registry.gate_decisions(name)
     finally:
         store.close()
     rows = [
@@ -94,10 +96,13 @@ def show_model(
         for h in history
     ]
     state.out.print(table("Alias history", ["when", "alias", "move", "by", "reason"], moves))
+    if decisions:
+        state.out.print(_decisions_table(decisions))
 
 
 def _show_version(state: CliState, registry: Registry, uri: str) -> None:
     v = registry.resolve(uri)
+    decisions = registry.gate_decisions(v.name, v.version)
     info = [
         ("name", v.name),
         ("version", v.version),
@@ -128,6 +133,13 @@ def _show_version(state: CliState, registry: Registry, uri: str) -> None:
             ],
         )
     )
+    if not decisions:
+        state.out.print("Gate: no promotion decision recorded for this version")
+    for decision in reversed(decisions):  # oldest first, as the alias history
+        state.out.print(_decision_table(decision))
+        fairness = decision.evidence.get("fairness") or {}
+        if fairness:
+            state.out.print(_fairness_table(decision.alias, fairness))
 
 
 @models_app.command("promote")
@@ -189,6 +201,109 @@ def catalogue(
     title = f"{len(entries)} model families" + (f" for {task}" if task else "")
     state.out.print(table(title, ["key", "tasks", "description", "library"], rows))
     state.out.print("Use a key in shipyard.yaml: models: [{model: KEY, params: {...}}]")
+
+
+def _verdict(d: GateRecord) -> str:
+    return "[green]promoted[/]" if d.promoted else "[yellow]kept out[/]"
+
+
+def _decisions_table(decisions: list[GateRecord]) -> Any:
+    rows = [
+        (
+            fmt_time(d.decided_at),
+            f"v{d.version}",
+            d.alias,
+            _verdict(d),
+            escape(d.evidence.get("method", "-")),
+            escape(_evidence_summary(d.evidence)),
+            escape(d.decided_by),
+        )
+        for d in reversed(decisions)
+    ]
+    columns = ["when", "version", "alias", "verdict", "method", "evidence", "by"]
+    return table("Gate decisions", columns, rows)
+
+
+def _evidence_summary(ev: Mapping[str, Any]) -> str:
+    """One line: the metric on both models, and the bootstrap's or the bounds' verdict."""
+    metric, champion = ev.get("metric", "?"), ev.get("champion") or {}
+    line = f"{metric} {fmt_float(ev.get('challenger'))}"
+    if champion:
+        line += f" vs {fmt_float(champion.get('score', champion.get('recorded')))}"
+        line += f" (v{champion.get('version')})"
+    boot = ev.get("bootstrap")
+    if boot:
+        line += f"; better in {_pct(boot.get('p_better'))}, needs {_pct(boot.get('confidence'), 0)}"
+    over = [k for k, f in (ev.get("fairness") or {}).items() if f.get("over")]
+    if over:
+        line += f"; over the bound: {', '.join(over)}"
+    return line
+
+
+def _decision_table(d: GateRecord) -> Any:
+    ev, champion = d.evidence, d.evidence.get("champion") or {}
+    items: list[tuple[str, Any]] = [
+        ("verdict", _verdict(d)),
+        ("reason", escape(d.reason)),
+        ("decided", f"{fmt_time(d.decided_at)} by {escape(d.decided_by)}"),
+        ("method", escape(ev.get("method", "-"))),
+        ("metric", escape(ev.get("metric", "-"))),
+        ("challenger", fmt_float(ev.get("challenger"))),
+    ]
+    if champion:
+        items += [
+            ("champion", f"v{champion.get('version')}: {fmt_float(champion.get('score'))}"),
+            ("scored on", escape(champion.get("scored_on", "-"))),
+        ]
+        if champion.get("recorded") is not None:
+            items.append(("champion recorded", fmt_float(champion.get("recorded"))))
+        if champion.get("unscored"):
+            items.append(("not re-scored", escape(champion["unscored"])))
+    if ev.get("difference") is not None:
+        items.append(("improvement", _signed(ev.get("difference"))))
+    items.append(("min improvement", fmt_float(ev.get("min_improvement"))))
+    boot = ev.get("bootstrap")
+    if boot:
+        level = _pct(boot.get("confidence"), 0)
+        items += [
+            (
+                f"{level} interval",
+                f"[{_signed(boot.get('ci_low'))}, {_signed(boot.get('ci_high'))}]",
+            ),
+            ("P(better by the margin)", f"{_pct(boot.get('p_better'))} (needs {level})"),
+            (
+                "resamples",
+                f"{boot.get('n_valid')} of {boot.get('samples')} valid, seed {boot.get('seed')}",
+            ),
+            ("rows", boot.get("n_rows")),
+        ]
+    return kv_table(f"Gate decision for {escape(d.alias)}", items)
+
+
+def _fairness_table(alias: str, fairness: Mapping[str, Mapping[str, Any]]) -> Any:
+    rows = []
+    for measure, f in sorted(fairness.items()):
+        if not f.get("applies"):
+            rows.append(
+                (measure, "-", "-", fmt_float(f.get("bound"), 3), escape(f.get("note", "")))
+            )
+            continue
+        for column, value in sorted((f.get("by_column") or {}).items()):
+            over = value is not None and value > f.get("bound", 1.0)
+            status = "[red]over the bound[/]" if over else "within"
+            rows.append(
+                (measure, escape(column), fmt_float(value, 3), fmt_float(f.get("bound"), 3), status)
+            )
+    columns = ["measure", "column", "value", "bound", "status"]
+    return table(f"Fairness bounds ({escape(alias)})", columns, rows)
+
+
+def _pct(value: Any, digits: int = 1) -> str:
+    return "-" if value is None else f"{float(value):.{digits}%}"
+
+
+def _signed(value: Any) -> str:
+    return "-" if value is None else f"{float(value):+.4f}"
 
 
 def _move(before: int | None, after: int | None) -> str:

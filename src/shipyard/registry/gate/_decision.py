@@ -246,10 +246,8 @@ def _paired(
     promoted = result.n_valid > 0 and result.p_better >= policy.confidence
     by = f" by at least {needed}" if needed > 0 else ""
     level = f"{policy.confidence:.0%}"
-    facts = (
-        f"{metric} {result.challenger:.4f} vs {result.champion:.4f} on the same "
-        f"{result.n_rows} holdout rows"
-    )
+    scores = f"{metric} {result.challenger:.4f} vs {result.champion:.4f}"
+    rows = f"on the same {result.n_rows} holdout rows"
     spread = (
         f"improvement {result.difference:+.4f}, {level} CI "
         f"[{result.ci_low:+.4f}, {result.ci_high:+.4f}]"
@@ -257,12 +255,12 @@ def _paired(
     odds = f"better{by} in {result.p_better:.1%} of {result.n_valid} paired resamples"
     if promoted:
         reason = (
-            f"promoted to {alias}: {facts} of champion version {champion.version}; {odds} "
+            f"promoted to {alias}: {scores} of champion version {champion.version} {rows}; {odds} "
             f"(needs {level}); {spread}"
         )
     else:
         reason = (
-            f"kept version {champion.version} as {alias}: {facts}; the challenger is only "
+            f"kept version {champion.version} as {alias}: {scores} {rows}; the challenger is only "
             f"{odds} (needs {level}); {spread}"
         )
     return GateDecision(promoted, alias, reason, evidence, champion.version)
