@@ -1,4 +1,5 @@
-"""Evaluation plots as PNG bytes: confusion matrix, ROC and PR curves, residuals, CV scores.
+"""Evaluation plots as PNG bytes (confusion matrix, ROC and PR curves, residuals, CV scores,
+calibration, learning curve, importances, SHAP) and inline SVG sparklines.
 
 Figures are built with matplotlib's object API on the Agg canvas (no pyplot global state),
 so plotting is safe in threads and never opens a window.
@@ -8,17 +9,23 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from html import escape
 from typing import Any
 
 import numpy as np
 from sklearn import metrics as skm
 
 __all__ = [
+    "calibration_png",
     "confusion_matrix_png",
     "cv_scores_png",
+    "histogram_svg",
+    "importance_png",
+    "learning_curve_png",
     "pr_curves_png",
     "regression_png",
     "roc_curves_png",
+    "shap_png",
 ]
 
 _SIZE = (5.2, 4.0)
@@ -143,3 +150,125 @@ def cv_scores_png(labels: Sequence[str], folds: Sequence[Sequence[float]], metri
     ax.set_title(f"Cross-validation: {metric} per fold")
     ax.tick_params(axis="x", labelrotation=20)
     return _png(fig)
+
+
+def calibration_png(
+    predicted: Sequence[float], observed: Sequence[float], counts: Sequence[int], target: str
+) -> bytes:
+    """A reliability diagram over the share of rows in each probability bin."""
+    fig, (top, bottom) = _figure(size=(4.6, 3.6), ncols=2)
+    top.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfect")
+    top.plot(predicted, observed, marker="o", label="model")
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1)
+    top.set_xlabel(f"mean predicted {target}")
+    top.set_ylabel("observed frequency")
+    top.set_title("Calibration (holdout)")
+    top.legend(loc="upper left", fontsize="small")
+    bottom.bar(predicted, counts, width=0.08, color="#457b9d")
+    bottom.set_xlim(0, 1)
+    bottom.set_xlabel("predicted probability (bin)")
+    bottom.set_ylabel("rows")
+    bottom.set_title("Rows per bin")
+    return _png(fig)
+
+
+def learning_curve_png(
+    sizes: Sequence[int],
+    train: Sequence[float],
+    validation: Sequence[float],
+    validation_std: Sequence[float],
+    metric: str,
+) -> bytes:
+    """Training and validation scores against training rows, with the folds' spread."""
+    fig, ax = _figure()
+    mean, spread = np.asarray(validation, float), np.asarray(validation_std, float)
+    ax.plot(sizes, train, marker="o", label="training rows")
+    ax.plot(sizes, mean, marker="o", label="held-out fold")
+    ax.fill_between(sizes, mean - spread, mean + spread, alpha=0.2)
+    ax.set_xlabel("training rows")
+    ax.set_ylabel(metric)
+    ax.set_title(f"Learning curve: {metric}")
+    ax.legend(loc="best", fontsize="small")
+    return _png(fig)
+
+
+def importance_png(
+    features: Sequence[str], mean: Sequence[float], std: Sequence[float], metric: str
+) -> bytes:
+    """Horizontal bars of each column's permutation importance, most important on top."""
+    n = min(len(features), 15)
+    fig, ax = _figure(size=(5.2, 1.2 + 0.28 * n))
+    rows = np.arange(n)[::-1]
+    ax.barh(rows, list(mean[:n]), xerr=list(std[:n]), color="#457b9d")
+    ax.set_yticks(list(rows), labels=list(features[:n]))
+    ax.axvline(0, color="grey", linewidth=1)
+    ax.set_xlabel(f"drop in {metric} when shuffled")
+    ax.set_title("Permutation importance (holdout sample)")
+    return _png(fig)
+
+
+def shap_png(
+    features: Sequence[str],
+    values: np.ndarray | None,
+    feature_values: np.ndarray | None,
+    mean_abs: Sequence[float],
+    by_class: np.ndarray | None = None,
+    classes: Sequence[str] = (),
+) -> bytes:
+    """A SHAP summary: a beeswarm of values coloured by the feature's value (one output), or
+    stacked bars of mean absolute values per class (multiclass)."""
+    n = len(features)
+    fig, ax = _figure(size=(5.6, 1.2 + 0.3 * n))
+    rows = np.arange(n)[::-1]
+    if values is not None and feature_values is not None:
+        jitter = np.random.default_rng(0).uniform(-0.25, 0.25, values.shape)
+        for i, row in enumerate(rows):
+            points = ax.scatter(
+                values[:, i],
+                row + jitter[:, i],
+                c=feature_values[:, i],
+                cmap="coolwarm",
+                vmin=0,
+                vmax=1,
+                s=6,
+            )
+        ax.axvline(0, color="grey", linewidth=1)
+        ax.set_xlabel("SHAP value (impact on the model output)")
+        bar = fig.colorbar(points, ax=ax, ticks=[0, 1])
+        bar.ax.set_yticklabels(["low", "high"])
+        bar.set_label("feature value")
+    else:
+        shares = np.zeros(n) if by_class is None else by_class
+        left = np.zeros(n)
+        for j, label in enumerate(classes):
+            ax.barh(rows, shares[:, j], left=left, label=str(label))
+            left = left + shares[:, j]
+        if not classes:
+            ax.barh(rows, list(mean_abs), color="#457b9d")
+        ax.set_xlabel("mean |SHAP value|")
+        if classes:
+            ax.legend(loc="lower right", fontsize="small", title="class")
+    ax.set_yticks(list(rows), labels=list(features))
+    ax.set_title("SHAP summary (holdout sample)")
+    return _png(fig)
+
+
+def histogram_svg(bins: Sequence[tuple[str, int]], label: str) -> str:
+    """A small inline SVG bar chart of a column's distribution (no image request, no
+    matplotlib): accessible through its ``role``, ``aria-label`` and ``title``."""
+    counts = [int(c) for _, c in bins]
+    width, height, top = 120, 28, max(counts, default=0)
+    step = width / max(len(counts), 1)
+    bars = []
+    for i, count in enumerate(counts):
+        h = 0 if top == 0 else max(1.0, height * count / top)
+        bars.append(
+            f'<rect x="{i * step:.1f}" y="{height - h:.1f}" width="{max(step - 1, 1):.1f}" '
+            f'height="{h:.1f}"/>'
+        )
+    text = escape(label)
+    return (
+        f'<svg class="spark" role="img" aria-label="{text}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}"><title>{text}</title>{"".join(bars)}</svg>'
+    )

@@ -1,4 +1,5 @@
-"""The HTML report of a run: one self-contained file (plots embedded) to look at, not read.
+"""The HTML report of a run, with its model card when it has one: one self-contained file
+(plots embedded, no external asset) to look at, not read.
 
 Pure: it takes the run's results as objects and returns HTML; the pipeline stores it as the
 run's ``report.html`` artifact.
@@ -14,12 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
+import markupsafe
 
 from shipyard.data import CheckResult, Signature
+from shipyard.evaluate._card import ModelCard
 from shipyard.evaluate._metrics import KEY_METRICS, Evaluation
 from shipyard.evaluate._plots import (
     confusion_matrix_png,
     cv_scores_png,
+    histogram_svg,
     pr_curves_png,
     regression_png,
     roc_curves_png,
@@ -54,6 +58,8 @@ class RunReport:
         signature: the model's inputs and target.
         model_uri: the registered version, and ``gate`` the promotion decision.
         facts: further key/value lines (data fingerprint, rows, lineage).
+        card: the model card's sections (see :func:`build_model_card`); without one the
+            report shows the metrics and plots only.
     """
 
     project: str
@@ -68,6 +74,7 @@ class RunReport:
     gate: str
     facts: dict[str, Any] = field(default_factory=dict)
     created_at: float | None = None
+    card: ModelCard | None = None
 
 
 def render_run_report(report: RunReport) -> str:
@@ -78,6 +85,9 @@ def render_run_report(report: RunReport) -> str:
         undefined=jinja2.StrictUndefined,
     )
     env.filters["num"] = _num
+    env.filters["pvalue"] = _pvalue
+    env.filters["uri"] = _data_uri
+    env.globals["sparkline"] = _sparkline
     template = env.get_template("run_report.html.j2")
     created = dt.datetime.fromtimestamp(report.created_at or dt.datetime.now().timestamp())
     return template.render(
@@ -88,6 +98,9 @@ def render_run_report(report: RunReport) -> str:
         n_passed=sum(c.passed for c in report.validation),
         metric_names=sorted(report.holdout.metrics),
         key_metrics=[m for m in KEY_METRICS.get(report.task, ()) if m != report.metric],
+        card=report.card,
+        intervals=_intervals(report.card),
+        card_metrics=list(dict.fromkeys([report.metric, *KEY_METRICS.get(report.task, ())])),
     )
 
 
@@ -109,6 +122,28 @@ def _plots_for(report: RunReport) -> list[tuple[str, str]]:
             ("Precision-recall", pr_curves_png(report.task, ev.y_true, ev.proba, ev.labels))
         )
     return [(title, _data_uri(png)) for title, png in pngs if png is not None]
+
+
+def _intervals(card: ModelCard | None) -> dict[str, Any]:
+    """The holdout metrics' intervals, by metric (empty without a card or a bootstrap)."""
+    if card is None or card.holdout.value is None:
+        return {}
+    return dict(card.holdout.value)
+
+
+def _sparkline(bins: Any, label: str) -> markupsafe.Markup:
+    return markupsafe.Markup(histogram_svg(list(bins), label))  # histogram_svg escapes the label
+
+
+def _pvalue(value: Any) -> str:
+    if value is None:
+        return "-"
+    number = float(value)
+    if math.isnan(number):
+        return "nan"
+    if number < 1e-300:
+        return "< 1e-300"
+    return f"{number:.2e}" if number < 1e-3 else f"{number:.3f}"
 
 
 def _data_uri(png: bytes) -> str:
