@@ -1,4 +1,5 @@
-"""Pure data logic: sources, fingerprints, schema inference (Signature), validation, splits.
+"""Pure data logic: sources, fingerprints, schema inference (Signature), validation, splits,
+leakage guards.
 
 Nothing here knows about the metadata store: DataFrames in, result objects out.
 """
@@ -6,6 +7,7 @@ Nothing here knows about the metadata store: DataFrames in, result objects out.
 from shipyard.data._build import build_signature
 from shipyard.data._coerce import category_text, coerce_frame, to_numbers, to_text
 from shipyard.data._fingerprint import fingerprint
+from shipyard.data._leakage import LeakageFinding, LeakageKind, leakage_warnings
 from shipyard.data._numbers import read_numbers
 from shipyard.data._pii import (
     PII_INDEX_ARTIFACT,
@@ -43,6 +45,8 @@ __all__ = [
     "ColumnSchema",
     "DatasetProfile",
     "DatetimeProfile",
+    "LeakageFinding",
+    "LeakageKind",
     "NumericProfile",
     "PiiKey",
     "PiiPolicy",
@@ -58,6 +62,7 @@ __all__ = [
     "holdout_split",
     "infer_schema",
     "infer_task",
+    "leakage_warnings",
     "load_source",
     "profile_frame",
     "profile_values",
