@@ -9,7 +9,12 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from shipyard.data import ColumnSchema, Signature
 from shipyard.errors import TrainingError
-from shipyard.features import MISSING_CATEGORY, DatetimeFeatures, build_features
+from shipyard.features import (
+    MISSING_CATEGORY,
+    DatetimeFeatures,
+    NonNegativeTransform,
+    build_features,
+)
 
 
 def _sig(*cols: ColumnSchema) -> Signature:
@@ -61,8 +66,16 @@ def test_unknown_category_is_ignored_at_transform() -> None:
 
 
 def test_only_free_text_is_an_error() -> None:
-    with pytest.raises(TrainingError, match="no usable feature columns"):
+    with pytest.raises(TrainingError, match=r"no usable feature columns.*features\.text"):
         build_features(_sig(_col("s", "string")))
+
+
+def test_the_old_call_and_no_options_build_the_same_columns() -> None:
+    from shipyard.spec import FeaturesSpec
+
+    old = build_features(SIG).fit(FRAME)
+    new = build_features(SIG, FeaturesSpec(), task="binary", seed=0).fit(FRAME)
+    assert list(old.get_feature_names_out()) == list(new.get_feature_names_out())
 
 
 def test_datetime_features_parts() -> None:
@@ -79,6 +92,8 @@ def test_datetime_features_rejects_unknown_part() -> None:
         )
 
 
-@parametrize_with_checks([DatetimeFeatures()])
+@parametrize_with_checks(
+    [DatetimeFeatures(), NonNegativeTransform(func="log"), NonNegativeTransform(func="sqrt")]
+)
 def test_sklearn_estimator_contract(estimator: object, check: object) -> None:
     check(estimator)  # type: ignore[operator]

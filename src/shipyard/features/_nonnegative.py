@@ -48,9 +48,9 @@ class NonNegativeTransform(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
             lowest = np.nanmin(values[:, negative], axis=0)
             found = ", ".join(f"{c!r} (minimum {m:g})" for c, m in zip(cols, lowest, strict=True))
             msg = (
-                f"the {self.func!r} transform needs values >= 0, but the training data has "
-                f"negative values in {found}: use 'yeo-johnson' under features.transforms, "
-                "which takes any sign, or fix the data"
+                f"Negative values in data: {found} in training; the {self.func!r} transform "
+                "needs values >= 0: use 'yeo-johnson' under features.transforms, which takes "
+                "any sign, or fix the data"
             )
             raise ValueError(msg)
         return self
