@@ -103,7 +103,7 @@ class EarlyStoppingXGBClassifier(_EarlyStopping, xgboost.XGBClassifier):
         labels = self.__dict__.get("_labels")
         return labels if labels is not None else np.arange(self.n_classes_)
 
-    def predict_proba(self, X: Any, **kwargs: Any) -> np.ndarray:
+    def predict_proba(self, X: Any, **kwargs: Any) -> np.ndarray:  # type: ignore[override]
         """Class probabilities in ``classes_`` order, as float64 rows that sum to one
         (XGBoost's float32 rows miss by a rounding error, which metrics warn about)."""
         proba = np.asarray(super().predict_proba(X, **kwargs), dtype=np.float64)
