@@ -245,3 +245,86 @@ def test_the_reserve_ends_the_search_early_and_the_first_trial_always_completes(
     )
     assert reserved.stopped_by == "time"
     assert time.monotonic() - started < 0.4 + 0.15  # the search left 0.6 s of its 1 s
+
+
+def test_a_shared_search_counts_every_process_trials_and_ranks_them_all(tmp_path: Path) -> None:
+    import optuna
+
+    from shipyard.train._search import SharedSearch, shared_trials
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    families = [Family("a", {"x": X}), Family("b", {"x": X}, cost_rank=1)]
+    lead = SharedSearch(storage, "s1", "lead", lead=True)
+    worker = SharedSearch(storage, "s1", "w1", lead=False)
+
+    def evaluate_as(name: str) -> object:
+        _, inner = _fake({"a": 0.9, "b": 0.6})
+
+        def evaluate(trial: Trial, report: object) -> float:
+            trial.attrs["label"] = f"{trial.family}#{name}.{trial.number}"
+            return inner(trial, report)  # type: ignore[operator]
+
+        return evaluate
+
+    first = budgeted_search(
+        families,
+        evaluate_as("lead"),
+        budget=SearchBudget(trials=6),
+        greater_is_better=True,
+        seed=3,
+        shared=lead,
+    )
+    # the worker joins: the budget of 10 counts the lead's 6, and it never reruns the defaults
+    second = budgeted_search(
+        families,
+        evaluate_as("w1"),
+        budget=SearchBudget(trials=10),
+        greater_is_better=True,
+        seed=3,
+        shared=worker,
+    )
+    assert len(first.trials) == 6 and len(second.trials) == 4
+    assert all(t.params for t in second.trials)  # sampled, not the defaults again
+    studies = [optuna.load_study(study_name=f"s1/{k}", storage=storage) for k in ("a", "b")]
+    assert sum(len(st.trials) for st in studies) == 10  # in the shared storage, every one
+    found = shared_trials(lead, families, greater_is_better=True)  # the complete ones
+    complete = [t for t in first.trials + second.trials if t.state == "complete"]
+    assert len(found) == len(complete)
+    assert sorted(t.score for t in found) == pytest.approx(sorted(t.score for t in complete))
+    assert {t.worker for t in found} == {"lead", "w1"}
+    assert {t.attrs["label"].split("#")[1].split(".")[0] for t in found} == {"lead", "w1"}
+    # a worker stops as soon as it is told the lead is done
+    stopped = budgeted_search(
+        families,
+        evaluate_as("w2"),
+        budget=SearchBudget(trials=50),
+        greater_is_better=True,
+        seed=3,
+        shared=SharedSearch(storage, "s1", "w2", lead=False),
+        should_stop=lambda: True,
+    )
+    assert stopped.trials == [] and stopped.stopped_by == "lead" and stopped.best is None
+
+
+def test_a_shared_search_needs_a_new_name_and_a_lead(tmp_path: Path) -> None:
+    from shipyard.pipeline._shared import SharedSession
+    from shipyard.store import Store
+
+    with Store.open(root=tmp_path / ".shipyard") as store:
+        lead = SharedSession(store, "s1", lead=True)
+        lead.publish(run_id="r1", fingerprint="f", spec_hash="h", deadline=None, trials=5)
+        assert (tmp_path / ".shipyard" / "optuna.db").exists()  # beside the store, apart
+        worker = SharedSession(store, "s1", lead=False)
+        manifest = worker.wait_for_lead(1.0)
+        assert (manifest.run_id, manifest.trials, manifest.state) == ("r1", 5, "running")
+        assert not worker.lead_done()
+        lead.finish()
+        assert worker.lead_done()
+        with pytest.raises(TrainingError, match="'s1' is taken by run r1"):
+            SharedSession(store, "s1", lead=True).publish(
+                run_id="r2", fingerprint="f", spec_hash="h", deadline=None, trials=5
+            )
+        with pytest.raises(TrainingError, match="no shared search 'nope' started within"):
+            SharedSession(store, "nope", lead=False).wait_for_lead(0.1)
+        with pytest.raises(TrainingError, match="without '/'"):
+            SharedSession(store, "a/b", lead=True)

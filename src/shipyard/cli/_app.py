@@ -13,7 +13,7 @@ from shipyard.cli._context import CliState
 from shipyard.cli._forget import audit, forget
 from shipyard.cli._models import models_app
 from shipyard.cli._monitor import drift, labels_app, monitor
-from shipyard.cli._project import init, quickstart, run, validate
+from shipyard.cli._project import init, quickstart, run, validate, worker
 from shipyard.cli._runs import runs_app
 from shipyard.cli._serve import predict, serve
 
@@ -30,7 +30,20 @@ def build_app() -> typer.Typer:
         add_completion=False,
     )
     app.callback()(_root)
-    for command in (init, quickstart, validate, run, serve, predict, monitor, drift, forget, audit):
+    commands = (
+        init,
+        quickstart,
+        validate,
+        run,
+        worker,
+        serve,
+        predict,
+        monitor,
+        drift,
+        forget,
+        audit,
+    )
+    for command in commands:
         app.command()(command)
     app.add_typer(runs_app, name="runs")
     app.add_typer(models_app, name="models")

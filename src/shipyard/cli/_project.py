@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from shipyard.pipeline import CandidateResult, Event, Inspection, RunResult
     from shipyard.store import Store
 
-__all__ = ["init", "quickstart", "run", "validate"]
+__all__ = ["init", "quickstart", "run", "validate", "worker"]
 
 
 def init(
@@ -78,9 +78,49 @@ def run(
     spec: Annotated[Path, typer.Argument(help="The project file or its folder.")] = Path(
         "shipyard.yaml"
     ),
+    study: Annotated[
+        str | None,
+        typer.Option(
+            help="Share the search under this name: `shipyard worker --study NAME` processes "
+            "(same store, same project) join it and run trials too."
+        ),
+    ] = None,
 ) -> None:
     """Validate the data, train and compare the candidates, register the best model."""
-    _run(ctx.obj, spec)
+    _run(ctx.obj, spec, study=study)
+
+
+def worker(
+    ctx: typer.Context,
+    study: Annotated[str, typer.Option(help="The shared search to join (the lead's --study).")],
+    spec: Annotated[Path, typer.Argument(help="The project file or its folder.")] = Path(
+        "shipyard.yaml"
+    ),
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait for the lead to start the search.")
+    ] = 300.0,
+    name: Annotated[
+        str | None, typer.Option(help="This worker's name on its trials (default host-pid).")
+    ] = None,
+) -> None:
+    """Join a shared search (`shipyard run --study NAME`) and run trials until its budget is
+    spent or the lead is done; each trial is a child run of the lead's run."""
+    from shipyard.pipeline import run_search_worker  # the training stack loads on use
+
+    state: CliState = ctx.obj
+    project = load_spec(spec)
+    store = open_store(state, create=True)
+    try:
+        with _progress(state) as handler:
+            done = run_search_worker(
+                project, store=store, study=study, worker=name, wait=wait, on_event=handler
+            )
+    finally:
+        store.close()
+    state.out.print(
+        f"Worker done: {done.trials} trials ({done.complete} complete) in {done.seconds:.1f} s "
+        f"for run {done.lead_run_id[:12]}; stopped by {done.stopped_by}"
+    )
 
 
 def validate(
@@ -140,14 +180,16 @@ def _verdict(passed: bool, severity: str) -> str:
     return "[red]ERROR[/]" if severity == "error" else "[yellow]warn[/]"
 
 
-def _run(state: CliState, spec_path: Path) -> RunResult:
+def _run(state: CliState, spec_path: Path, *, study: str | None = None) -> RunResult:
     from shipyard.pipeline import run_project  # the training stack loads on use
 
     spec = load_spec(spec_path)
     store = open_store(state, create=True)
     try:
         with _progress(state) as handler:
-            result = run_project(spec, store=store, user=current_user(), on_event=handler)
+            result = run_project(
+                spec, store=store, user=current_user(), on_event=handler, study=study
+            )
         report = _report_location(store, result)
     finally:
         store.close()

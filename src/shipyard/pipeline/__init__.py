@@ -26,7 +26,7 @@ from shipyard.pipeline._monitor import (
 from shipyard.pipeline._predict import predict_file, read_table, write_table
 from shipyard.pipeline._quickstart import QUICKSTART_SPEC, create_quickstart_project
 from shipyard.pipeline._result import CandidateResult, RunResult
-from shipyard.pipeline._run import run_project
+from shipyard.pipeline._run import WorkerResult, run_project, run_search_worker
 
 __all__ = [
     "FORGET_ACTION",
@@ -46,6 +46,7 @@ __all__ = [
     "Plan",
     "RunResult",
     "VersionLineage",
+    "WorkerResult",
     "add_labels",
     "apply_alerts",
     "check_model",
@@ -65,5 +66,6 @@ __all__ = [
     "read_pair",
     "read_table",
     "run_project",
+    "run_search_worker",
     "write_table",
 ]

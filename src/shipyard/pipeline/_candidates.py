@@ -105,7 +105,8 @@ def _with_ensemble(
         return ranked
     fit_seconds = {c.label: c.fit_seconds for c in chosen}
     # each member refit on the whole training part: a fold's fit and then some
-    refit = sum(1.5 * fit_seconds[k] / len(prepared.folds) for k in choice.weights)
+    refits = 1 + (ctx.spec.split.refit == "all")  # on the training part, then on every row
+    refit = refits * sum(1.5 * fit_seconds[k] / len(prepared.folds) for k in choice.weights)
     if deadline is not None and time.monotonic() + refit + 2.0 > deadline:
         why = f"its refit (about {refit:.0f} s) would end past the budget"
         on_event(Event("warning", f"no ensemble: {why}"))
@@ -295,7 +296,9 @@ def search_trials(
         greater_is_better=greater_is_better(metric),
         seed=spec.seed,
         starts=starts,
-        reserve=lambda best: _post_search_seconds(best.seconds, n_folds, search.budget or 0.0),
+        reserve=lambda best: _post_search_seconds(
+            best.seconds, n_folds, search.budget or 0.0, refits=1 + (spec.split.refit == "all")
+        ),
         shared=shared,
         should_stop=should_stop,
     )
@@ -407,13 +410,15 @@ def _search_all(
     return ranked, summary
 
 
-def _post_search_seconds(trial_seconds: float, n_folds: int, budget: float) -> float:
-    """What a run needs after its search: the refit of the best (a fold's fit on
+def _post_search_seconds(
+    trial_seconds: float, n_folds: int, budget: float, *, refits: int = 1
+) -> float:
+    """What a run needs after its search: the ``refits`` of the best (each a fold's fit on
     ``n_folds / (n_folds - 1)`` times the rows, with room to spare) and the steps after it
     (ONNX conversion and its check, the report, registration: about 2-3 s on tables of
     10,000 rows on 2 cores, measured by ``benchmarks/training.py``); at most a third of the
     budget, so that a small budget still searches."""
-    refit = 1.5 * trial_seconds / max(n_folds, 1)
+    refit = 1.5 * refits * trial_seconds / max(n_folds, 1)
     return min(refit + 2.0 + 0.02 * budget, budget / 3)
 
 

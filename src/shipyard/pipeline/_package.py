@@ -22,7 +22,7 @@ from shipyard.tracking import Run
 from shipyard.train import make_pipeline, predict_evaluate, refit
 from shipyard.train._onnx import OnnxConversionError, convert_to_onnx
 
-__all__ = ["ONNX_TOLERANCE", "export_onnx", "refit_best", "register"]
+__all__ = ["ONNX_TOLERANCE", "export_onnx", "refit_best", "refit_on_all", "register"]
 
 ONNX_TOLERANCE = 1e-4
 """The largest difference a served ONNX graph may show against the pipeline on the holdout."""
@@ -44,6 +44,17 @@ def refit_best(prepared: Prepared, best: CandidateResult) -> tuple[Any, Evaluati
         classes=prepared.signature.classes,
     )
     return model, holdout
+
+
+def refit_on_all(prepared: Prepared, best: CandidateResult) -> Any:
+    """The winner refit on the training part and the holdout together (``split.refit: all``)."""
+    estimator = prepared.estimators[best.label]
+    rows = np.concatenate([prepared.train_idx, prepared.test_idx])
+    return refit(
+        estimator if best.model == "ensemble" else make_pipeline(prepared.signature, estimator),
+        prepared.x.iloc[rows],
+        prepared.y.iloc[rows],
+    )
 
 
 def export_onnx(prepared: Prepared, model: Any) -> tuple[bytes | None, dict[str, Any]]:

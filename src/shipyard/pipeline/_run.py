@@ -23,7 +23,7 @@ from shipyard.pipeline._candidates import search_trials, train_candidates
 from shipyard.pipeline._context import Prepared, RunContext
 from shipyard.pipeline._events import Event, EventHandler, ignore_events
 from shipyard.pipeline._inspect import Inspection, Plan, inspect_data, pii_policy, preflight
-from shipyard.pipeline._package import export_onnx, refit_best, register
+from shipyard.pipeline._package import export_onnx, refit_best, refit_on_all, register
 from shipyard.pipeline._report import write_report
 from shipyard.pipeline._result import RunResult
 from shipyard.pipeline._shared import SharedSession
@@ -119,6 +119,11 @@ def run_project(
         model, holdout = refit_best(prepared, best)
         run.log_metrics(holdout.metrics)
         run.log_artifact("evaluation.json", json.dumps(holdout.to_dict(), indent=2).encode())
+        if spec.split.refit == "all":  # the holdout has scored it: now no row is left out
+            n_rows = len(prepared.train_idx) + len(prepared.test_idx)
+            on_event(Event("step", f"refitting {best.label} on all {n_rows:,} rows"))
+            model = refit_on_all(prepared, best)
+        run.set_tags({"refit": spec.split.refit})
         on_event(Event("step", f"converting {best.label} to ONNX and checking it on the holdout"))
         onnx, onnx_info = export_onnx(prepared, model)
         run.set_tags({"runtime": "onnx" if onnx is not None else "sklearn"})

@@ -245,13 +245,21 @@ class FeaturesSpec(_Strict):
 
 
 class SplitSpec(_Strict):
-    """Holdout split and cross-validation."""
+    """Holdout split and cross-validation.
+
+    ``refit`` is what the registered model is fitted on once the holdout has scored it:
+    ``all`` (the default) refits the winner on the training part and the holdout together, so
+    that no row is wasted (the holdout metrics then describe the model fitted on the training
+    part alone, a slightly pessimistic estimate); ``train`` registers the model the holdout
+    scored.
+    """
 
     strategy: Literal["random", "stratified", "time"] | None = None
     test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
     time_column: str | None = None
     cv_folds: int = Field(default=5, ge=2, le=50)
     seed: int = 42
+    refit: Literal["all", "train"] = "all"
 
     @model_validator(mode="after")
     def _time_needs_column(self) -> SplitSpec:

@@ -436,21 +436,24 @@ class Store:
 
         parsed = sa.make_url(self.url)
         kwargs: dict[str, Any] = {}
+        if self.dialect == "postgresql":
+            url = self.url
+            kwargs = {
+                "pool_pre_ping": True,
+                "connect_args": {"options": f"-c search_path={STUDY_SCHEMA}"},
+            }
+        elif _is_memory_sqlite(parsed) or not parsed.database:
+            msg = "an in-memory store cannot share a search with other processes"
+            raise StoreError(msg)
+        else:
+            url = f"sqlite:///{Path(parsed.database).with_name(STUDY_FILE).as_posix()}"
         try:
-            if self.dialect == "postgresql":
-                with self.begin() as conn:
-                    conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {STUDY_SCHEMA}"))
-                url = self.url
-                kwargs = {
-                    "pool_pre_ping": True,
-                    "connect_args": {"options": f"-c search_path={STUDY_SCHEMA}"},
-                }
-            elif _is_memory_sqlite(parsed) or not parsed.database:
-                msg = "an in-memory store cannot share a search with other processes"
-                raise StoreError(msg)
-            else:
-                url = f"sqlite:///{Path(parsed.database).with_name(STUDY_FILE).as_posix()}"
-            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            # processes starting together would race to create Optuna's tables: one at a time
+            with _migration_lock(self.engine):
+                if self.dialect == "postgresql":  # committed before Optuna connects
+                    with self.begin() as conn:
+                        conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {STUDY_SCHEMA}"))
+                return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
         except StoreError:
             raise
         except Exception as exc:

@@ -358,7 +358,7 @@ def budgeted_search(
 
 def _worker_offset(worker: str) -> int:
     """A worker's sampler seeds, apart from the lead's and each other's (stable per name)."""
-    return 1_000 * (1 + int(hashlib.sha256(worker.encode()).hexdigest()[:6], 16))
+    return 1_000 * (1 + int(hashlib.sha256(worker.encode()).hexdigest()[:8], 16) % 1_000_000)
 
 
 def _count(
