@@ -36,6 +36,8 @@ def _metrics(task: str) -> list[str]:
     names = set(KEY_METRICS[task])
     if task != "regression":
         names |= set(LABEL_EXTRA)
+    if task == "binary":
+        names |= {"f2", "mcc"}  # the metrics a decision threshold can be tuned for
     return sorted(names)
 
 

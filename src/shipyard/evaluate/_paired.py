@@ -22,7 +22,7 @@ __all__ = ["PROBA_METRICS", "PairedBootstrap", "bootstrap_scores", "paired_boots
 #: Metrics scored from class probabilities; the rest from predicted labels (or values).
 PROBA_METRICS = frozenset({"roc_auc", "pr_auc", "log_loss"})
 _LABEL_METRICS = frozenset(
-    {"accuracy", "balanced_accuracy", "precision", "recall", "f1"}
+    {"accuracy", "balanced_accuracy", "precision", "recall", "f1", "f2", "mcc"}
     | {f"{m}_{avg}" for m in ("precision", "recall", "f1") for avg in ("macro", "weighted")}
 )
 _REGRESSION_METRICS = frozenset({"mae", "rmse", "r2", "mape"})
@@ -249,6 +249,8 @@ def _from_confusion(task: str, cm: np.ndarray, k: int, n: int, metric: str) -> n
     if metric == "accuracy":
         return diag[:, :k].sum(axis=1) / n
     true_all = cm.sum(axis=2)
+    if metric == "mcc":
+        return _mcc(cm, diag, true_all)
     if metric == "balanced_accuracy":  # classes absent from the resample's truth are left out
         recall = np.where(true_all > 0, _divide(diag, true_all), np.nan)
         with np.errstate(invalid="ignore"):
@@ -259,12 +261,23 @@ def _from_confusion(task: str, cm: np.ndarray, k: int, n: int, metric: str) -> n
         "precision": _divide(tp, pred_sum),
         "recall": _divide(tp, true_sum),
         "f1": _divide(2 * tp, true_sum + pred_sum),
+        "f2": _divide(5 * tp, 4 * true_sum + pred_sum),
     }[kind]
     if average == "weighted":
         return _divide((per_class * true_sum).sum(axis=1), true_sum.sum(axis=1))
     if average == "macro" or task != "binary":
         return per_class.mean(axis=1)
     return per_class[:, k - 1]  # binary: the positive class is the last label
+
+
+def _mcc(cm: np.ndarray, diag: np.ndarray, true_all: np.ndarray) -> np.ndarray:
+    """Matthews' correlation from confusion matrices, as sklearn's (0 when undefined)."""
+    pred_all = cm.sum(axis=1)
+    n = cm.sum(axis=(1, 2))
+    cov_tp = diag.sum(axis=1) * n - (true_all * pred_all).sum(axis=1)
+    cov_pp = n**2 - (pred_all**2).sum(axis=1)
+    cov_tt = n**2 - (true_all**2).sum(axis=1)
+    return _divide(cov_tp, np.sqrt(cov_tt * cov_pp))
 
 
 def _proba_scorer(
