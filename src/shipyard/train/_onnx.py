@@ -1,9 +1,9 @@
 """Convert a fitted pipeline to ONNX, so the server can run it without sklearn and pandas.
 
 The graph takes one input per Signature column, shaped ``(n, 1)``: ``float32`` for numbers,
-integers and booleans (NaN for missing) and strings for categories (``""`` for missing). This
-is the feed :class:`shipyard.model.OnnxRuntime` builds from records. The converters come from
-skl2onnx (sklearn) and onnxmltools (LightGBM); two gaps in them are filled here:
+integers and booleans (NaN for missing) and strings for categories and text (``""`` for
+missing). This is the feed :class:`shipyard.model.OnnxRuntime` builds from records. The
+converters come from skl2onnx (sklearn) and onnxmltools (LightGBM); their gaps are filled here:
 
 - ``SimpleImputer(add_indicator=True)``, which skl2onnx cannot convert: imputation plus the
   missing-value indicator columns, concatenated as sklearn does.
