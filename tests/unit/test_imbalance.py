@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -22,11 +22,14 @@ from sklearn.preprocessing import StandardScaler
 
 from shipyard.data import ColumnSchema, Signature
 from shipyard.errors import TrainingError
+from shipyard.features import build_features
+from shipyard.spec import FeaturesSpec, SelectSpec
 from shipyard.train import (
     THRESHOLD_METRICS,
     FoldSMOTE,
     apply_class_weight,
     cross_validate,
+    default_catalogue,
     ensemble_pipeline,
     make_pipeline,
     make_sampler,
@@ -92,7 +95,7 @@ def test_class_weight_for_lightgbm_catboost_and_xgboost() -> None:
     done = apply_class_weight(xgboost.XGBClassifier(), "balanced", y=y)
     assert done.parameter == "scale_pos_weight"
     assert done.estimator.get_params()["scale_pos_weight"] == pytest.approx(3.0)
-    flipped = apply_class_weight(xgboost.XGBClassifier(), "balanced", y=y, positive_label="no")
+    flipped = apply_class_weight(xgboost.XGBClassifier(), "balanced", y=["b"] * 9 + ["a"] * 3)
     assert flipped.estimator.get_params()["scale_pos_weight"] == pytest.approx(1 / 3)
     many = apply_class_weight(xgboost.XGBClassifier(), "balanced", y=["a", "b", "c"])
     assert not many.applied and "binary" in many.reason and "3 classes" in many.reason
@@ -105,6 +108,25 @@ def test_an_estimator_without_class_weights_says_so() -> None:
     assert done.reason == "KNeighborsClassifier takes no class weights"
     assert apply_class_weight(knn, None).estimator is knn
     assert not apply_class_weight(LogisticRegression(), None).applied
+
+
+_FEW = {"catboost": {"iterations": 20}, "lightgbm": {"n_estimators": 20}}
+_FEW["xgboost"] = {"n_estimators": 20}
+
+
+@pytest.mark.parametrize("key", [e.key for e in default_catalogue().entries("binary")])
+def test_every_catalogue_classifier_is_weighted_or_says_why(key: str) -> None:
+    x, y = _skewed(200)
+    catalogue = default_catalogue()
+    estimator = catalogue.create(key, "binary", seed=0, params=_FEW.get(key, {}))
+    done = apply_class_weight(estimator, "balanced", y=y)
+    if not done.applied:
+        assert done.reason == f"{type(estimator).__name__} takes no class weights"
+        return
+    value = done.estimator.get_params()[done.parameter]
+    assert clone(done.estimator).get_params()[done.parameter] == value  # survives CV's clones
+    model = refit(make_pipeline(SIG, done.estimator), x, y)
+    assert predict_evaluate(model, x, y, task="binary", classes=CLASSES).metrics["recall"] > 0
 
 
 def test_balanced_weights_find_more_of_the_rare_class() -> None:
@@ -218,7 +240,8 @@ def test_unknown_resampling_is_refused() -> None:
 @pytest.mark.parametrize("resample", ["over", "under", "smote"])
 def test_stripped_pipeline_predicts_identically_without_imblearn(resample: str) -> None:
     x, y = _skewed()
-    fitted = refit(make_pipeline(SIG, LogisticRegression(), resample=resample, seed=0), x, y)
+    pipeline = make_pipeline(SIG, LogisticRegression(), resample=resample, seed=0)  # type: ignore[arg-type]
+    fitted = refit(pipeline, x, y)
     assert type(fitted).__module__.startswith("imblearn")
     stripped = strip_samplers(fitted)
     assert type(stripped) is Pipeline
@@ -264,6 +287,20 @@ def test_a_features_pipeline_is_nested_again_after_stripping() -> None:
     stripped = strip_samplers(fitted)
     assert [name for name, _ in stripped.steps] == ["features", "model"]
     assert [name for name, _ in stripped.named_steps["features"].steps] == ["columns", "scale"]
+    np.testing.assert_array_equal(stripped.predict_proba(x), fitted.predict_proba(x))
+
+
+def test_resampling_with_the_projects_feature_options() -> None:
+    x, y = _skewed()
+    options = FeaturesSpec(select=SelectSpec(method="variance", threshold=0.0))
+    features = build_features(SIG, options, task="binary", seed=0)
+    assert isinstance(features, Pipeline)  # selection follows the column transformer
+    pipeline = make_pipeline(SIG, LogisticRegression(), features=features, resample="smote")
+    fitted = refit(pipeline, x, y)
+    stripped = strip_samplers(fitted)
+    assert [name for name, _ in stripped.steps] == ["features", "model"]
+    inner = [name for name, _ in stripped.named_steps["features"].steps]
+    assert inner == [name for name, _ in features.steps]
     np.testing.assert_array_equal(stripped.predict_proba(x), fitted.predict_proba(x))
 
 
@@ -388,6 +425,7 @@ def test_threshold_tuned_on_out_of_fold_predictions_applies_to_the_holdout() -> 
     )
     plain = predict_evaluate(model, x.iloc[test], y.iloc[test], task="binary", classes=CLASSES)
     proba = model.predict_proba(x.iloc[test])[:, 1]
+    assert tuned.y_pred is not None
     assert list(tuned.y_pred) == list(np.where(proba >= choice.threshold, "yes", "no"))
     assert tuned.metrics["f2"] > plain.metrics["f2"] + 0.05
     np.testing.assert_array_equal(tuned.proba, plain.proba)

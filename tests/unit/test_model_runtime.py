@@ -10,10 +10,25 @@ import pytest
 from palmerpenguins import load_penguins
 
 from shipyard.data import Signature, build_signature, coerce_frame, to_text
-from shipyard.errors import PredictionError
-from shipyard.model import OnnxRuntime, Predictions, SklearnRuntime, compare_predictions
+from shipyard.errors import PredictionError, StoreError
+from shipyard.model import (
+    DecisionThreshold,
+    ModelPackage,
+    OnnxRuntime,
+    Predictions,
+    Runtime,
+    RuntimeChoice,
+    SklearnRuntime,
+    compare_predictions,
+)
 from shipyard.spec import parse_spec
-from shipyard.train import default_catalogue, make_pipeline, refit
+from shipyard.train import (
+    ThresholdChoice,
+    default_catalogue,
+    make_pipeline,
+    refit,
+    strip_samplers,
+)
 from shipyard.train._onnx import OnnxConversionError, convert_to_onnx
 
 SPEC = "name: penguins\ndata: {source: {type: csv, path: x}, target: %s}\n"
@@ -146,3 +161,98 @@ def test_onnx_runtime_refuses_a_graph_for_other_inputs() -> None:
         OnnxRuntime(graph, other, task, [str(c) for c in pipeline.classes_])
     with pytest.raises(PredictionError, match="cannot load"):
         OnnxRuntime(b"not onnx", signature, task, ["a"])
+
+
+# --- decision thresholds ------------------------------------------------------------------
+
+
+def _binary_model() -> tuple[Any, pd.DataFrame, Signature, bytes]:
+    """A penguin-sex model trained with SMOTE, stripped and converted as a run packages it."""
+    x, y, signature, task = _data("sex")
+    estimator = default_catalogue().create("linear", task, seed=0, params={})
+    fitted = refit(make_pipeline(signature, estimator, resample="smote", seed=0), x, y)
+    pipeline = strip_samplers(fitted)
+    return pipeline, x, signature, convert_to_onnx(pipeline, signature)
+
+
+def _gap_threshold(proba: np.ndarray, quantile: float) -> float:
+    """A threshold near ``quantile`` of ``proba`` with no row within 1e-3 of it (so float32
+    and float64 probabilities fall on the same side)."""
+    ranked = np.sort(proba)
+    start = int(quantile * len(ranked))
+    i = next(i for i in range(start, len(ranked) - 1) if ranked[i + 1] - ranked[i] > 2e-3)
+    return float((ranked[i] + ranked[i + 1]) / 2)
+
+
+def test_both_runtimes_label_by_the_decision_threshold_alike() -> None:
+    pipeline, x, signature, graph = _binary_model()
+    x = _with_gaps(x)
+    classes = [str(c) for c in pipeline.classes_]
+    positive, negative = classes[1], classes[0]
+    proba = pipeline.predict_proba(x)[:, 1]
+    rule = DecisionThreshold(_gap_threshold(proba, 0.25), positive, "f2")
+    expected = np.where(proba >= rule.threshold, positive, negative)
+    plain = SklearnRuntime(pipeline, signature, "binary").predict_frame(x)
+    assert plain.probabilities is not None
+    runtimes: list[Runtime] = [
+        SklearnRuntime(pipeline, signature, "binary", threshold=rule),
+        OnnxRuntime(graph, signature, "binary", classes, threshold=rule),
+    ]
+    for runtime in runtimes:
+        for predictions in (runtime.predict_frame(x), runtime.predict_records(_records(x))):
+            assert list(predictions.labels) == list(expected), runtime.name
+            assert predictions.classes == tuple(classes)
+            assert predictions.probabilities is not None
+            np.testing.assert_allclose(predictions.probabilities, plain.probabilities, atol=1e-4)
+        alone = runtime.predict_records(_records(x)[:1])
+        assert list(alone.labels) == list(expected[:1])
+    assert (expected != plain.labels).sum() > 10  # the threshold changed labels
+    check = compare_predictions(runtimes[0].predict_frame(x), runtimes[1].predict_frame(x))
+    assert check.ok, check.reason
+
+
+def test_a_package_keeps_its_decision_threshold_and_its_runtimes_apply_it() -> None:
+    pipeline, x, signature, graph = _binary_model()
+    classes = [str(c) for c in pipeline.classes_]
+    proba = pipeline.predict_proba(x)[:, 1]
+    tuned = ThresholdChoice(_gap_threshold(proba, 0.3), 0.8, 0.7, "f2", classes[1])
+    package = ModelPackage(
+        pipeline, signature, "binary", {"decision_threshold": tuned.to_dict()}, onnx=graph
+    )
+    loaded = ModelPackage.from_files(package.to_files())
+    assert loaded.decision_threshold == DecisionThreshold(tuned.threshold, classes[1], "f2")
+    assert loaded.metadata["decision_threshold"]["default_score"] == 0.7
+    expected = list(np.where(proba >= tuned.threshold, classes[1], classes[0]))
+    assert list(loaded.predict(x).labels) == expected
+    prefers: tuple[RuntimeChoice, ...] = ("sklearn", "onnx")
+    for prefer in prefers:
+        runtime = loaded.runtime(prefer)
+        assert runtime.name == prefer
+        assert list(runtime.predict_frame(x).labels) == expected
+    before = ModelPackage(pipeline, signature, "binary", onnx=graph)  # made before thresholds
+    old = ModelPackage.from_files(before.to_files())
+    assert old.decision_threshold is None
+    assert (
+        list(old.runtime("onnx").predict_frame(x).labels)
+        == list(old.predict(x).labels)
+        == list(np.asarray(classes, dtype=object)[pipeline.predict_proba(x).argmax(axis=1)])
+    )
+
+
+def test_a_threshold_that_does_not_fit_the_model_is_refused() -> None:
+    pipeline, _, signature, _ = _fit("linear")  # species: multiclass
+    rule = DecisionThreshold(0.3, "Adelie")
+    with pytest.raises(PredictionError, match="applies to a binary model"):
+        SklearnRuntime(pipeline, signature, "multiclass", threshold=rule)
+    graph = convert_to_onnx(pipeline, signature)
+    classes = [str(c) for c in pipeline.classes_]
+    with pytest.raises(PredictionError, match="applies to a binary model"):
+        OnnxRuntime(graph, signature, "multiclass", classes, threshold=rule)
+    binary, _, sex_signature, _ = _binary_model()
+    wrong = {"decision_threshold": {"threshold": 0.4, "positive": "unknown"}}
+    package = ModelPackage(binary, sex_signature, "binary", wrong)
+    with pytest.raises(StoreError, match=r"'decision_threshold' is invalid.*'unknown'"):
+        package.runtime("sklearn")
+    broken = ModelPackage(binary, sex_signature, "binary", {"decision_threshold": {"t": 1}})
+    with pytest.raises(StoreError, match="needs a numeric 'threshold'"):
+        broken.predict(pd.DataFrame())

@@ -6,6 +6,7 @@ and the server and batch prediction run them through a :class:`Runtime`.
 
 from shipyard.model._domain import DEFAULT_MARGIN, InputDomain, OutOfDomain
 from shipyard.model._package import (
+    DECISION_THRESHOLD_KEY,
     METADATA_FILE,
     ONNX_FILE,
     PIPELINE_FILE,
@@ -15,6 +16,7 @@ from shipyard.model._package import (
 from shipyard.model._predictions import Predictions
 from shipyard.model._reference import ReferenceSample
 from shipyard.model._runtime import (
+    DecisionThreshold,
     OnnxRuntime,
     Runtime,
     RuntimeCheck,
@@ -23,10 +25,12 @@ from shipyard.model._runtime import (
 )
 
 __all__ = [
+    "DECISION_THRESHOLD_KEY",
     "DEFAULT_MARGIN",
     "METADATA_FILE",
     "ONNX_FILE",
     "PIPELINE_FILE",
+    "DecisionThreshold",
     "InputDomain",
     "ModelPackage",
     "OnnxRuntime",

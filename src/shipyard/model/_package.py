@@ -4,9 +4,11 @@ A package is pure data: the fitted sklearn pipeline (``pipeline.joblib``), its
 :class:`~shipyard.data.Signature` (``signature.json``), metadata (``metadata.json``: name,
 version, task, metrics, lineage, how the ONNX graph was checked), the reference profile
 (``profile.json``) and sample (``reference_*.parquet``) and, where the pipeline converts, an
-ONNX graph (``model.onnx``). The registry stores the files in the artifact store with their
-sha256 and verifies them before anything is unpickled; a package never reads or writes storage
-itself. New artifacts are new files: readers ignore files they do not know.
+ONNX graph (``model.onnx``). A binary model's tuned decision threshold is metadata
+(``decision_threshold``), which both runtimes apply. The registry stores the files in the
+artifact store with their sha256 and verifies them before anything is unpickled; a package
+never reads or writes storage itself. New artifacts are new files: readers ignore files they
+do not know.
 """
 
 from __future__ import annotations
@@ -21,16 +23,16 @@ import joblib
 import pandas as pd
 
 from shipyard.data import PII_KEY_ENV, PiiKey, PiiPolicy, ReferenceProfile, Signature
-from shipyard.errors import DataError, StoreError
+from shipyard.errors import DataError, PredictionError, StoreError
 from shipyard.model._predictions import Predictions
 from shipyard.model._reference import (
     REFERENCE_INPUTS_FILE,
     REFERENCE_PREDICTIONS_FILE,
     ReferenceSample,
 )
-from shipyard.model._runtime import OnnxRuntime, Runtime, SklearnRuntime
+from shipyard.model._runtime import DecisionThreshold, OnnxRuntime, Runtime, SklearnRuntime
 
-__all__ = ["ONNX_FILE", "PIPELINE_FILE", "ModelPackage"]
+__all__ = ["DECISION_THRESHOLD_KEY", "ONNX_FILE", "PIPELINE_FILE", "ModelPackage"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,10 @@ METADATA_FILE = "metadata.json"
 PROFILE_FILE = "profile.json"
 ONNX_FILE = "model.onnx"
 FORMAT_VERSION = 1
+DECISION_THRESHOLD_KEY = "decision_threshold"
+"""The metadata key of a binary model's decision threshold: ``{"threshold": t, "positive":
+class, "metric": name}`` (:meth:`DecisionThreshold.to_dict`, or the training's
+``ThresholdChoice.to_dict()``, which adds its scores)."""
 
 RuntimeChoice = Literal["auto", "onnx", "sklearn"]
 
@@ -53,7 +59,9 @@ class ModelPackage:
         signature: the inputs it takes and the target it predicts.
         task: ``binary``, ``multiclass`` or ``regression``.
         metadata: name, version, metrics, lineage; JSON-serialisable. ``metadata["onnx"]``
-            says whether the pipeline converted to ONNX and how the graph was checked.
+            says whether the pipeline converted to ONNX and how the graph was checked;
+            ``metadata["decision_threshold"]`` holds a binary model's decision threshold
+            (see :attr:`decision_threshold`).
         profile: the reference profile of the training inputs and holdout predictions, the
             baseline for drift monitoring (optional: ``profile.json``).
         onnx: the pipeline as an ONNX graph, checked against it on the holdout (optional:
@@ -83,6 +91,26 @@ class ModelPackage:
             return None
         return tuple(str(c) for c in self.pipeline.classes_)
 
+    @property
+    def decision_threshold(self) -> DecisionThreshold | None:
+        """The decision threshold the runtimes apply (``None``: the most probable class, as
+        for packages made before thresholds were tuned).
+
+        Raises:
+            StoreError: the metadata holds a threshold that cannot be read or does not fit
+                the model (not binary, or not one of its classes).
+        """
+        recorded = self.metadata.get(DECISION_THRESHOLD_KEY)
+        if recorded is None:
+            return None
+        try:
+            threshold = DecisionThreshold.from_dict(recorded)
+            threshold.check(self.task, self.classes)
+        except (PredictionError, AttributeError) as exc:
+            msg = f"model package metadata {DECISION_THRESHOLD_KEY!r} is invalid: {exc}"
+            raise StoreError(msg) from exc
+        return threshold
+
     def predict(self, frame: pd.DataFrame) -> Predictions:
         """Predict for the rows of ``frame`` with the sklearn pipeline (the reference).
 
@@ -93,7 +121,9 @@ class ModelPackage:
 
     def sklearn_runtime(self) -> SklearnRuntime:
         """The sklearn pipeline as a :class:`~shipyard.model.Runtime`."""
-        return SklearnRuntime(self.pipeline, self.signature, self.task)
+        return SklearnRuntime(
+            self.pipeline, self.signature, self.task, threshold=self.decision_threshold
+        )
 
     def runtime(self, prefer: RuntimeChoice = "auto", *, threads: int = 1) -> Runtime:
         """The runtime to serve with: ONNX when the package has a checked graph, else sklearn.
@@ -112,7 +142,14 @@ class ModelPackage:
             why = self.metadata.get("onnx", {}).get("reason") or "it was registered without one"
             msg = f"this model package has no ONNX graph ({why}); serve it with sklearn"
             raise StoreError(msg)
-        return OnnxRuntime(self.onnx, self.signature, self.task, self.classes, threads=threads)
+        return OnnxRuntime(
+            self.onnx,
+            self.signature,
+            self.task,
+            self.classes,
+            threads=threads,
+            threshold=self.decision_threshold,
+        )
 
     def pii_policy(self) -> PiiPolicy | None:
         """The personal-data fields its training declared (``features.pii``), with the key

@@ -12,6 +12,11 @@ Both give a row the same answer, to the bit, whatever batch it arrives in: BLAS 
 onnxruntime take another code path for a single row (a matrix-vector product), so a batch of
 one runs as two copies of the row. The ONNX graph reproduces the pipeline within the tolerance
 recorded when it was checked (see :func:`compare_predictions`).
+
+A binary model may carry a :class:`DecisionThreshold` (tuned in training, recorded in its
+package): both runtimes then label a row positive when its probability of the positive class
+is at least the threshold, instead of taking the most probable class. The probabilities are
+the model's either way.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from shipyard.errors import PredictionError
 from shipyard.model._predictions import Predictions
 
 __all__ = [
+    "DecisionThreshold",
     "OnnxRuntime",
     "Runtime",
     "RuntimeCheck",
@@ -42,6 +48,75 @@ _NUMERIC_KINDS = frozenset({"number", "integer", "boolean"})
 _MISSING_TEXT = ""  # the ONNX graph's marker for a missing category (see train/_onnx.py)
 
 Record = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class DecisionThreshold:
+    """A binary model's decision rule: ``positive`` when its probability is at least
+    ``threshold``, the other class otherwise.
+
+    Attributes:
+        threshold: the probability of ``positive`` from which a row is labelled ``positive``.
+        positive: the positive class.
+        metric: the metric it was tuned for (for display; ``None`` when not known).
+    """
+
+    threshold: float
+    positive: str
+    metric: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (a model package's ``decision_threshold`` metadata)."""
+        return {"threshold": self.threshold, "positive": self.positive, "metric": self.metric}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DecisionThreshold:
+        """Read :meth:`to_dict`'s fields (others, such as the tuning's scores, are ignored).
+
+        Raises:
+            PredictionError: ``threshold`` or ``positive`` is missing, or the threshold is not
+                a number.
+        """
+        try:
+            threshold = float(data["threshold"])
+            positive = str(data["positive"])
+        except (KeyError, TypeError, ValueError) as exc:
+            msg = (
+                f"a decision threshold needs a numeric 'threshold' and a 'positive' class; "
+                f"found {dict(data)!r}"
+            )
+            raise PredictionError(msg) from exc
+        metric = data.get("metric")
+        return cls(threshold, positive, None if metric is None else str(metric))
+
+    def check(self, task: str, classes: Sequence[str] | None) -> None:
+        """Check the rule fits a model of ``task`` with these classes.
+
+        Raises:
+            PredictionError: the task is not binary or ``positive`` is not one of the classes.
+        """
+        labels = list(classes or ())
+        if task != "binary" or len(labels) != 2 or self.positive not in labels:
+            msg = (
+                f"a decision threshold for class {self.positive!r} applies to a binary model "
+                f"with that class; this model is {task} with classes {labels}"
+            )
+            raise PredictionError(msg)
+
+    def labels(self, proba: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+        """Each row's label under the rule, from probabilities in ``classes`` order."""
+        j = list(classes).index(self.positive)
+        negative = classes[1 - j]
+        return np.where(proba[:, j] >= self.threshold, self.positive, negative).astype(object)
+
+
+def _classified(
+    proba: np.ndarray, classes: Sequence[str], threshold: DecisionThreshold | None
+) -> Predictions:
+    if threshold is None:
+        return Predictions.from_probabilities(proba, classes)
+    labels = threshold.labels(proba, classes)
+    return Predictions(labels=labels, probabilities=proba, classes=tuple(classes))
 
 
 class Runtime(Protocol):
@@ -66,15 +141,32 @@ class SklearnRuntime:
         pipeline: the fitted ``Pipeline`` (features + estimator).
         signature: its inputs; frames are coerced to it before predicting.
         task: ``binary``, ``multiclass`` or ``regression``.
+        threshold: a binary model's decision threshold (``None``: the most probable class).
+
+    Raises:
+        PredictionError: a threshold for a model that is not binary or lacks its class.
     """
 
     name = "sklearn"
 
-    def __init__(self, pipeline: Any, signature: Signature, task: str) -> None:
+    def __init__(
+        self,
+        pipeline: Any,
+        signature: Signature,
+        task: str,
+        *,
+        threshold: DecisionThreshold | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.signature = signature
         self.task = task
+        self.threshold = threshold
         self._columns = signature.input_names
+        self._classes: tuple[str, ...] | None = None
+        if task != "regression":
+            self._classes = tuple(str(c) for c in pipeline.classes_)
+        if threshold is not None:
+            threshold.check(task, self._classes)
 
     def predict_records(self, records: Sequence[Record]) -> Predictions:
         """Predict for records (see :class:`Runtime`)."""
@@ -92,8 +184,8 @@ class SklearnRuntime:
         if self.task == "regression":
             return Predictions(labels=np.asarray(self.pipeline.predict(x), dtype=float)).head(n)
         proba = np.asarray(self.pipeline.predict_proba(x), dtype=float)
-        classes = tuple(str(c) for c in self.pipeline.classes_)
-        return Predictions.from_probabilities(proba, classes).head(n)
+        assert self._classes is not None
+        return _classified(proba, self._classes, self.threshold).head(n)
 
 
 class OnnxRuntime:
@@ -105,9 +197,11 @@ class OnnxRuntime:
         task: ``binary``, ``multiclass`` or ``regression``.
         classes: the class labels in the probability columns' order (classifiers).
         threads: onnxruntime's intra-op threads; 1 leaves the other cores to the HTTP workers.
+        threshold: a binary model's decision threshold (``None``: the most probable class).
 
     Raises:
-        PredictionError: the graph does not load or its inputs do not match the Signature.
+        PredictionError: the graph does not load, its inputs do not match the Signature, or
+            a threshold is given for a model that is not binary or lacks its class.
     """
 
     name = "onnx"
@@ -120,6 +214,7 @@ class OnnxRuntime:
         classes: Sequence[str] | None = None,
         *,
         threads: int = 1,
+        threshold: DecisionThreshold | None = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -138,6 +233,9 @@ class OnnxRuntime:
         if task != "regression" and not self.classes:
             msg = "an ONNX classifier needs its class labels"
             raise PredictionError(msg)
+        if threshold is not None:
+            threshold.check(task, self.classes)
+        self.threshold = threshold
         # the graph's inputs follow the Signature's order; the converter may sanitise names
         graph_inputs = self._session.get_inputs()
         kinds = ["string" if "string" in i.type else "float" for i in graph_inputs]
@@ -187,7 +285,7 @@ class OnnxRuntime:
         if self.task == "regression":
             return Predictions(labels=np.asarray(out, dtype=float).reshape(-1))
         assert self.classes is not None
-        return Predictions.from_probabilities(np.asarray(out, dtype=float), self.classes)
+        return _classified(np.asarray(out, dtype=float), self.classes, self.threshold)
 
 
 def _at_least_two(records: Sequence[Record]) -> Sequence[Record]:

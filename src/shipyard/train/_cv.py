@@ -45,13 +45,20 @@ class CVResult:
 
 
 def make_pipeline(
-    signature: Signature, estimator: Any, *, resample: Resample | None = None, seed: int = 0
+    signature: Signature,
+    estimator: Any,
+    *,
+    features: Any | None = None,
+    resample: Resample | None = None,
+    seed: int = 0,
 ) -> Pipeline:
     """The model: the Signature's feature transformer followed by ``estimator``.
 
     Args:
         signature: the inputs.
         estimator: the unfitted estimator.
+        features: the unfitted feature transformer (:func:`shipyard.features.build_features`
+            with the project's options); ``build_features(signature)`` when not given.
         resample: ``over``, ``under`` or ``smote`` puts that sampler between the features and
             the estimator (an imbalanced-learn pipeline, see
             :func:`shipyard.train.resampling_pipeline`): it resamples the training rows of
@@ -59,7 +66,8 @@ def make_pipeline(
             fitted model through :func:`shipyard.train.strip_samplers`.
         seed: the sampler's random seed.
     """
-    features = build_features(signature)
+    if features is None:
+        features = build_features(signature)
     if resample is None:
         return Pipeline([("features", features), ("model", estimator)])
     return resampling_pipeline(features, make_sampler(resample, seed=seed), estimator)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -71,22 +71,20 @@ def apply_class_weight(
     estimator: Any,
     mode: Literal["balanced"] | None,
     *,
-    y: Sequence[Any] | np.ndarray | None = None,
-    positive_label: str | None = None,
+    y: Iterable[Any] | None = None,
 ) -> ClassWeighting:
     """Weigh an unfitted classifier's classes inversely to their frequency.
 
     The parameter is found on the estimator, not from a list of classes: ``class_weight``
     (scikit-learn, LightGBM), then ``auto_class_weights`` (CatBoost), then
-    ``scale_pos_weight`` (XGBoost; binary tasks only, as the ratio of negative to positive rows
-    in ``y``). The estimator given is left as it was.
+    ``scale_pos_weight`` (XGBoost; binary tasks only: the rows of the first of the two sorted
+    labels per row of the second, which XGBoost encodes as 1). The estimator given is left as
+    it was.
 
     Args:
         estimator: the unfitted classifier.
         mode: ``"balanced"``, or ``None`` to leave it unweighted.
         y: the training labels (needed for ``scale_pos_weight`` only).
-        positive_label: the positive class of a binary task (by default the last of the
-            sorted labels of ``y``, as :func:`shipyard.evaluate.evaluate_predictions` takes it).
 
     Returns:
         The weighted copy and the parameter used, or the estimator and why it cannot be
@@ -105,28 +103,35 @@ def apply_class_weight(
     if _accepts(estimator, "auto_class_weights"):
         return ClassWeighting(_with(estimator, auto_class_weights="Balanced"), "auto_class_weights")
     if _accepts(estimator, "scale_pos_weight"):
-        return _scale_pos_weight(estimator, y, positive_label)
+        return _scale_pos_weight(estimator, y)
     return ClassWeighting(estimator, reason=f"{name} takes no class weights")
 
 
 def _accepts(estimator: Any, parameter: str) -> bool:
     """Whether ``estimator`` takes ``parameter``: among its parameters, or (for a library
-    whose ``get_params`` lists only those set, such as CatBoost) its constructor's."""
+    whose ``get_params`` lists only those set, such as CatBoost) its constructor's, following
+    ``**kwargs`` up to the base classes (a subclass that passes them on)."""
     if parameter in estimator.get_params(deep=False):
         return True
-    try:
-        return parameter in inspect.signature(type(estimator)).parameters
-    except (TypeError, ValueError):  # a constructor without a signature
-        return False
+    for cls in type(estimator).__mro__:
+        if "__init__" not in vars(cls):
+            continue
+        try:
+            params = inspect.signature(vars(cls)["__init__"]).parameters
+        except (TypeError, ValueError):  # a constructor without a signature
+            return False
+        if parameter in params:
+            return True
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return False
+    return False
 
 
 def _with(estimator: Any, **params: Any) -> Any:
     return clone(estimator).set_params(**params)
 
 
-def _scale_pos_weight(
-    estimator: Any, y: Sequence[Any] | np.ndarray | None, positive_label: str | None
-) -> ClassWeighting:
+def _scale_pos_weight(estimator: Any, y: Iterable[Any] | None) -> ClassWeighting:
     name = type(estimator).__name__
     if y is None:
         reason = f"{name} weighs classes by scale_pos_weight, which needs the training labels"
@@ -139,10 +144,7 @@ def _scale_pos_weight(
             f"this one has {len(present)} classes: resample instead"
         )
         return ClassWeighting(estimator, reason=reason)
-    positive = present[-1] if positive_label is None else str(positive_label)
-    n_positive = int(np.sum(labels == positive))
-    if n_positive == 0:
-        return ClassWeighting(estimator, reason=f"no row of the positive class {positive!r}")
+    n_positive = int(np.sum(labels == present[-1]))  # both classes are present
     ratio = float(len(labels) - n_positive) / n_positive
     return ClassWeighting(_with(estimator, scale_pos_weight=ratio), "scale_pos_weight")
 
@@ -362,7 +364,7 @@ class ThresholdChoice:
 
 
 def tune_threshold(
-    y_true: Sequence[Any] | np.ndarray,
+    y_true: Iterable[Any],
     proba_positive: Sequence[float] | np.ndarray,
     *,
     positive_label: str,
