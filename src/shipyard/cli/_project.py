@@ -143,6 +143,8 @@ def validate(
     inspection = inspect_project(project)
     _print_inspection(state, inspection, show_passed=show_passed)
     plan = preflight(project, inspection)
+    for finding in plan.leakage:
+        state.out.print(f"[yellow]warning (leakage):[/] {escape(finding.message)}")
     labels = escape(", ".join(plan.estimators))
     state.out.print(
         f"[green]Ready to train[/] {len(plan.estimators)} candidate(s) ({labels}) on "

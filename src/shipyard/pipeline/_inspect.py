@@ -8,7 +8,7 @@ that a project ``validate`` passes does not fail in ``run`` before training is d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ import pandas as pd
 from shipyard import data as sd
 from shipyard.errors import DataError, SpecError, TrainingError
 from shipyard.evaluate import default_metric
+from shipyard.features import check_feature_options
 from shipyard.spec import CLASSIFICATION_METRICS, REGRESSION_METRICS, ProjectSpec
 from shipyard.train import Catalogue, default_catalogue
 
@@ -148,6 +149,8 @@ class Plan:
         folds: the cross-validation folds, as ``(train, test)`` positions within the
             training part.
         estimators: each candidate's unfitted estimator by label, in the project file's order.
+        leakage: what the leakage guards found (target proxies, identifiers, holdout rows
+            equal to training rows, time-order breaches), each a warning.
     """
 
     frame: pd.DataFrame
@@ -158,6 +161,7 @@ class Plan:
     test_idx: np.ndarray
     folds: list[tuple[np.ndarray, np.ndarray]]
     estimators: dict[str, Any]
+    leakage: list[sd.LeakageFinding] = field(default_factory=list)
 
 
 def preflight(
@@ -184,20 +188,45 @@ def preflight(
         TrainingError: a candidate names an unknown model, a task its model does not do, or
             a parameter its estimator does not have or refuses.
         DataValidationError: an error-level validation check failed.
-        DataError: the target or the split does not fit the data.
+        DataError: the target or the split does not fit the data, or a sensitive column
+            (``evaluation.sensitive``) is missing.
+        SpecError: a feature option does not fit its column (``features.*``).
     """
     catalogue = catalogue or default_catalogue()
     task = inspection.task
     estimators = _estimators(spec, task, catalogue)
     inspection.report.raise_for_errors()
     assert inspection.signature is not None  # built whenever the report has no errors
+    problems = check_feature_options(inspection.signature, spec.features)
+    if problems:
+        msg = "; ".join(f"{spec.locate(*p.field)}: {p.message}" for p in problems)
+        raise SpecError(msg)
     target = spec.data.target
     frame = inspection.frame[inspection.frame[target].notna()].reset_index(drop=True)
     y = _target(spec, frame[target], task)
     x = sd.coerce_frame(frame, inspection.signature)
     train_idx, test_idx = _holdout(spec, frame, task)
     folds = _folds(spec, x.iloc[train_idx], y.iloc[train_idx], task)
-    return Plan(frame, x, y, inspection.signature, train_idx, test_idx, folds, estimators)
+    missing = [c for c in spec.evaluation.sensitive if c not in frame.columns]
+    if missing:
+        msg = (
+            f"{spec.locate('evaluation', 'sensitive')}: no column {missing} in the data "
+            f"(columns: {sorted(map(str, frame.columns))})"
+        )
+        raise DataError(msg)
+    time_column = spec.split.time_column if spec.split.strategy == "time" else None
+    leakage = sd.leakage_warnings(
+        x,
+        y,
+        train_idx,
+        test_idx,
+        task=task,
+        time_column=time_column,
+        times=frame[time_column] if time_column in frame.columns else None,
+        folds=folds,
+        seed=spec.seed,
+    )
+    return Plan(frame, x, y, inspection.signature, train_idx, test_idx, folds, estimators, leakage)
 
 
 def _estimators(spec: ProjectSpec, task: str, catalogue: Catalogue) -> dict[str, Any]:

@@ -11,8 +11,14 @@ import pandas as pd
 
 from shipyard import data as sd
 from shipyard.errors import StoreError
-from shipyard.evaluate import Evaluation, greater_is_better
-from shipyard.model import OnnxRuntime, ReferenceSample, SklearnRuntime, compare_predictions
+from shipyard.evaluate import Evaluation
+from shipyard.model import (
+    OnnxRuntime,
+    Predictions,
+    ReferenceSample,
+    SklearnRuntime,
+    compare_predictions,
+)
 from shipyard.pipeline._context import Prepared
 from shipyard.pipeline._result import CandidateResult, RunResult
 from shipyard.registry import ModelPackage, Registry
@@ -146,9 +152,7 @@ def register(
     )
     record = registry.register(name, package, run_id=run.id, created_by=user)
     try:
-        promoted, gate = _gate(
-            spec, registry, name, prepared.metric, holdout.metrics, record.version, user
-        )
+        promoted, gate = _gate(spec, registry, name, prepared, holdout, record.version, user)
     except StoreError as exc:  # the version is whole; say so, and how to finish the job
         alias = spec.registry.alias
         msg = (
@@ -221,33 +225,42 @@ def _gate(
     spec: ProjectSpec,
     registry: Registry,
     name: str,
-    metric: str,
-    metrics: dict[str, float],
+    prepared: Prepared,
+    holdout: Evaluation,
     version: int,
     user: str,
 ) -> tuple[bool, str]:
-    """The champion/challenger gate: does the new version take the alias?"""
-    alias = spec.registry.alias
-    if alias is None:
+    """The champion/challenger gate (:func:`decide_promotion`): does the new version take the
+    alias? With ``registry.gate.bootstrap``, the champion scores the same holdout rows."""
+    from shipyard.registry.gate import HoldoutPredictions, decide_promotion, package_scorer
+
+    classes = prepared.signature.classes
+    challenger = Predictions(
+        labels=np.asarray(holdout.y_pred),
+        probabilities=holdout.proba,
+        classes=tuple(str(c) for c in classes) if classes and holdout.proba is not None else None,
+    )
+    x_holdout = prepared.x.iloc[prepared.test_idx]
+    sensitive = None
+    if spec.evaluation.sensitive:
+        rows = prepared.frame.iloc[prepared.test_idx]
+        sensitive = rows[spec.evaluation.sensitive].reset_index(drop=True)
+    decision = decide_promotion(
+        registry,
+        name,
+        version,
+        alias=spec.registry.alias,
+        metric=prepared.metric,
+        metrics=holdout.metrics,
+        policy=spec.registry.gate,
+        min_improvement=spec.registry.min_improvement,
+        holdout=HoldoutPredictions(
+            prepared.task, np.asarray(holdout.y_true), challenger, sensitive
+        ),
+        score_champion=package_scorer(registry, x_holdout),
+        user=user,
+        seed=spec.split.seed,
+    )
+    if spec.registry.alias is None:
         return False, "no alias configured"
-    champion = registry.champion(name, alias)
-    new = metrics[metric]
-    if champion is not None:
-        old = champion.metrics.get(metric)
-        if old is not None and np.isfinite(old):
-            gain = (new - old) if greater_is_better(metric) else (old - new)
-            needed = spec.registry.min_improvement
-            if gain <= 0 or gain < needed:
-                why = "a tie keeps the champion" if gain == 0 else "the challenger must beat it"
-                if needed > 0:
-                    why = f"needs an improvement of at least {needed}"
-                return False, (
-                    f"kept version {champion.version} as {alias}: {metric} {new:.4f} vs "
-                    f"{old:.4f} ({why})"
-                )
-        was = f"{old:.4f}" if old is not None else "no value"
-        reason = f"{metric} {new:.4f} vs {was} of champion version {champion.version}"
-    else:
-        reason = f"first version for {alias} ({metric} {new:.4f})"
-    registry.promote(name, version, alias, moved_by=user, reason=reason)
-    return True, f"promoted to {alias}: {reason}"
+    return decision.promoted, decision.reason

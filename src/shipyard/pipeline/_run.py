@@ -240,6 +240,10 @@ def _prepare(
         on_event(Event("warning", message))
     on_event(Event("step", "checking the candidates and the split"))
     plan: Plan = preflight(spec, inspection, catalogue=catalogue)
+    for finding in plan.leakage:  # a warning of the validation report, like the others
+        inspection.report.results.append(finding.to_check())
+        warnings.append(finding.message)
+        on_event(Event("warning", finding.message))
     return Prepared(
         frame=plan.frame,
         x=plan.x,
