@@ -379,7 +379,7 @@ def _boosting_entries() -> list[CatalogueEntry]:
                 "depth": ParamRange(low=4, high=8, integer=True),
                 "l2_leaf_reg": _log(0.5, 30.0),
             },
-            cost_rank=25,
+            cost_rank=9,
             searched=_installed("catboost"),
         ),
     ]
@@ -427,14 +427,14 @@ def _other_entries() -> list[CatalogueEntry]:
                 "alpha": _log(1e-6, 1e-1),
                 "learning_rate_init": _log(1e-4, 1e-1),
             },
-            cost_rank=40,
+            cost_rank=12,
             searched=False,
         ),
     ]
 
 
 _SVM_MAX_ROWS = 5_000  # fit time grows with rows squared (and 5-fold Platt scaling on top)
-_KNN_MAX_ROWS = 50_000  # each prediction scans the training rows
+_KNN_MAX_ROWS = 20_000  # each prediction scans the training rows
 
 
 def _log(low: float, high: float, *, integer: bool = False) -> ParamRange:
