@@ -304,6 +304,14 @@ def _plot(draw: Callable[..., bytes], *args: Any, **kwargs: Any) -> bytes | None
         return None
 
 
+def _one_thread() -> Any:
+    """Many small predictions run faster on one thread: OpenMP's thread start-up and
+    spinning cost more than a few hundred rows take (5x on a busy 2-core machine)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
 def _predict(
     model: Any, x: pd.DataFrame, y: pd.Series, task: str, classes: Sequence[str] | None
 ) -> Evaluation:
@@ -398,23 +406,27 @@ def _importance_plan(job: _Job, clock: _Clock) -> _Plan:
     if not job.options.explain:
         return None, 0.0, "explanations are off (evaluation.explain: false)"
     x, y = _sample(job.x_test, job.y_test, _IMPORTANCE_ROWS, job.seed)
-    one = permutation_cost(job.model, x, y, task=job.task, metric=job.metric, classes=job.classes)
+    with _one_thread():
+        one = permutation_cost(
+            job.model, x, y, task=job.task, metric=job.metric, classes=job.classes
+        )
     columns = max(1, x.shape[1])
     repeats = _IMPORTANCE_REPEATS
     while repeats > 2 and one * columns * repeats + _PLOT_SECONDS > clock.remaining():
         repeats -= 1  # fewer shuffles before giving the section up
 
     def compute() -> _Result:
-        imp = permutation_importances(
-            job.model,
-            x,
-            y,
-            task=job.task,
-            metric=job.metric,
-            classes=job.classes,
-            n_repeats=repeats,
-            seed=job.seed,
-        )
+        with _one_thread():
+            imp = permutation_importances(
+                job.model,
+                x,
+                y,
+                task=job.task,
+                metric=job.metric,
+                classes=job.classes,
+                n_repeats=repeats,
+                seed=job.seed,
+            )
         return imp, _plot(importance_png, imp.features, imp.mean, imp.std, job.metric)
 
     return compute, one * columns * repeats + _PLOT_SECONDS, "the plot could not be drawn"
