@@ -32,7 +32,7 @@ def test_every_entry_with_its_tasks_description_and_library(
 ) -> None:
     code, out = cli(capsys, "models", "catalogue")
     assert code == 0, out
-    assert "8 model families" in out
+    assert "16 model families" in out
     rows = _rows(out)
     assert list(rows) == default_catalogue().keys()  # sorted by key
     for entry in default_catalogue().entries():
@@ -53,7 +53,7 @@ def test_filtered_by_task(capsys: pytest.CaptureFixture[str]) -> None:
     assert "ridge" in rows and "linear_regression" in rows
     assert "logistic_regression" not in rows
     n = len(default_catalogue().entries("regression"))
-    assert n == 7 and f"{n} model families for regression" in out
+    assert n == 14 and f"{n} model families for regression" in out
     code, out = cli(capsys, "models", "catalogue", "--task", "clustering")
     assert code == 1 and "clustering" in out and "binary, multiclass, regression" in out
     assert "Traceback" not in out

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from shipyard.evaluate import greater_is_better
-from shipyard.pipeline._context import Prepared, RunContext
+from shipyard.pipeline._context import Prepared, RunContext, build_pipeline
 from shipyard.pipeline._events import Event, EventHandler
 from shipyard.pipeline._result import CandidateResult
 from shipyard.spec import ProjectSpec
@@ -25,13 +25,12 @@ from shipyard.train import (
     budgeted_search,
     cross_validate,
     ensemble_pipeline,
-    make_pipeline,
     search_families,
     select_ensemble,
 )
 from shipyard.train._search import SharedSearch, shared_trials
 
-__all__ = ["SEARCH_WAIT_SECONDS", "search_trials", "train_candidates"]
+__all__ = ["SEARCH_WAIT_SECONDS", "Trained", "search_trials", "train_candidates"]
 
 _ENSEMBLE_POOL = 8  # the best candidates whose out-of-fold predictions an ensemble draws on
 
@@ -39,28 +38,40 @@ SEARCH_WAIT_SECONDS = 600.0
 """How long the lead of a shared search by trials waits for other processes' last trials."""
 
 
-def train_candidates(
-    ctx: RunContext, shared: SharedSearch | None = None
-) -> tuple[list[CandidateResult], dict[str, Any] | None]:
-    """Train the run's candidates: the project file's, or a search's trials (``search:``).
+@dataclass(frozen=True)
+class Trained:
+    """What the training step gives the rest of the run.
 
-    Returns:
-        The candidates best first (an ensemble among them when it earned its place; the
-        best one's estimator is in ``ctx.prepared.estimators``), and the search's summary
-        (``None`` without a search).
+    Attributes:
+        candidates: best first (an ensemble among them when it earned its place; the best
+            one's estimator is in ``prepared.estimators``).
+        search: the search's summary (``None`` without a search).
+        oof: the best candidate's out-of-fold predictions on the training part (for the
+            decision threshold), when this process has them.
     """
-    if ctx.spec.search is not None:
-        return _search_all(ctx, shared)
-    return _cross_validate_all(ctx), None
+
+    candidates: list[CandidateResult]
+    search: dict[str, Any] | None
+    oof: np.ndarray | None
 
 
-def _cross_validate_all(ctx: RunContext) -> list[CandidateResult]:
-    prepared = ctx.prepared
+def train_candidates(ctx: RunContext, shared: SharedSearch | None = None) -> Trained:
+    """Train the run's candidates: the project file's, or a search's trials (``search:``)."""
     pool: dict[str, np.ndarray] = {}
+    if ctx.spec.search is not None:
+        ranked, summary = _search_all(ctx, shared, pool)
+    else:
+        ranked, summary = _cross_validate_all(ctx, pool), None
+    return Trained(ranked, summary, pool.get(ranked[0].label))
+
+
+def _cross_validate_all(ctx: RunContext, pool: dict[str, np.ndarray]) -> list[CandidateResult]:
+    prepared = ctx.prepared
     results = [_cross_validate_one(ctx, i, pool) for i in range(len(ctx.spec.models))]
     ranked = _ranked(results, prepared.metric)
     members = {
-        c.label: make_pipeline(prepared.signature, prepared.estimators[c.label]) for c in ranked
+        c.label: build_pipeline(ctx.spec, prepared, prepared.estimators[c.label], warn=ctx.warn)
+        for c in ranked
     }
     return _with_ensemble(ctx, ranked, pool, members)
 
@@ -74,7 +85,7 @@ def _ranked(results: list[CandidateResult], metric: str) -> list[CandidateResult
 def _with_ensemble(
     ctx: RunContext,
     ranked: list[CandidateResult],
-    pool: Mapping[str, np.ndarray],
+    pool: dict[str, np.ndarray],
     members: Mapping[str, Any],
     deadline: float | None = None,
 ) -> list[CandidateResult]:
@@ -134,6 +145,8 @@ def _with_ensemble(
     prepared.estimators[label] = ensemble_pipeline(
         prepared.task, {k: members[k] for k in choice.weights}, choice.weights
     )
+    total = sum(choice.weights.values())  # its out-of-fold predictions, as it averages them
+    pool[label] = np.sum([w / total * pool[k] for k, w in choice.weights.items()], axis=0)
     return _ranked([*ranked, ensemble], metric)
 
 
@@ -150,7 +163,8 @@ def _cross_validate_one(
         def on_fold(fold: int, scores: dict[str, float]) -> None:
             ctx.on_event(Event("fold", f"{cand.label}: fold {fold + 1}", fold + 1, n_folds))
 
-        result = _cross_validate_in(child, ctx.prepared, estimator, cand.label, cand.model, on_fold)
+        pipeline = build_pipeline(ctx.spec, ctx.prepared, estimator, warn=ctx.warn)
+        result = _cross_validate_in(child, ctx.prepared, pipeline, cand.label, cand.model, on_fold)
     if result.predictions is not None:
         pool[cand.label] = result.predictions
     return result.candidate
@@ -165,22 +179,22 @@ class _Validated:
 def _cross_validate_in(
     child: Run,
     prepared: Prepared,
-    estimator: Any,
+    pipeline: Any,
     label: str,
     model: str,
     on_fold: Callable[[int, dict[str, float]], None],
     params: Mapping[str, Any] | None = None,
 ) -> _Validated:
-    """Cross-validate ``estimator`` on the training part, recording each fold's metrics and
-    the means in ``child`` (an exception from ``on_fold``, such as a stopped trial, ends it
-    before the means are recorded)."""
+    """Cross-validate ``pipeline`` (unfitted) on the training part, recording each fold's
+    metrics and the means in ``child`` (an exception from ``on_fold``, such as a stopped
+    trial, ends it before the means are recorded)."""
 
     def record_fold(fold: int, scores: dict[str, float]) -> None:
         child.log_metrics({f"fold.{k}": v for k, v in scores.items()}, step=fold)
         on_fold(fold, scores)
 
     cv_result = cross_validate(
-        make_pipeline(prepared.signature, estimator),
+        pipeline,
         prepared.x.iloc[prepared.train_idx],
         prepared.y.iloc[prepared.train_idx],
         cv=prepared.folds,
@@ -222,6 +236,7 @@ def search_trials(
     catalogue: Catalogue,
     tracker: Tracker,
     on_event: EventHandler,
+    warn: Callable[[str], None],
     budget: SearchBudget,
     parent_id: str,
     shared: SharedSearch | None = None,
@@ -232,7 +247,7 @@ def search_trials(
     search = spec.search
     assert search is not None
     metric, task = prepared.metric, prepared.task
-    families = search_families(spec, task, catalogue)
+    families = search_families(spec, task, catalogue, n_rows=len(prepared.train_idx))
     results: dict[str, CandidateResult] = {}
     pool: dict[str, np.ndarray] = {}
     n_folds = len(prepared.folds)
@@ -258,8 +273,9 @@ def search_trials(
                 report(fold, scores[metric], seconds)
 
             try:
+                pipeline = build_pipeline(spec, prepared, estimator, warn=warn)
                 validated = _cross_validate_in(
-                    child, prepared, estimator, label, trial.family, on_fold, trial.params
+                    child, prepared, pipeline, label, trial.family, on_fold, trial.params
                 )
             except StopTrial as stop:  # pruned or out of time: the run itself went fine
                 child.set_tags({"trial_state": stop.reason})
@@ -306,7 +322,7 @@ def search_trials(
 
 
 def _search_all(
-    ctx: RunContext, shared: SharedSearch | None
+    ctx: RunContext, shared: SharedSearch | None, pool: dict[str, np.ndarray]
 ) -> tuple[list[CandidateResult], dict[str, Any]]:
     """Search the families under ``spec.search``'s budget; each trial is a child run.
 
@@ -327,7 +343,7 @@ def _search_all(
     if search.budget is not None:
         seconds = max(search.budget - (time.monotonic() - ctx.started), 0.0)
     budget = SearchBudget(seconds=seconds, trials=search.trials)
-    families = search_families(ctx.spec, task, catalogue)
+    families = search_families(ctx.spec, task, catalogue, n_rows=len(prepared.train_idx))
     limit = " and ".join(
         ([f"{search.budget:g} s"] if search.budget else [])
         + ([f"{search.trials} trials"] if search.trials else [])
@@ -340,11 +356,13 @@ def _search_all(
         catalogue=catalogue,
         tracker=ctx.tracker,
         on_event=on_event,
+        warn=ctx.warn,
         budget=budget,
         parent_id=ctx.run.id,
         shared=shared,
     )
     outcome, results = found.outcome, dict(found.results)
+    pool.update(found.pool)
     others = 0
     if shared is not None:  # every process's complete trials compete
         wait = SEARCH_WAIT_SECONDS if search.budget is None else 0.0
@@ -384,15 +402,17 @@ def _search_all(
         )
     )
     members = {
-        c.label: make_pipeline(
-            prepared.signature,
+        c.label: build_pipeline(
+            ctx.spec,
+            prepared,
             catalogue.create(c.model, task, seed=ctx.seed, params=c.params, where="search"),
+            warn=ctx.warn,
         )
         for c in ranked
-        if c.label in found.pool
+        if c.label in pool
     }
     deadline = None if search.budget is None else ctx.started + search.budget
-    ranked = _with_ensemble(ctx, ranked, found.pool, members, deadline)
+    ranked = _with_ensemble(ctx, ranked, pool, members, deadline)
     best = ranked[0]
     if best.label not in prepared.estimators:
         prepared.estimators[best.label] = catalogue.create(

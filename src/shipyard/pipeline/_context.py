@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,12 +10,13 @@ import numpy as np
 import pandas as pd
 
 from shipyard import data as sd
+from shipyard.features import build_features
 from shipyard.pipeline._events import EventHandler
 from shipyard.spec import ProjectSpec
 from shipyard.tracking import Run, Tracker
-from shipyard.train import Catalogue
+from shipyard.train import Catalogue, apply_class_weight, make_pipeline
 
-__all__ = ["Prepared", "RunContext"]
+__all__ = ["Prepared", "RunContext", "build_pipeline", "warn_once"]
 
 
 @dataclass
@@ -58,6 +60,7 @@ class RunContext:
         on_event: receives progress events.
         catalogue: the model families.
         started: ``time.monotonic()`` when the run began (a search's budget is the run's).
+        warn: says a warning once (however many trials meet it).
     """
 
     spec: ProjectSpec
@@ -67,6 +70,7 @@ class RunContext:
     on_event: EventHandler
     catalogue: Catalogue
     started: float
+    warn: Callable[[str], None]
 
     @property
     def project(self) -> str:
@@ -77,3 +81,55 @@ class RunContext:
     def seed(self) -> int:
         """The run's seed."""
         return self.spec.seed
+
+
+def build_pipeline(
+    spec: ProjectSpec, prepared: Prepared, estimator: Any, *, warn: Callable[[str], None]
+) -> Any:
+    """The unfitted pipeline of one candidate, as the project file asks: the features with
+    their options (``features:``), the class weights and the resampling (``imbalance:``)."""
+    weighting = apply_class_weight(
+        estimator, spec.imbalance.class_weight, y=prepared.y.iloc[prepared.train_idx]
+    )
+    if spec.imbalance.class_weight is not None and not weighting.applied:
+        warn(f"imbalance.class_weight: {weighting.reason}")
+    estimator = weighting.estimator
+    features = build_features(
+        prepared.signature,
+        spec.features,
+        task=prepared.task,
+        seed=spec.split.seed,
+        linear=type(estimator).__module__.startswith("sklearn.linear_model"),
+        dense=not _takes_sparse(estimator),
+    )
+    return make_pipeline(
+        prepared.signature,
+        estimator,
+        features=features,
+        resample=spec.imbalance.resample,
+        seed=spec.seed,
+    )
+
+
+def _takes_sparse(estimator: Any) -> bool:
+    """Whether ``estimator`` accepts a sparse matrix (TF-IDF's output) as it is."""
+    from sklearn.utils import get_tags
+
+    try:
+        return bool(get_tags(estimator).input_tags.sparse)
+    except Exception:  # a third-party estimator without tags: give it dense input
+        return False
+
+
+def warn_once(on_event: EventHandler) -> Callable[[str], None]:
+    """A warning function that passes each distinct message to ``on_event`` once."""
+    from shipyard.pipeline._events import Event
+
+    seen: set[str] = set()
+
+    def warn(message: str) -> None:
+        if message not in seen:
+            seen.add(message)
+            on_event(Event("warning", message))
+
+    return warn

@@ -13,19 +13,21 @@ from shipyard import data as sd
 from shipyard.errors import StoreError
 from shipyard.evaluate import Evaluation
 from shipyard.model import (
+    DECISION_THRESHOLD_KEY,
+    DecisionThreshold,
     OnnxRuntime,
     Predictions,
     ReferenceSample,
     SklearnRuntime,
     compare_predictions,
 )
-from shipyard.pipeline._context import Prepared
+from shipyard.pipeline._context import Prepared, RunContext, build_pipeline
 from shipyard.pipeline._result import CandidateResult, RunResult
 from shipyard.registry import ModelPackage, Registry
 from shipyard.spec import ProjectSpec
 from shipyard.store import Store
 from shipyard.tracking import Run
-from shipyard.train import make_pipeline, predict_evaluate, refit
+from shipyard.train import predict_evaluate, refit, strip_samplers
 from shipyard.train._onnx import OnnxConversionError, convert_to_onnx
 
 __all__ = ["ONNX_TOLERANCE", "export_onnx", "refit_best", "refit_on_all", "register"]
@@ -34,13 +36,15 @@ ONNX_TOLERANCE = 1e-4
 """The largest difference a served ONNX graph may show against the pipeline on the holdout."""
 
 
-def refit_best(prepared: Prepared, best: CandidateResult) -> tuple[Any, Evaluation]:
-    estimator = prepared.estimators[best.label]
+def refit_best(
+    ctx: RunContext, best: CandidateResult, threshold: DecisionThreshold | None = None
+) -> tuple[Any, Evaluation]:
+    """The winner fitted on the training part (without its samplers, which act in fit only)
+    and its evaluation on the holdout, labelled by ``threshold`` when there is one."""
+    prepared = ctx.prepared
     train_idx, test_idx = prepared.train_idx, prepared.test_idx
-    model = refit(
-        estimator if best.model == "ensemble" else make_pipeline(prepared.signature, estimator),
-        prepared.x.iloc[train_idx],
-        prepared.y.iloc[train_idx],
+    model = strip_samplers(
+        refit(_unfitted(ctx, best), prepared.x.iloc[train_idx], prepared.y.iloc[train_idx])
     )
     holdout = predict_evaluate(
         model,
@@ -48,22 +52,28 @@ def refit_best(prepared: Prepared, best: CandidateResult) -> tuple[Any, Evaluati
         prepared.y.iloc[test_idx],
         task=prepared.task,
         classes=prepared.signature.classes,
+        threshold=None if threshold is None else threshold.threshold,
     )
     return model, holdout
 
 
-def refit_on_all(prepared: Prepared, best: CandidateResult) -> Any:
+def _unfitted(ctx: RunContext, best: CandidateResult) -> Any:
+    estimator = ctx.prepared.estimators[best.label]
+    if best.model == "ensemble":  # already a whole pipeline of pipelines
+        return estimator
+    return build_pipeline(ctx.spec, ctx.prepared, estimator, warn=ctx.warn)
+
+
+def refit_on_all(ctx: RunContext, best: CandidateResult) -> Any:
     """The winner refit on the training part and the holdout together (``split.refit: all``)."""
-    estimator = prepared.estimators[best.label]
+    prepared = ctx.prepared
     rows = np.concatenate([prepared.train_idx, prepared.test_idx])
-    return refit(
-        estimator if best.model == "ensemble" else make_pipeline(prepared.signature, estimator),
-        prepared.x.iloc[rows],
-        prepared.y.iloc[rows],
-    )
+    return strip_samplers(refit(_unfitted(ctx, best), prepared.x.iloc[rows], prepared.y.iloc[rows]))
 
 
-def export_onnx(prepared: Prepared, model: Any) -> tuple[bytes | None, dict[str, Any]]:
+def export_onnx(
+    prepared: Prepared, model: Any, threshold: DecisionThreshold | None = None
+) -> tuple[bytes | None, dict[str, Any]]:
     """Convert the refit pipeline to ONNX; keep the graph only if it reproduces the pipeline.
 
     The check runs both runtimes on the holdout (as a frame, as batch prediction does, and as
@@ -88,9 +98,9 @@ def export_onnx(prepared: Prepared, model: Any) -> tuple[bytes | None, dict[str,
         {str(k): v for k, v in r.items()}
         for r in rows.astype(object).where(rows.notna(), None).to_dict("records")
     ]
-    sklearn = SklearnRuntime(model, prepared.signature, prepared.task)
+    sklearn = SklearnRuntime(model, prepared.signature, prepared.task, threshold=threshold)
     classes = None if prepared.task == "regression" else [str(c) for c in model.classes_]
-    onnx = OnnxRuntime(graph, prepared.signature, prepared.task, classes)
+    onnx = OnnxRuntime(graph, prepared.signature, prepared.task, classes, threshold=threshold)
     reference = sklearn.predict_frame(rows)
     checks = [
         compare_predictions(reference, onnx.predict_frame(rows), tolerance=ONNX_TOLERANCE),
@@ -117,6 +127,7 @@ def register(
     onnx: bytes | None,
     onnx_info: dict[str, Any],
     pii: sd.PiiPolicy,
+    threshold: DecisionThreshold | None = None,
 ) -> RunResult:
     registry = Registry(store)
     name = spec.model_name
@@ -138,6 +149,8 @@ def register(
         "project": spec.name,
         "onnx": onnx_info,
     }
+    if threshold is not None:  # the runtimes label by it, in batch and in the server
+        metadata[DECISION_THRESHOLD_KEY] = threshold.to_dict()
     if pii:  # the server drops or hashes these fields before anything is logged
         metadata["pii"] = dict(pii.actions)
         metadata["pii_key_id"] = pii.key.key_id if pii.key is not None else None

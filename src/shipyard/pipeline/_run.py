@@ -19,8 +19,9 @@ import pandas as pd
 
 from shipyard import data as sd
 from shipyard.errors import TrainingError
-from shipyard.pipeline._candidates import search_trials, train_candidates
-from shipyard.pipeline._context import Prepared, RunContext
+from shipyard.model import DecisionThreshold
+from shipyard.pipeline._candidates import Trained, search_trials, train_candidates
+from shipyard.pipeline._context import Prepared, RunContext, warn_once
 from shipyard.pipeline._events import Event, EventHandler, ignore_events
 from shipyard.pipeline._inspect import Inspection, Plan, inspect_data, pii_policy, preflight
 from shipyard.pipeline._package import export_onnx, refit_best, refit_on_all, register
@@ -30,7 +31,7 @@ from shipyard.pipeline._shared import SharedSession
 from shipyard.spec import ProjectSpec, spec_hash
 from shipyard.store import Store
 from shipyard.tracking import Run, Tracker, collect_lineage, record_dataset
-from shipyard.train import Catalogue, SearchBudget, default_catalogue
+from shipyard.train import Catalogue, SearchBudget, default_catalogue, tune_threshold
 
 __all__ = ["WorkerResult", "run_project", "run_search_worker"]
 
@@ -94,7 +95,8 @@ def run_project(
             n_columns=prepared.frame.shape[1],
             schema=prepared.signature.model_dump(mode="json"),
         )
-        ctx = RunContext(spec, prepared, tracker, run, on_event, catalogue, started)
+        warn = warn_once(on_event)
+        ctx = RunContext(spec, prepared, tracker, run, on_event, catalogue, started, warn)
         if session is not None:
             assert spec.search is not None
             budget = spec.search.budget
@@ -107,25 +109,25 @@ def run_project(
             )
             run.set_tags({"search.study": session.name})
         try:
-            candidates, search = train_candidates(
-                ctx, session.search if session is not None else None
-            )
+            trained = train_candidates(ctx, session.search if session is not None else None)
         finally:
             if session is not None:
                 session.finish()
+        candidates, search = trained.candidates, trained.search
         best = candidates[0]
         run.set_tags({"best_candidate": best.label, "task": prepared.task})
+        threshold = _decision_threshold(spec, prepared, trained, run, on_event)
         on_event(Event("step", f"refitting {best.label} and evaluating on the holdout"))
-        model, holdout = refit_best(prepared, best)
+        model, holdout = refit_best(ctx, best, threshold)
         run.log_metrics(holdout.metrics)
         run.log_artifact("evaluation.json", json.dumps(holdout.to_dict(), indent=2).encode())
         if spec.split.refit == "all":  # the holdout has scored it: now no row is left out
             n_rows = len(prepared.train_idx) + len(prepared.test_idx)
             on_event(Event("step", f"refitting {best.label} on all {n_rows:,} rows"))
-            model = refit_on_all(prepared, best)
+            model = refit_on_all(ctx, best)
         run.set_tags({"refit": spec.split.refit})
         on_event(Event("step", f"converting {best.label} to ONNX and checking it on the holdout"))
-        onnx, onnx_info = export_onnx(prepared, model)
+        onnx, onnx_info = export_onnx(prepared, model, threshold)
         run.set_tags({"runtime": "onnx" if onnx is not None else "sklearn"})
         on_event(Event("step", "registering the model"))
         result = register(
@@ -141,6 +143,7 @@ def run_project(
             onnx,
             onnx_info,
             pii,
+            threshold,
         )
         on_event(Event("step", "writing the HTML report"))
         path = write_report(spec, inspection, result, holdout, lineage.git_commit, run, on_event)
@@ -210,6 +213,7 @@ def run_search_worker(
             catalogue=catalogue,
             tracker=tracker,
             on_event=on_event,
+            warn=warn_once(on_event),
             budget=SearchBudget(seconds=seconds, trials=manifest.trials),
             parent_id=manifest.run_id,
             shared=session.search,
@@ -220,6 +224,41 @@ def run_search_worker(
     return WorkerResult(
         manifest.run_id, len(outcome.trials), complete, outcome.seconds, outcome.stopped_by
     )
+
+
+def _decision_threshold(
+    spec: ProjectSpec, prepared: Prepared, trained: Trained, run: Run, on_event: EventHandler
+) -> DecisionThreshold | None:
+    """A binary model's decision threshold, tuned for ``imbalance.threshold`` on the best
+    candidate's out-of-fold predictions (never on the holdout, which then scores it)."""
+    metric = spec.imbalance.threshold
+    classes = prepared.signature.classes
+    if metric is None or prepared.task != "binary" or not classes:
+        return None
+    if trained.oof is None or trained.oof.ndim != 2:
+        on_event(Event("warning", "imbalance.threshold: no out-of-fold predictions to tune on"))
+        return None
+    choice = tune_threshold(
+        prepared.y.iloc[prepared.train_idx].to_numpy(),
+        trained.oof[:, -1],
+        positive_label=str(classes[-1]),
+        metric=metric,
+    )
+    run.log_metrics(
+        {
+            "threshold": choice.threshold,
+            f"threshold.oof_{metric}": choice.score,
+            f"threshold.oof_{metric}_at_0.5": choice.default_score,
+        }
+    )
+    on_event(
+        Event(
+            "step",
+            f"decision threshold {choice.threshold:.3f} for {classes[-1]!r}: out-of-fold "
+            f"{metric} {choice.score:.4f} (at 0.5: {choice.default_score:.4f})",
+        )
+    )
+    return DecisionThreshold(choice.threshold, str(classes[-1]), metric)
 
 
 def _load(spec: ProjectSpec, on_event: EventHandler) -> tuple[pd.DataFrame, Inspection]:

@@ -199,7 +199,7 @@ def _library_error(exc: Exception) -> bool:
     return type(exc).__module__.partition(".")[0] in _LIBRARIES
 
 
-_LIBRARIES = frozenset({"lightgbm"})
+_LIBRARIES = frozenset({"lightgbm", "xgboost", "catboost"})
 
 
 def refit(pipeline: Pipeline, x: pd.DataFrame, y: pd.Series) -> Pipeline:

@@ -237,6 +237,9 @@ def _register_converters() -> None:
             calculate_linear_regressor_output_shapes,
             convert_lightgbm,
         )
+    from shipyard.train._onnx_boosters import register_booster_converters
+
+    register_booster_converters()  # the catalogue's early-stopping boosters, XGBoost
     _registered = True
 
 

@@ -569,9 +569,13 @@ def _suggest(trial: Any, space: Mapping[str, ParamRange]) -> dict[str, Any]:
     return params
 
 
-def search_families(spec: ProjectSpec, task: str, catalogue: Catalogue) -> list[Family]:
+def search_families(
+    spec: ProjectSpec, task: str, catalogue: Catalogue, *, n_rows: int | None = None
+) -> list[Family]:
     """The families ``spec.search`` explores, each with its space: the catalogue's ranges,
-    overridden by ``search.spaces``, kept to the parameters its estimator has.
+    overridden by ``search.spaces``, kept to the parameters its estimator has. Without
+    ``search.families``, the catalogue's searched families whose ``max_rows`` admit a
+    training part of ``n_rows`` rows (SVM and k-NN stay to small tables).
 
     Raises:
         TrainingError: a family is unknown or does not do the task, a space names a family
@@ -582,7 +586,7 @@ def search_families(spec: ProjectSpec, task: str, catalogue: Catalogue) -> list[
     if search.families is not None:
         keys = [(k, spec.locate("search", "families", i)) for i, k in enumerate(search.families)]
     else:
-        keys = [(e.key, spec.locate("search")) for e in catalogue.entries(task) if e.searched]
+        keys = [(e.key, spec.locate("search")) for e in catalogue.searched(task, n_rows=n_rows)]
     problems: list[str] = []
     families: list[Family] = []
     for key, where in keys:
@@ -594,7 +598,12 @@ def search_families(spec: ProjectSpec, task: str, catalogue: Catalogue) -> list[
         if task not in entry.tasks:
             problems.append(f"{where}: model {key!r} does not support task {task!r}")
             continue
-        valid = entry.factory(task, spec.seed).get_params(deep=False)
+        try:
+            valid = catalogue.create(key, task, seed=spec.seed, params={}, where=where)
+        except TrainingError as exc:  # an optional library that is not installed
+            problems.append(str(exc))
+            continue
+        valid = valid.get_params(deep=False)
         space = {name: r for name, r in entry.space.items() if name in valid}
         for name, r in search.spaces.get(key, {}).items():
             if name not in valid:
