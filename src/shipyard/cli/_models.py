@@ -195,7 +195,12 @@ def catalogue(
         raise typer.BadParameter(msg, param_hint="--task")
     entries = default_catalogue().entries(task)
     rows = [
-        (e.key, ", ".join(t for t in tasks if t in e.tasks), escape(e.description), escape(e.library))
+        (
+            e.key,
+            ", ".join(t for t in tasks if t in e.tasks),
+            escape(e.description),
+            escape(e.library),
+        )
         for e in entries
     ]
     title = f"{len(entries)} model families" + (f" for {task}" if task else "")
