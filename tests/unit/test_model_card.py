@@ -422,3 +422,46 @@ def test_an_ensemble_of_pipelines_is_explained_by_permutation_only() -> None:
     )
     assert card.importance.value is not None
     assert card.shap.value is None and "ensemble" in card.shap.reason
+
+
+def test_the_learning_curve_stops_where_the_next_size_would_pass_the_deadline() -> None:
+    from shipyard.evaluate._curves import learning_curve
+
+    table = _table("binary")
+    model = make_pipeline(table["signature"], LogisticRegression())
+    args: dict[str, Any] = {
+        "task": "binary",
+        "metric": "log_loss",
+        "classes": table["classes"],
+        "seed": 0,
+    }
+    stopped = learning_curve(
+        model,
+        table["x_train"],
+        table["y_train"],
+        fit_seconds=10.0,
+        deadline=time.monotonic() + 1,
+        **args,
+    )
+    assert stopped.sizes == () and stopped.note.startswith(
+        "stopped before 20% of the rows: it needs about"
+    )
+    full = learning_curve(model, table["x_train"], table["y_train"], **args)
+    assert full.sizes[-1] == round(len(table["x_train"]) * 2 / 3) and full.note == ""
+    assert all(v > 0 for v in full.validation)  # log loss turned back from sklearn's sign
+
+
+def test_a_deep_forest_gets_approximate_shap_when_exact_would_not_fit() -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    from shipyard.evaluate._explain import shap_summary
+
+    table = _table("binary")
+    model = make_pipeline(table["signature"], RandomForestClassifier(n_estimators=20))
+    model.fit(table["x_train"], table["y_train"])
+    args: dict[str, Any] = {"task": "binary", "classes": table["classes"], "seed": 0}
+    quick = shap_summary(model, table["x_test"], budget=1e-4, **args)
+    assert quick.explainer.startswith("tree (approximate") and quick.n_rows >= 10
+    exact = shap_summary(model, table["x_test"], max_rows=30, **args)
+    assert exact.explainer == "tree" and exact.n_rows == 30
+    assert exact.features[0] == "numeric__strong"

@@ -24,6 +24,7 @@ import pandas as pd
 
 from shipyard.evaluate._association import FeatureProfile, profile_features
 from shipyard.evaluate._curves import (
+    LEARNING_CURVE_SIZES,
     Calibration,
     LearningCurve,
     calibration,
@@ -276,11 +277,14 @@ class _Clock:
             value, png = compute()
         except NotExplainable as exc:
             return CardSection(title, None, time.perf_counter() - started, f"not computed: {exc}")
+        except _Short as exc:
+            return CardSection(title, None, time.perf_counter() - started, str(exc))
         except Exception as exc:  # data a section cannot use: say so, keep the rest of the card
             logger.warning("model card section %r failed: %s", title, exc, exc_info=True)
             why = f"failed: {type(exc).__name__}: {_first_line(exc)}"
             return CardSection(title, None, time.perf_counter() - started, why)
         note = "" if png is not None or not reason else reason
+        note = getattr(value, "note", "") or note
         return CardSection(title, value, time.perf_counter() - started, note, png)
 
 
@@ -307,7 +311,7 @@ def _plot(draw: Callable[..., bytes], *args: Any, **kwargs: Any) -> bytes | None
 def _one_thread() -> Any:
     """Many small predictions run faster on one thread: OpenMP's thread start-up and
     spinning cost more than a few hundred rows take (5x on a busy 2-core machine)."""
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     return threadpool_limits(limits=1)
 
@@ -464,10 +468,9 @@ def _shap_plan(job: _Job, clock: _Clock) -> _Plan:
 def _learning_plan(job: _Job, clock: _Clock, fit_seconds: float | None) -> _Plan:
     if not job.options.learning_curve:
         return None, 0.0, "the learning curve is off (evaluation.learning_curve: false)"
-    if fit_seconds is not None:
-        seconds = fit_seconds
-    else:  # without a deadline the price does not matter
-        seconds = 0.0 if clock.deadline is None else _pilot_fit(job)
+    if fit_seconds is None and clock.deadline is not None:
+        fit_seconds = _pilot_fit(job)  # without a deadline the price does not matter
+    first = learning_curve_cost(fit_seconds or 0.0, LEARNING_CURVE_SIZES[:1])
 
     def compute() -> _Result:
         curve = learning_curve(
@@ -478,7 +481,12 @@ def _learning_plan(job: _Job, clock: _Clock, fit_seconds: float | None) -> _Plan
             metric=job.metric,
             classes=job.classes,
             seed=job.seed,
+            fit_seconds=fit_seconds,
+            deadline=clock.deadline,
         )
+        if len(curve.sizes) < 2:
+            msg = f"skipped: {curve.note}"
+            raise _Short(msg)
         png = _plot(
             learning_curve_png,
             curve.sizes,
@@ -489,7 +497,11 @@ def _learning_plan(job: _Job, clock: _Clock, fit_seconds: float | None) -> _Plan
         )
         return curve, png
 
-    return compute, learning_curve_cost(seconds) + _PLOT_SECONDS, "the plot could not be drawn"
+    return compute, first + _PLOT_SECONDS, "the plot could not be drawn"
+
+
+class _Short(Exception):
+    """A section that ran out of time part way; the message is the card's reason."""
 
 
 def _pilot_fit(job: _Job) -> float:

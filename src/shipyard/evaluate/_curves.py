@@ -7,6 +7,8 @@ estimate the card weighs against its deadline).
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +33,10 @@ LEARNING_CURVE_SIZES = (0.2, 0.5, 1.0)
 """Shares of each training fold the learning curve fits on."""
 LEARNING_CURVE_FOLDS = 3
 _BINS = 10
+_SAFETY = 1.5
+"""Headroom on a fit's estimated time (scoring, a busy machine, superlinear fits)."""
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,7 @@ class LearningCurve:
         validation: mean score on the held-out fold, per size.
         validation_std: its standard deviation over folds.
         folds: the number of folds.
+        note: why the curve stops short of all the training rows, if it does.
     """
 
     metric: str
@@ -125,6 +132,7 @@ class LearningCurve:
     validation: tuple[float, ...]
     validation_std: tuple[float, ...]
     folds: int
+    note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -135,14 +143,18 @@ class LearningCurve:
             "validation": list(self.validation),
             "validation_std": list(self.validation_std),
             "folds": self.folds,
+            "note": self.note,
         }
 
 
-def learning_curve_cost(fit_seconds: float) -> float:
-    """Seconds a learning curve is expected to take given one fit on all training rows
-    (fits grow about linearly with rows; scoring adds a little)."""
-    share = (LEARNING_CURVE_FOLDS - 1) / LEARNING_CURVE_FOLDS
-    return 1.2 * fit_seconds * share * sum(LEARNING_CURVE_SIZES) * LEARNING_CURVE_FOLDS
+def learning_curve_cost(
+    fit_seconds: float, shares: Sequence[float] = LEARNING_CURVE_SIZES
+) -> float:
+    """Seconds a learning curve over ``shares`` of the training folds is expected to take,
+    given one fit on all training rows (fits grow about linearly with rows; the factor
+    covers scoring and a busy machine)."""
+    fold_share = (LEARNING_CURVE_FOLDS - 1) / LEARNING_CURVE_FOLDS
+    return _SAFETY * fit_seconds * fold_share * sum(shares) * LEARNING_CURVE_FOLDS
 
 
 def learning_curve(
@@ -154,37 +166,89 @@ def learning_curve(
     metric: str,
     classes: Sequence[str] | None,
     seed: int,
+    fit_seconds: float | None = None,
+    deadline: float | None = None,
 ) -> LearningCurve:
-    """Fit clones of ``model`` on 20%, 50% and 100% of each of 3 training folds.
+    """Fit clones of ``model`` on 20%, 50% and 100% of each of 3 training folds (stratified
+    for classifiers), scoring the primary metric on the rows fitted and on the held-out fold.
 
-    Scores are the primary metric as sklearn orders it (negated when lower is better, turned
-    back here); a fold whose model fails to fit (a class missing from a small share) is left
-    out of the mean.
+    Sizes are done smallest first; before each, its cost is estimated from the last fits
+    (or ``fit_seconds``, one fit on all of ``x``), and the curve stops where the next size
+    would end past ``deadline`` (a :func:`time.monotonic` time), saying so in ``note``. A fit
+    that fails (a class missing from a small share) scores ``nan``, as sklearn's
+    ``learning_curve`` with ``error_score=nan`` does.
     """
-    from sklearn.base import clone
     from sklearn.model_selection import KFold, StratifiedKFold
-    from sklearn.model_selection import learning_curve as sk_learning_curve
 
     splitter = StratifiedKFold if task != "regression" else KFold
+    target = y.reset_index(drop=True) if task == "regression" else y.astype(str)
+    target = target.reset_index(drop=True)
+    frame = x.reset_index(drop=True)
     cv = splitter(n_splits=LEARNING_CURVE_FOLDS, shuffle=True, random_state=seed)
-    target = y if task == "regression" else y.astype(str)
-    sizes, train, test = sk_learning_curve(
-        clone(model),
-        x,
-        target,
-        train_sizes=np.asarray(LEARNING_CURVE_SIZES),
-        cv=cv,
-        scoring=metric_scorer(task, metric, classes),
-        error_score=np.nan,
-        shuffle=True,
-        random_state=seed,
-    )
+    folds = list(cv.split(frame, target))
+    rng = np.random.default_rng(seed)
+    orders = [rng.permutation(train) for train, _ in folds]
+    scorer = metric_scorer(task, metric, classes)
+    full_rate = None if fit_seconds is None else fit_seconds / max(len(frame), 1)
+    per_row = full_rate
+    points: list[tuple[int, float, float, float]] = []
+    note = ""
+    for share in LEARNING_CURVE_SIZES:
+        counts = [max(2, round(share * len(order))) for order in orders]
+        if deadline is not None and per_row is not None:
+            need = _SAFETY * per_row * sum(counts)
+            left = deadline - time.monotonic()
+            if need > left:
+                note = (
+                    f"stopped before {share:.0%} of the rows: it needs about {need:.1f} s, "
+                    f"{max(left, 0.0):.1f} s left"
+                )
+                break
+        started = time.perf_counter()
+        scores = [
+            _fit_score(model, frame, target, order[:n], test, scorer)
+            for order, (_, test), n in zip(orders, folds, counts, strict=True)
+        ]
+        # small fits are mostly fixed costs: a full fit's rate, when known, caps the estimate
+        per_row = (time.perf_counter() - started) / sum(counts)
+        per_row = per_row if full_rate is None else min(per_row, full_rate)
+        train, held = np.array(scores).T
+        points.append((int(np.mean(counts)), _mean(train), _mean(held), _std(held)))
     sign = 1.0 if greater_is_better(metric) else -1.0
     return LearningCurve(
         metric,
-        tuple(int(s) for s in sizes),
-        tuple(float(v) for v in sign * np.nanmean(train, axis=1)),
-        tuple(float(v) for v in sign * np.nanmean(test, axis=1)),
-        tuple(float(v) for v in np.nanstd(test, axis=1)),
+        tuple(p[0] for p in points),
+        tuple(sign * p[1] for p in points),
+        tuple(sign * p[2] for p in points),
+        tuple(p[3] for p in points),
         LEARNING_CURVE_FOLDS,
+        note,
     )
+
+
+def _fit_score(
+    model: Any,
+    x: pd.DataFrame,
+    y: pd.Series,
+    rows: np.ndarray,
+    test: np.ndarray,
+    scorer: Any,
+) -> tuple[float, float]:
+    from sklearn.base import clone
+
+    try:
+        fitted = clone(model).fit(x.iloc[rows], y.iloc[rows])
+    except ValueError as exc:  # e.g. a class missing from a small share: sklearn's error_score
+        logger.info("learning curve fit on %d rows failed: %s", len(rows), exc)
+        return float("nan"), float("nan")
+    return scorer(fitted, x.iloc[rows], y.iloc[rows]), scorer(fitted, x.iloc[test], y.iloc[test])
+
+
+def _mean(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
+def _std(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.std()) if finite.size else float("nan")

@@ -1,0 +1,199 @@
+"""The model card in a real browser: a headless Chromium opens a run report with a card and
+every plot must have rendered, every section be there, and the console stay clean.
+
+Needs ``/usr/bin/chromium`` and ``/usr/bin/chromedriver`` (``.ci/run`` installs them): skipped
+without them, except under ``CI=true``, where a missing browser fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shipyard.data import CheckResult, ColumnSchema, Signature
+from shipyard.evaluate import CandidateRow, RunReport, build_model_card, render_run_report
+from shipyard.spec import EvaluationSpec
+
+pytestmark = [pytest.mark.browser]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+SECTIONS = (
+    "summary",
+    "candidates",
+    "holdout",
+    "plots",
+    "card-cv",
+    "card-profile",
+    "card-fairness",
+    "card-calibration",
+    "card-importance",
+    "card-shap",
+    "card-learning",
+    "card-timings",
+    "lineage",
+    "validation",
+    "signature",
+)
+CARD_PLOTS = ("card-calibration", "card-importance", "card-shap", "card-learning")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing:
+        reason = (
+            f"no headless Chromium: {', '.join(missing)} missing; install it with "
+            "`apt-get install -y chromium chromium-driver` (.ci/run does)"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(flag)
+    options.add_argument("--window-size=1366,900")  # a laptop
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _penguins() -> tuple[pd.DataFrame, pd.Series, Signature]:
+    """Palmer penguins: predict sex from measurements, species and island (real data, binary,
+    with missing values and a sensitive column)."""
+    from palmerpenguins import load_penguins
+
+    frame = load_penguins().dropna(subset=["sex"]).sample(frac=1.0, random_state=0)
+    numbers = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "year"]
+    categories = ["species", "island"]
+    x = frame[numbers + categories].reset_index(drop=True)
+    x[numbers] = x[numbers].astype("float64")
+    for name in categories:
+        x[name] = x[name].astype(object)
+    inputs = [
+        ColumnSchema(name=n, kind="number", dtype="float64", nullable=True) for n in numbers
+    ] + [
+        ColumnSchema(
+            name=n,
+            kind="category",
+            dtype="str",
+            nullable=True,
+            categories=tuple(sorted(x[n].unique())),
+        )
+        for n in categories
+    ]
+    signature = Signature(inputs=tuple(inputs), classes=("female", "male"))
+    return x, frame["sex"].astype(str).reset_index(drop=True), signature
+
+
+@pytest.fixture(scope="module")
+def report_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.model_selection import StratifiedKFold
+
+    from shipyard.train import cross_validate, make_pipeline, predict_evaluate
+
+    x, y, signature = _penguins()
+    cut = int(len(x) * 0.75)
+    x_train, y_train, x_test, y_test = x.iloc[:cut], y.iloc[:cut], x.iloc[cut:], y.iloc[cut:]
+    pipeline = make_pipeline(signature, HistGradientBoostingClassifier(max_iter=50))
+    cv = cross_validate(
+        pipeline, x_train, y_train, cv=StratifiedKFold(3), task="binary", classes=signature.classes
+    )
+    started = time.perf_counter()
+    model = pipeline.fit(x_train, y_train)
+    fit_seconds = time.perf_counter() - started
+    holdout = predict_evaluate(model, x_test, y_test, task="binary", classes=signature.classes)
+    card = build_model_card(
+        model=model,
+        x_train=x_train,
+        y_train=y_train,
+        x_test=x_test,
+        y_test=y_test,
+        task="binary",
+        metric="roc_auc",
+        classes=signature.classes,
+        options=EvaluationSpec(sensitive=["island", "species"]),
+        seed=0,
+        sensitive=x_test[["island", "species"]],
+        deadline=time.monotonic() + 60,
+        cv_folds=cv.folds,
+        holdout=holdout,
+        fit_seconds=fit_seconds,
+    )
+    report = RunReport(
+        project="penguins",
+        run_id="0123456789abcdef0123456789abcdef",
+        task="binary",
+        metric="roc_auc",
+        candidates=[CandidateRow("hgb", "hist_gradient_boosting", cv.folds, cv.mean, cv.std, 0.5)],
+        holdout=holdout,
+        validation=[CheckResult("not_null", "sex", "warning", 11, 344, message="11 rows <x>")],
+        signature=signature,
+        model_uri="models:/penguins/1",
+        gate="promoted to production",
+        facts={"rows used": f"{len(x)} of 344", "git commit": "abc1234"},
+        created_at=1_700_000_000.0,
+        card=card,
+    )
+    path = tmp_path_factory.mktemp("card") / "report.html"
+    path.write_text(render_run_report(report), encoding="utf-8")
+    return path
+
+
+def test_every_section_and_plot_of_the_model_card_renders(browser: Any, report_file: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(report_file.as_uri())
+    for section in SECTIONS:
+        assert browser.find_element(By.ID, section).is_displayed(), section
+    images = browser.execute_script(
+        "return Array.from(document.images).map(i => ({alt: i.alt, complete: i.complete,"
+        " width: i.naturalWidth, section: i.closest('section').id}))"
+    )
+    assert len(images) >= 4 + len(CARD_PLOTS)
+    broken = [i for i in images if not (i["complete"] and i["width"] > 0)]
+    assert broken == [], f"plots that did not render: {broken}"
+    assert all(len(i["alt"]) > 10 for i in images), images
+    assert {i["section"] for i in images} >= set(CARD_PLOTS)
+    sparklines = browser.execute_script(
+        "return Array.from(document.querySelectorAll('svg.spark'))"
+        ".map(s => s.getBoundingClientRect().width)"
+    )
+    assert len(sparklines) == 7 and min(sparklines) > 0
+    fairness = browser.find_element(By.ID, "card-fairness").text
+    assert "demographic_parity_difference" in fairness and "Biscoe" in fairness
+    assert "skipped" not in browser.find_element(By.ID, "card-timings").text
+    resources = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(r => r.name)"
+    )
+    assert [r for r in resources if not r.startswith("data:")] == []  # self-contained
+
+
+def test_the_console_has_no_errors(browser: Any, report_file: Path) -> None:
+    browser.get(report_file.as_uri())
+    severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert severe == []
+
+
+def test_the_card_fits_a_laptop_screen(browser: Any, report_file: Path) -> None:
+    browser.get(report_file.as_uri())
+    overflow = browser.execute_script(
+        "return document.documentElement.scrollWidth - window.innerWidth"
+    )
+    assert overflow <= 0, f"the page scrolls sideways by {overflow}px at 1366px"
+    assert np.isfinite(float(browser.execute_script("return document.body.scrollHeight")))
