@@ -189,14 +189,14 @@ def learning_curve(
     rng = np.random.default_rng(seed)
     orders = [rng.permutation(train) for train, _ in folds]
     scorer = metric_scorer(task, metric, classes)
-    full_rate = None if fit_seconds is None else fit_seconds / max(len(frame), 1)
-    per_row = full_rate
+    n_full = max(len(frame), 1)
+    per_fit: Any = None if fit_seconds is None else (lambda n: fit_seconds * n / n_full)
     points: list[tuple[int, float, float, float]] = []
     note = ""
     for share in LEARNING_CURVE_SIZES:
         counts = [max(2, round(share * len(order))) for order in orders]
-        if deadline is not None and per_row is not None:
-            need = _SAFETY * per_row * sum(counts)
+        if deadline is not None and per_fit is not None:
+            need = _SAFETY * sum(per_fit(n) for n in counts)
             left = deadline - time.monotonic()
             if need > left:
                 note = (
@@ -209,9 +209,12 @@ def learning_curve(
             _fit_score(model, frame, target, order[:n], test, scorer)
             for order, (_, test), n in zip(orders, folds, counts, strict=True)
         ]
-        # small fits are mostly fixed costs: a full fit's rate, when known, caps the estimate
-        per_row = (time.perf_counter() - started) / sum(counts)
-        per_row = per_row if full_rate is None else min(per_row, full_rate)
+        per_fit = _fit_time_model(
+            (time.perf_counter() - started) / len(counts),
+            float(np.mean(counts)),
+            fit_seconds,
+            n_full,
+        )
         train, held = np.array(scores).T
         points.append((int(np.mean(counts)), _mean(train), _mean(held), _std(held)))
     sign = 1.0 if greater_is_better(metric) else -1.0
@@ -224,6 +227,16 @@ def learning_curve(
         LEARNING_CURVE_FOLDS,
         note,
     )
+
+
+def _fit_time_model(seconds: float, rows: float, fit_seconds: float | None, n_full: int) -> Any:
+    """Seconds a fit (and its scoring) on ``n`` rows takes, as ``a + b * n``: a line through
+    the fits just timed and, when known, the full fit (small fits are mostly fixed costs)."""
+    if fit_seconds is None or n_full <= rows:
+        return lambda n: seconds * n / max(rows, 1.0)
+    slope = max(0.0, (fit_seconds - seconds) / (n_full - rows))
+    intercept = max(0.0, seconds - slope * rows)
+    return lambda n: intercept + slope * n
 
 
 def _fit_score(
