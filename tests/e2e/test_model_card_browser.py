@@ -197,3 +197,60 @@ def test_the_card_fits_a_laptop_screen(browser: Any, report_file: Path) -> None:
     )
     assert overflow <= 0, f"the page scrolls sideways by {overflow}px at 1366px"
     assert np.isfinite(float(browser.execute_script("return document.body.scrollHeight")))
+
+
+RUN_SPEC = """\
+name: penguins
+data: {source: {type: csv, path: data/penguins.csv}, target: sex}
+features: {exclude: [year]}
+models: [{model: logistic_regression}, {model: random_forest, params: {n_estimators: 50}}]
+evaluation: {sensitive: [island]}
+"""
+
+
+@pytest.fixture(scope="module")
+def run_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """The report of a real ``shipyard run`` (the card built by the run itself)."""
+    import json
+
+    from palmerpenguins import load_penguins
+
+    from shipyard.pipeline import run_project
+    from shipyard.spec import load_spec
+    from shipyard.store import Store
+    from shipyard.tracking import load_run_artifact
+
+    home = tmp_path_factory.mktemp("run")
+    (home / "data").mkdir()
+    load_penguins().dropna(subset=["sex"]).to_csv(home / "data" / "penguins.csv", index=False)
+    (home / "shipyard.yaml").write_text(RUN_SPEC)
+    with Store.open(root=home / ".shipyard") as store:
+        result = run_project(load_spec(home / "shipyard.yaml"), store=store)
+        assert result.report_path is not None
+        html = load_run_artifact(store, result.run_id, "report.html")
+        card = json.loads(load_run_artifact(store, result.run_id, "model_card.json"))
+    path = home / "report.html"
+    path.write_bytes(html)
+    return path, card
+
+
+def test_a_runs_own_report_carries_the_model_card(
+    browser: Any, run_report: tuple[Path, dict[str, Any]]
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    path, card = run_report
+    browser.get(path.as_uri())
+    for section in ("holdout", "card-profile", "card-fairness", "card-timings", "lineage"):
+        assert browser.find_element(By.ID, section).is_displayed(), section
+    images = browser.execute_script(
+        "return Array.from(document.images).map(i => ({complete: i.complete,"
+        " width: i.naturalWidth, section: i.closest('section').id}))"
+    )
+    assert images and [i for i in images if not (i["complete"] and i["width"] > 0)] == []
+    assert "Biscoe" in browser.find_element(By.ID, "card-fairness").text
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    # the run kept the card's numbers too, each section computed or saying why not
+    assert card["seconds"] > 0 and card["task"] == "binary"
+    for name, section in card["sections"].items():
+        assert section["value"] is not None or section["reason"], name

@@ -151,7 +151,7 @@ def test_forget_erases_the_subject_and_names_the_versions_trained_on_them(
     assert dry.dry_run and dry.audit_id is None
     assert len(read_predictions(log, model="churn")) == 5
     assert _label_count(store) == 13
-    assert AuditLog(store).entries() == []
+    assert AuditLog(store).entries(action="forget") == []
 
     result = forget("customer_id", SUBJECT, store=store, predictions=log, user="ana")
     assert sorted(result.prediction_ids) == ["r1-0", "r2-0"]
@@ -182,7 +182,7 @@ def test_forget_erases_the_subject_and_names_the_versions_trained_on_them(
     }
     assert labels.lookup("churn", "customer_id", [KEY.hash(SUBJECT)]) == {}  # type: ignore[list-item]
 
-    [entry] = AuditLog(store).entries()
+    [entry] = AuditLog(store).entries(action="forget")
     assert entry.id == result.audit_id and entry.action == FORGET_ACTION
     assert entry.actor == "ana" and entry.model is None
     details = dict(entry.details)
@@ -202,7 +202,7 @@ def test_forget_by_the_keyed_hash_and_for_one_model(home: Path, store: Store) ->
     )
     assert sorted(result.prediction_ids) == ["r1-0", "r2-0"]
     assert result.value_hash == hashed and result.model == "churn"
-    assert AuditLog(store).entries()[0].model == "churn"
+    assert AuditLog(store).entries(action="forget")[0].model == "churn"
 
 
 def test_forget_without_a_log(home: Path, store: Store) -> None:
@@ -241,7 +241,7 @@ def test_an_unknown_model_or_column_is_an_error(home: Path, store: Store) -> Non
         forget("customer_id", SUBJECT, store=store, predictions=None, model="nope")
     with pytest.raises(DataError, match="'custmer_id' is no input or PII column"):
         forget("custmer_id", SUBJECT, store=store, predictions=home / "predictions")
-    assert AuditLog(store).entries() == []
+    assert AuditLog(store).entries(action="forget") == []
 
 
 def test_unreadable_lineage_is_unknown(home: Path, store: Store) -> None:
@@ -275,7 +275,7 @@ def test_a_failure_part_way_is_audited(
     monkeypatch.setattr(forget_module, "erase_predictions", full_disk)
     with pytest.raises(StoreError, match="No space left"):
         forget("customer_id", SUBJECT, store=store, predictions=home / "predictions", user="ana")
-    [entry] = AuditLog(store).entries()
+    [entry] = AuditLog(store).entries(action="forget")
     assert entry.details["status"] == "failed"
     assert entry.details["error"].startswith("StoreError: cannot rewrite")
     assert entry.details["value_hash"] == KEY.hash(SUBJECT)
@@ -288,7 +288,7 @@ def test_a_failure_part_way_is_audited(
     monkeypatch.setattr(LabelStore, "remove", broken)
     with pytest.raises(RuntimeError):
         forget("customer_id", SUBJECT, store=store, predictions=home / "predictions")
-    latest = AuditLog(store).entries()[0]
+    latest = AuditLog(store).entries(action="forget")[0]
     assert latest.details["error"] == "RuntimeError"  # never another library's message
     assert latest.details["predictions_removed"] == 2
     assert _tables_holding(store, SUBJECT) == []

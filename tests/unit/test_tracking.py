@@ -476,6 +476,7 @@ def test_public_api() -> None:
         "log_metrics",
         "log_param",
         "log_params",
+        "record_dataset",
         "run_artifact_path",
         "set_tag",
         "start_run",

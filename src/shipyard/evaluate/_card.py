@@ -280,7 +280,10 @@ class _Clock:
         except _Short as exc:
             return CardSection(title, None, time.perf_counter() - started, str(exc))
         except Exception as exc:  # data a section cannot use: say so, keep the rest of the card
-            logger.warning("model card section %r failed: %s", title, exc, exc_info=True)
+            # a ValueError is the data (one outcome, a constant column): the card says why;
+            # anything else may be a bug, worth a warning in the log
+            log = logger.info if isinstance(exc, ValueError) else logger.warning
+            log("model card section %r failed: %s", title, exc, exc_info=True)
             why = f"failed: {type(exc).__name__}: {_first_line(exc)}"
             return CardSection(title, None, time.perf_counter() - started, why)
         note = "" if png is not None or not reason else reason

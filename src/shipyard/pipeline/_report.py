@@ -2,20 +2,51 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from shipyard.errors import StoreError
-from shipyard.evaluate import CandidateRow, Evaluation, RunReport, render_run_report
+from shipyard.evaluate import (
+    CandidateRow,
+    Evaluation,
+    ModelCard,
+    RunReport,
+    build_model_card,
+    render_run_report,
+)
+from shipyard.pipeline._context import Prepared
 from shipyard.pipeline._events import Event, EventHandler
 from shipyard.pipeline._inspect import Inspection
-from shipyard.pipeline._result import RunResult
+from shipyard.pipeline._result import CandidateResult, RunResult
 from shipyard.spec import ProjectSpec
 from shipyard.tracking import Run
 
-__all__ = ["write_report"]
+__all__ = ["CardInputs", "card_allowance", "write_report"]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CardInputs:
+    """What the model card is computed from.
+
+    Attributes:
+        prepared: the run's data.
+        model: the fitted pipeline the holdout scored (fitted on the training part).
+        best: the winning candidate (its CV folds).
+        fit_seconds: how long that model's fit took (prices the learning curve).
+        deadline: ``time.monotonic()`` by which the card must be done.
+    """
+
+    prepared: Prepared
+    model: Any
+    best: CandidateResult
+    fit_seconds: float
+    deadline: float
 
 
 def write_report(
@@ -26,14 +57,23 @@ def write_report(
     git_commit: str | None,
     run: Run,
     on_event: EventHandler,
+    card: CardInputs | None = None,
 ) -> str | None:
-    """Store the HTML report; a failure here is reported but never fails the run.
+    """Store the HTML report, the model card's sections included (and the card's numbers as
+    ``model_card.json``); a failure here is reported but never fails the run.
 
     The model is registered (and maybe promoted) by now, so the run must not end as failed
     because a plot could not be drawn.
     """
     try:
-        html = render_run_report(_report(spec, inspection, result, holdout, git_commit))
+        model_card = None if card is None else _card(spec, holdout, card, on_event)
+        if model_card is not None:
+            run.log_artifact(
+                "model_card.json", json.dumps(model_card.to_dict(), default=str).encode()
+            )
+            run.log_metrics({"card.seconds": model_card.seconds})
+        report = _report(spec, inspection, result, holdout, git_commit)
+        html = render_run_report(dataclasses.replace(report, card=model_card))
     except Exception as exc:  # any plotting or templating bug: report it and go on
         logger.warning("could not write the HTML report of run %s: %s", run.id, exc, exc_info=True)
         on_event(Event("warning", f"no HTML report: {type(exc).__name__}: {exc}"))
@@ -45,6 +85,35 @@ def write_report(
         on_event(Event("warning", f"no HTML report: {exc}"))
         return None
     return f"runs/{run.id}/report.html"
+
+
+def _card(
+    spec: ProjectSpec, holdout: Evaluation, inputs: CardInputs, on_event: EventHandler
+) -> ModelCard:
+    prepared = inputs.prepared
+    train, test = prepared.train_idx, prepared.test_idx
+    left = inputs.deadline - time.monotonic()
+    on_event(Event("step", f"building the model card (within {max(left, 0.0):.0f} s)"))
+    sensitive = None
+    if spec.evaluation.sensitive:
+        sensitive = prepared.frame[spec.evaluation.sensitive].iloc[test].reset_index(drop=True)
+    return build_model_card(
+        model=inputs.model,
+        x_train=prepared.x.iloc[train],
+        y_train=prepared.y.iloc[train],
+        x_test=prepared.x.iloc[test],
+        y_test=prepared.y.iloc[test],
+        task=prepared.task,
+        metric=prepared.metric,
+        classes=prepared.signature.classes,
+        options=spec.evaluation,
+        seed=spec.seed,
+        sensitive=sensitive,
+        deadline=inputs.deadline,
+        cv_folds=inputs.best.cv_folds,
+        holdout=holdout,
+        fit_seconds=inputs.fit_seconds,
+    )
 
 
 def _report(
@@ -80,3 +149,11 @@ def _report(
         facts=facts,
         created_at=time.time(),
     )
+
+
+def card_allowance(budget: float | None, elapsed: float) -> float:
+    """Seconds the model card may take: 5% of a search's budget (which reserves them), else a
+    quarter of the run so far, at least 5 s (sections past it are skipped, and say so)."""
+    if budget is not None:
+        return 0.05 * budget
+    return max(5.0, 0.25 * elapsed)

@@ -25,7 +25,7 @@ from shipyard.pipeline._context import Prepared, RunContext, warn_once
 from shipyard.pipeline._events import Event, EventHandler, ignore_events
 from shipyard.pipeline._inspect import Inspection, Plan, inspect_data, pii_policy, preflight
 from shipyard.pipeline._package import export_onnx, refit_best, refit_on_all, register
-from shipyard.pipeline._report import write_report
+from shipyard.pipeline._report import CardInputs, card_allowance, write_report
 from shipyard.pipeline._result import RunResult
 from shipyard.pipeline._shared import SharedSession
 from shipyard.spec import ProjectSpec, spec_hash
@@ -118,7 +118,9 @@ def run_project(
         run.set_tags({"best_candidate": best.label, "task": prepared.task})
         threshold = _decision_threshold(spec, prepared, trained, run, on_event)
         on_event(Event("step", f"refitting {best.label} and evaluating on the holdout"))
+        fit_started = time.monotonic()
         model, holdout = refit_best(ctx, best, threshold)
+        scored = CardInputs(prepared, model, best, time.monotonic() - fit_started, 0.0)
         run.log_metrics(holdout.metrics)
         run.log_artifact("evaluation.json", json.dumps(holdout.to_dict(), indent=2).encode())
         if spec.split.refit == "all":  # the holdout has scored it: now no row is left out
@@ -145,8 +147,13 @@ def run_project(
             pii,
             threshold,
         )
-        on_event(Event("step", "writing the HTML report"))
-        path = write_report(spec, inspection, result, holdout, lineage.git_commit, run, on_event)
+        budget = spec.search.budget if spec.search is not None else None
+        allowance = card_allowance(budget, time.monotonic() - started)
+        card = dataclasses.replace(scored, deadline=time.monotonic() + allowance)
+        on_event(Event("step", "writing the HTML report and the model card"))
+        path = write_report(
+            spec, inspection, result, holdout, lineage.git_commit, run, on_event, card
+        )
         return dataclasses.replace(result, report_path=path, search=search)
 
 

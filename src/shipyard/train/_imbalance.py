@@ -486,9 +486,17 @@ def _plateau_middle(scores: np.ndarray, distinct: np.ndarray) -> float:
     if np.isinf(low) and np.isinf(high):
         return 0.5
     if np.isinf(low):  # every row positive: anything up to the lowest probability
-        return high / 2 if high > 0 else high
-    if np.isinf(high):  # no row positive: above the highest probability
+        middle = high / 2 if high > 0 else high
+    elif np.isinf(high):  # no row positive: above the highest probability
         middle = (low + 1.0) / 2
-        return middle if middle > low else float(np.nextafter(low, np.inf))
-    middle = (low + high) / 2
-    return middle if low < middle <= high else high
+        if not middle > low:
+            return float(np.nextafter(low, np.inf))
+    else:
+        middle = (low + high) / 2
+        middle = middle if low < middle <= high else high
+    if middle in distinct:  # on a row's probability inside a run of best cuts
+        above = distinct[distinct > middle]
+        upper = min(float(above.min()) if len(above) else 1.0, high)
+        if upper > middle:  # halfway to the next probability up, still in the run
+            middle = (middle + upper) / 2
+    return float(middle)
