@@ -73,7 +73,9 @@ def test_run_then_inspect_runs_and_models(
     code, out = cli(capsys, "runs", "report", ids[0], "-o", "r.html")
     html = (project / "r.html").read_text()
     assert code == 0 and "data:image/png;base64," in html and "mean_radius" in html
-    assert html.count("<img") == 4  # CV, confusion matrix, ROC, PR
+    # CV, confusion matrix, ROC, PR, and the model card's (calibration, importance, SHAP,
+    # learning curve: those its time allowed, the others say why)
+    assert html.count("<img") >= 4 and 'id="card-timings"' in html
     code, out = cli(capsys, "runs", "compare", ids[0], ids[1])
     assert code == 0 and "param metric" in out
     code, out = cli(capsys, "runs", "compare", ids[0])

@@ -328,3 +328,21 @@ def test_a_shared_search_needs_a_new_name_and_a_lead(tmp_path: Path) -> None:
             SharedSession(store, "nope", lead=False).wait_for_lead(0.1)
         with pytest.raises(TrainingError, match="without '/'"):
             SharedSession(store, "a/b", lead=True)
+
+
+def test_a_family_whose_first_trial_would_not_fit_the_time_left_is_left_out() -> None:
+    # "slow" ranks 50 times "fast": after fast's first trial (about 0.1 s), slow's first would
+    # take about 5 s, far past a 1.5 s budget; the search gives its time to "fast" instead
+    families = [Family("fast", {"x": X}, cost_rank=1), Family("slow", {"x": X}, cost_rank=50)]
+    seen, evaluate = _fake({"fast": 0.9, "slow": 0.95}, folds=2, fold_seconds=0.05)
+    result = budgeted_search(
+        families, evaluate, budget=SearchBudget(seconds=1.5), greater_is_better=True, seed=0
+    )
+    assert {t.family for t in seen} == {"fast"} and len(seen) >= 5
+    assert result.stopped_by == "time"
+    # with time enough, the slow family's defaults run too
+    seen, evaluate = _fake({"fast": 0.9, "slow": 0.95}, folds=2, fold_seconds=0.01)
+    budgeted_search(
+        families, evaluate, budget=SearchBudget(seconds=3.0), greater_is_better=True, seed=0
+    )
+    assert "slow" in {t.family for t in seen}

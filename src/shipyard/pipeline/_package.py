@@ -32,6 +32,9 @@ from shipyard.train._onnx import OnnxConversionError, convert_to_onnx
 
 __all__ = ["ONNX_TOLERANCE", "export_onnx", "refit_best", "refit_on_all", "register"]
 
+ONNX_CHECK_ROWS = 3_000
+"""The most holdout rows the ONNX graph is checked on (a seeded sample of a larger holdout)."""
+
 ONNX_TOLERANCE = 1e-4
 """The largest difference a served ONNX graph may show against the pipeline on the holdout."""
 
@@ -76,9 +79,10 @@ def export_onnx(
 ) -> tuple[bytes | None, dict[str, Any]]:
     """Convert the refit pipeline to ONNX; keep the graph only if it reproduces the pipeline.
 
-    The check runs both runtimes on the holdout (as a frame, as batch prediction does, and as
-    records, as the server does) plus one record with every input missing: labels must be
-    equal and probabilities (or regression values) within the tolerance.
+    The check runs both runtimes on the holdout (at most ``ONNX_CHECK_ROWS`` of it; as a
+    frame, as batch prediction does, and as records, as the server does) plus one record with
+    every input missing: labels must be equal and probabilities (or regression values) within
+    the tolerance.
 
     Returns:
         ``(graph, info)``: the graph or ``None``, and what happened (for the package's
@@ -91,7 +95,12 @@ def export_onnx(
     except OnnxConversionError as exc:
         return None, {"status": "not converted", "reason": f"not converted: {exc}"}
     seconds = round(time.perf_counter() - started, 3)
-    holdout = prepared.x.iloc[prepared.test_idx]
+    # the check: up to ONNX_CHECK_ROWS holdout rows (seeded), plus one with every input missing
+    test_idx = prepared.test_idx
+    if len(test_idx) > ONNX_CHECK_ROWS:
+        rng = np.random.default_rng(0)
+        test_idx = np.sort(rng.choice(test_idx, ONNX_CHECK_ROWS, replace=False))
+    holdout = prepared.x.iloc[test_idx]
     blank = pd.DataFrame([dict.fromkeys(prepared.signature.input_names)])
     rows = pd.concat([holdout, sd.coerce_frame(blank, prepared.signature)], ignore_index=True)
     records: list[dict[str, Any]] = [

@@ -13,6 +13,7 @@ competes with the candidates on equal terms, and wins only when that score is be
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,7 @@ def select_ensemble(
     metric: str,
     classes: Sequence[str] | None,
     steps: int = 20,
+    deadline: float | None = None,
 ) -> EnsembleChoice | None:
     """Choose ensemble weights over candidates' out-of-fold predictions.
 
@@ -63,6 +65,8 @@ def select_ensemble(
         metric: the primary metric.
         classes: the class labels (classifiers).
         steps: the most additions (the ensemble's size, counting repeats).
+        deadline: ``time.monotonic()`` by which to be done: each selection stops adding
+            members then (keeping its best so far), so a large table cannot overrun a budget.
 
     Returns:
         The choice, or ``None`` when fewer than two candidates are given or the selection on
@@ -79,13 +83,16 @@ def select_ensemble(
         return sign * score_predictions(task, metric, y[rows], blend, classes)
 
     every = np.concatenate(list(folds))
-    final = _greedy(score, every, len(labels), steps)
+    # the final selection gets half the time left, the nested ones (one per fold) the rest
+    now = time.monotonic()
+    half = None if deadline is None else now + (deadline - now) / 2
+    final = _greedy(score, every, len(labels), steps, half)
     if np.count_nonzero(final) < 2:
         return None
     fold_scores = []
     for i, held in enumerate(folds):
         others = np.concatenate([f for j, f in enumerate(folds) if j != i])
-        counts = _greedy(score, others, len(labels), steps)
+        counts = _greedy(score, others, len(labels), steps, deadline)
         fold_scores.append(sign * score(held, counts))
     weights = {labels[i]: float(c / final.sum()) for i, c in enumerate(final) if c}
     return EnsembleChoice(
@@ -94,12 +101,21 @@ def select_ensemble(
 
 
 def _greedy(
-    score: Callable[[np.ndarray, np.ndarray], float], rows: np.ndarray, n: int, steps: int
+    score: Callable[[np.ndarray, np.ndarray], float],
+    rows: np.ndarray,
+    n: int,
+    steps: int,
+    deadline: float | None = None,
 ) -> np.ndarray:
-    """The best prefix of a greedy forward selection with replacement, as counts."""
+    """The best prefix of a greedy forward selection with replacement, as counts (stopped
+    once ``_PATIENCE`` additions in a row have not improved it: on a large table each
+    addition scores every candidate once more)."""
     counts = np.zeros(n)
     best_counts, best = counts.copy(), -np.inf
-    for _ in range(steps):
+    since = 0
+    for step in range(steps):
+        if since >= _PATIENCE or (step and deadline is not None and time.monotonic() > deadline):
+            break
         trials = []
         for k in range(n):
             candidate = counts.copy()
@@ -108,9 +124,13 @@ def _greedy(
             trials.append(value if np.isfinite(value) else -np.inf)
         k = int(np.argmax(trials))
         counts[k] += 1
+        since += 1
         if trials[k] > best:
-            best, best_counts = trials[k], counts.copy()
+            best, best_counts, since = trials[k], counts.copy(), 0
     return best_counts
+
+
+_PATIENCE = 4
 
 
 def ensemble_pipeline(task: str, members: Mapping[str, Any], weights: Mapping[str, float]) -> Any:

@@ -4,7 +4,9 @@ One Optuna study per family (TPE sampler, median pruner on the running mean of t
 and a scheduler above them that decides which family gets the next trial. The scheduler
 spends where improvement is cheapest, after FLAML's *estimated cost for improvement* (ECI):
 
-- every family first gets one trial with its default parameters, cheapest families first;
+- every family first gets one trial with its default parameters, cheapest families first
+  (under a time budget, a family whose first trial would not end in time, guessed from the
+  catalogue's cost ranks and the families tried so far, is left out);
 - then each family's ECI is estimated from its own history: how long since it last improved,
   what a trial costs, and (for a family behind the leader) how long it would take to close
   the gap at the speed it has been improving;
@@ -386,17 +388,32 @@ def _next_family(
     open_ = [s for s in states if not s.exhausted]
     if sampling_only:
         open_ = [s for s in open_ if s.queue or s.family.space]
+    left = None if deadline is None else deadline - now
     for s in open_:
         if s.n == 0:
-            return s
-    if deadline is not None:
-        left = deadline - now
+            guess = None if left is None else _first_cost(s, states)
+            if guess is None or left is None or guess <= left:
+                return s
+    open_ = [s for s in open_ if s.n > 0]  # an untried family left now would not end in time
+    if left is not None:
         open_ = [s for s in open_ if s.cost <= left]
     if not open_:
         return None
     leader = max(s.best for s in states)
     weights = [1.0 / max(s.eci(leader), 1e-6) for s in open_]
     return rng.choices(open_, weights=weights, k=1)[0]
+
+
+def _first_cost(state: _FamilyState, states: Sequence[_FamilyState]) -> float | None:
+    """An untried family's first trial, in seconds, guessed from the catalogue's cost ranks
+    (roughly proportional to fit time) and the costliest family tried so far; ``None`` when
+    there is nothing to guess from."""
+    rank = state.family.cost_rank
+    measured = [t for t in states if t.n > 0 and t.family.cost_rank > 0 and t.cost > 0]
+    if rank <= 0 or not measured:
+        return None
+    ref = max(measured, key=lambda t: t.family.cost_rank)
+    return ref.cost * rank / ref.family.cost_rank
 
 
 def _run_trial(
