@@ -145,7 +145,8 @@ def score_predictions(
     labels = list(classes or ())
     proba = np.asarray(output, float)
     if metric in ("roc_auc", "pr_auc", "log_loss"):
-        return _probabilistic(task, np.asarray(y_true, dtype=object), proba, labels)[metric]
+        yt = np.asarray(y_true, dtype=object)
+        return _probabilistic(task, yt, proba, labels, only=metric)[metric]
     predicted = np.asarray(labels, dtype=object)[proba.argmax(axis=1)]
     return _classification(task, np.asarray(y_true, dtype=object), predicted, labels)[metric]
 
@@ -208,24 +209,32 @@ def _classification(
 
 
 def _probabilistic(
-    task: str, yt: np.ndarray, proba: np.ndarray, labels: list[str]
+    task: str, yt: np.ndarray, proba: np.ndarray, labels: list[str], only: str | None = None
 ) -> dict[str, float]:
+    """``log_loss``, ``roc_auc`` and ``pr_auc`` (or ``only`` the one named)."""
+    want = {"log_loss", "roc_auc", "pr_auc"} if only is None else {only}
     present = set(yt)
-    out = {"log_loss": float(skm.log_loss(yt, np.clip(proba, 1e-15, 1.0), labels=labels))}
+    out: dict[str, float] = {}
+    if "log_loss" in want:
+        out["log_loss"] = float(skm.log_loss(yt, np.clip(proba, 1e-15, 1.0), labels=labels))
     if len(present) < 2:
-        out.update({"roc_auc": float("nan"), "pr_auc": float("nan")})
+        out.update({k: float("nan") for k in ("roc_auc", "pr_auc") if k in want})
         return out
     if task == "binary":
         pos = (yt == labels[-1]).astype(int)
-        out["roc_auc"] = float(skm.roc_auc_score(pos, proba[:, -1]))
-        out["pr_auc"] = float(skm.average_precision_score(pos, proba[:, -1]))
+        if "roc_auc" in want:
+            out["roc_auc"] = float(skm.roc_auc_score(pos, proba[:, -1]))
+        if "pr_auc" in want:
+            out["pr_auc"] = float(skm.average_precision_score(pos, proba[:, -1]))
         return out
     onehot = label_binarize(yt, classes=labels)
     keep = [j for j, c in enumerate(labels) if c in present]
-    out["roc_auc"] = float(skm.roc_auc_score(onehot[:, keep], proba[:, keep], average="macro"))
-    out["pr_auc"] = float(
-        skm.average_precision_score(onehot[:, keep], proba[:, keep], average="macro")
-    )
+    if "roc_auc" in want:
+        out["roc_auc"] = float(skm.roc_auc_score(onehot[:, keep], proba[:, keep], average="macro"))
+    if "pr_auc" in want:
+        out["pr_auc"] = float(
+            skm.average_precision_score(onehot[:, keep], proba[:, keep], average="macro")
+        )
     return out
 
 
