@@ -306,10 +306,7 @@ def budgeted_search(
         queue = [{}, *(dict(p) for p in (starts or {}).get(fam.key, ()) if p)]
         if shared is not None and not shared.lead:
             queue = []
-        fstate = _FamilyState(fam, study, queue=queue)
-        if shared is not None and not shared.lead and not fam.space:
-            fstate.n = 1  # the lead runs its defaults; a worker has nothing to sample
-        states.append(fstate)
+        states.append(_FamilyState(fam, study, queue=queue))
     trials: list[TrialResult] = []
     best: TrialResult | None = None
     stopped_by = "trials"
@@ -555,8 +552,7 @@ def shared_trials(
             break
         time.sleep(0.2)
     out = []
-    for fam, study in zip(families, studies, strict=False):
-        del fam
+    for study in studies:
         family = study.study_name.split("/")[-1]
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
             attrs = dict(t.user_attrs)
