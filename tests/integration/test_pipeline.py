@@ -508,3 +508,46 @@ def test_an_ensemble_that_would_break_the_budget_is_left_out(tmp_path: Path, sto
         assert "ensemble" not in {c.label for c in result.candidates}
     else:
         assert not warned
+
+
+def test_a_search_on_one_fold_weighs_its_ensemble_and_threshold_on_that_fold(
+    tmp_path: Path,
+) -> None:
+    """``search.folds: 1``: every trial runs on the first fold only (a holdout), the ensemble
+    is weighed on parts of it and the threshold tuned on its rows; a code-like column (short
+    repeated codes, too many for a category) is target-encoded and is an input of the model."""
+    frame = _cancer()
+    rng = np.random.default_rng(0)
+    # 60 codes; the first 30 mostly on malignant rows: a useful, high-cardinality column
+    bad = frame["target"] == "malignant"
+    codes = np.where(bad, rng.integers(0, 30, len(frame)), rng.integers(20, 60, len(frame)))
+    frame["agent"] = [f"A{c:02d}" for c in codes]
+    spec = load_spec(
+        _project(
+            tmp_path,
+            frame,
+            "name: cancer\ndata: {source: {type: csv, path: data/train.csv}, target: target}\n"
+            "split: {cv_folds: 4}\nimbalance: {threshold: f1}\n"
+            "search:\n  trials: 6\n  folds: 1\n  families: [linear, lightgbm]\n"
+            "  spaces: {lightgbm: {n_estimators: {low: 10, high: 40, integer: true}}}\n",
+        )
+    )
+    with Store.open(root=tmp_path / ".shipyard") as store:
+        result = run_project(spec, store=store)
+        tracker = Tracker(store)
+        parent = tracker.get_run(result.run_id)
+        assert parent.tags["search.folds"] == "1"
+        assert "threshold" in parent.metrics  # tuned on the fold's rows only (no NaN)
+        trials = tracker.search_runs(parent_id=result.run_id)
+        for child in trials:
+            if child.tags.get("trial_state", "complete") != "complete":
+                continue
+            steps = [p.step for p in tracker.metric_history(child.id, "fold.roc_auc")]
+            assert steps == [0], child.name  # one fold each, the ensemble's too
+        tracker.close()
+        assert all(len(c.cv_folds) == 1 for c in result.candidates)
+        package = Registry(store).load(f"models:/cancer/{result.model_version}")
+    assert "agent" in package.signature.input_names
+    assert package.signature.column("agent").kind == "string"
+    rows = frame.drop(columns="target").head(4)
+    assert len(package.predict(rows).labels) == 4

@@ -200,3 +200,23 @@ def test_a_class_count_that_does_not_fit_the_task_names_the_other_task(tmp_path:
     two = three[three["colour"] != "green"].reset_index(drop=True)
     with pytest.raises(DataError, match=r"task 'multiclass' .*2 class.*set task to binary"):
         build_signature(two, _spec(tmp_path, "task: multiclass\n"), "multiclass")
+
+
+def test_code_like_string_columns_stay_inputs_and_free_text_and_ids_do_not(
+    tmp_path: Path,
+) -> None:
+    """Short repeated tokens with too many values for a category (a country, an agent's
+    number) stay inputs, for the features to target-encode; sentences and ids are left out."""
+    n = 600
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(
+        {
+            "country": [f"C{i:02d}" for i in rng.integers(0, 80, n)],  # 80 codes, repeated
+            "note": [f"a longer note with words {i % 90}" for i in range(n)],  # sentences
+            "ticket": [f"T{i:05d}" for i in range(n)],  # an identifier: every value distinct
+            "colour": ["red", "blue"] * (n // 2),
+        }
+    )
+    sig = build_signature(df, _spec(tmp_path), "binary")
+    assert sig.input_names == ["country"]
+    assert sig.column("country").kind == "string"

@@ -89,3 +89,27 @@ def test_the_ensemble_pipeline_votes_with_the_weights() -> None:
         "regression", {"a": LinearRegression(), "b": LinearRegression()}, {"a": 0.5, "b": 0.5}
     ).fit(x, x["v"] * 2)
     assert np.allclose(regression.predict(x), x["v"] * 2)
+
+
+def test_on_one_holdout_the_parts_nested_blends_are_scored_together() -> None:
+    """Candidates scored on one fold (a search's holdout): the other rows are NaN, the
+    nested selection runs on parts of the fold, and the score is the whole fold's."""
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=3_000)
+    held = np.arange(0, 3_000, 5)  # one fold of five; the rest was never predicted
+    a = np.full(y.size, np.nan)
+    b = np.full(y.size, np.nan)
+    a[held] = y[held] + rng.normal(size=held.size)
+    b[held] = y[held] + rng.normal(size=held.size)
+    choice = select_ensemble(
+        {"a": a, "b": b},
+        y,
+        np.array_split(held, 3),
+        task="regression",
+        metric="rmse",
+        classes=None,
+        pooled=True,
+    )
+    assert choice is not None and len(choice.fold_scores) == 1 and choice.std == 0
+    rmse_a = float(np.sqrt(np.mean((a[held] - y[held]) ** 2)))
+    assert np.isfinite(choice.mean) and choice.mean < 0.85 * rmse_a

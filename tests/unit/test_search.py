@@ -18,6 +18,7 @@ from shipyard.train import (
     budgeted_search,
     default_catalogue,
     search_families,
+    trial_folds,
 )
 
 X = ParamRange(low=0.0, high=1.0)
@@ -36,7 +37,8 @@ def _fake(
         for fold in range(folds):
             if fold_seconds:
                 time.sleep(fold_seconds)
-            report(fold, score, fold_seconds)  # type: ignore[operator]
+            last = fold + 1 == folds
+            report(fold, score, 0.0 if last else fold_seconds)  # type: ignore[operator]
         return score
 
     return seen, evaluate
@@ -341,8 +343,74 @@ def test_a_family_whose_first_trial_would_not_fit_the_time_left_is_left_out() ->
     assert {t.family for t in seen} == {"fast"} and len(seen) >= 5
     assert result.stopped_by == "time"
     # with time enough, the slow family's defaults run too
-    seen, evaluate = _fake({"fast": 0.9, "slow": 0.95}, folds=2, fold_seconds=0.01)
+    seen, evaluate = _fake({"fast": 0.9, "slow": 0.95}, folds=2, fold_seconds=0.0)
     budgeted_search(
         families, evaluate, budget=SearchBudget(seconds=3.0), greater_is_better=True, seed=0
     )
     assert "slow" in {t.family for t in seen}
+
+
+@pytest.mark.parametrize(
+    ("setting", "rows", "inputs", "budget", "expected"),
+    [
+        ("auto", 5_000, 20, 60.0, 5),  # 111k cells / 0.9 < 167k per minute: every fold
+        ("auto", 12_000, 30, 60.0, 1),  # 400k cells: large for a minute, a holdout
+        ("auto", 12_000, 30, 600.0, 5),  # ... and small for ten minutes
+        ("auto", 100_000, 2, None, 1),  # 100,000 rows: a holdout whatever the budget
+        ("auto", 50_000, 200, None, 5),  # a budget of trials alone: folds, below 100k rows
+        (3, 12_000, 30, 60.0, 3),  # a number is taken as it is
+        (9, 100, 3, None, 5),  # ... up to the split's folds
+    ],
+)
+def test_trial_folds_follow_the_table_size_for_the_budget(
+    setting: int | str, rows: int, inputs: int, budget: float | None, expected: int
+) -> None:
+    got = trial_folds(setting, cv_folds=5, n_rows=rows, n_inputs=inputs, budget=budget)
+    assert got == expected
+
+
+def test_search_folds_in_the_project_file(tmp_path: Path) -> None:
+    path = tmp_path / "shipyard.yaml"
+    base = "name: p\ndata: {source: {type: csv, path: d.csv}, target: y}\n"
+    path.write_text(base + "search: {budget: 1m, folds: 2}\n")
+    assert load_spec(path).search is not None and load_spec(path).search.folds == 2  # type: ignore[union-attr]
+    path.write_text(base + "search: {budget: 1m}\n")
+    assert load_spec(path).search.folds == "auto"  # type: ignore[union-attr]
+    path.write_text(base + "split: {cv_folds: 3}\nsearch: {budget: 1m, folds: 4}\n")
+    with pytest.raises(SpecError, match=r"search.folds \(4\) is more than the split's folds"):
+        load_spec(path)
+    path.write_text(base + "search: {budget: 1m, folds: 0}\n")
+    with pytest.raises(SpecError, match="folds"):
+        load_spec(path)
+
+
+def test_a_family_whose_first_trial_would_take_a_tenth_of_the_budget_is_left_out() -> None:
+    # "slow" ranks 10 times "fast": after fast's first trial (about 0.1 s), slow's first would
+    # take about 1 s, which fits the 3 s budget but is a third of it
+    families = [Family("fast", {"x": X}, cost_rank=1), Family("slow", {"x": X}, cost_rank=10)]
+    seen, evaluate = _fake({"fast": 0.9, "slow": 0.95}, folds=2, fold_seconds=0.05)
+    budgeted_search(
+        families, evaluate, budget=SearchBudget(seconds=3.0), greater_is_better=True, seed=0
+    )
+    assert {t.family for t in seen} == {"fast"}
+
+
+def test_a_trial_that_ran_its_last_fold_is_complete_whatever_the_time() -> None:
+    """One fold per trial (a holdout): "slow"'s fold ends past the deadline, but the trial is
+    done, so it is complete (and the search then stops), never thrown away as a timeout."""
+    families = [Family("fast", {"x": X}, cost_rank=0), Family("slow", {"x": X}, cost_rank=0)]
+
+    def evaluate(trial: Trial, report: object) -> float:
+        time.sleep(0.4 if trial.family == "slow" else 0.01)
+        score = 0.95 if trial.family == "slow" else 0.9
+        report(0, score, 0.0)  # type: ignore[operator]
+        return score
+
+    result = budgeted_search(
+        families, evaluate, budget=SearchBudget(seconds=0.2), greater_is_better=True, seed=0
+    )
+    assert [(t.family, t.state) for t in result.trials][:2] == [
+        ("fast", "complete"),
+        ("slow", "complete"),
+    ]
+    assert result.best is not None and result.best.family == "slow"

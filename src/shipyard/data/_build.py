@@ -26,8 +26,9 @@ def build_signature(df: pd.DataFrame, spec: ProjectSpec, task: str) -> Signature
     should take any text there, not only the values training saw). Free-text (``string``)
     columns named in neither ``features.text`` nor ``features.target_encode`` are left out of
     the inputs, with a warning: the features would not use them, and a server should not
-    demand fields the model ignores. Number inputs carry ``data.on_bad_numbers`` (see
-    :class:`ColumnSchema`).
+    demand fields the model ignores; except code-like ones (:func:`_code_like`: a country,
+    an agent's number), which stay, for the features to target-encode. Number inputs carry
+    ``data.on_bad_numbers`` (see :class:`ColumnSchema`).
 
     Args:
         df: the dataset snapshot.
@@ -56,7 +57,16 @@ def build_signature(df: pd.DataFrame, spec: ProjectSpec, task: str) -> Signature
     schema = infer_schema(df[[*inputs, target]], overrides=types)
     schema.update(_declared_text(df, spec, schema))
     declared = {*spec.features.text, *spec.features.target_encode}
-    text = [n for n in inputs if schema[n].kind == "string" and n not in declared]
+    strings = [n for n in inputs if schema[n].kind == "string" and n not in declared]
+    codes = [n for n in strings if _code_like(df[n])]
+    if codes:
+        logger.info(
+            "column(s) %s hold short codes with too many distinct values for one-hot "
+            "encoding: they are target-encoded (fitted inside each fold); declare them under "
+            "features.types or features.text, or exclude them, to change this",
+            codes,
+        )
+    text = [n for n in strings if n not in codes]
     if text:
         logger.warning(
             "free-text column(s) %s are not used as features (too many distinct values for a "
@@ -157,3 +167,26 @@ def _classes(y: pd.Series, spec: ProjectSpec, task: str) -> tuple[str, ...] | No
         )
         raise DataError(msg)
     return labels
+
+
+#: A ``string`` column is code-like when at most this share of its values has a space...
+CODE_SPACED_SHARE = 0.1
+#: ... its values are this long at most on average...
+CODE_MEAN_LENGTH = 24
+#: ... and it has at most this share of distinct values (more reads as an identifier).
+CODE_DISTINCT_SHARE = 0.2
+
+
+def _code_like(series: pd.Series) -> bool:
+    """Whether a ``string`` column holds codes (short single tokens that repeat: countries,
+    agents, product codes), a category with many values, rather than free text or ids."""
+    present = series.dropna()
+    if present.empty:
+        return False
+    texts = present.astype(str)
+    if texts.nunique() > CODE_DISTINCT_SHARE * len(texts):
+        return False
+    return bool(
+        texts.str.contains(r"\s", regex=True).mean() <= CODE_SPACED_SHARE
+        and texts.str.len().mean() <= CODE_MEAN_LENGTH
+    )

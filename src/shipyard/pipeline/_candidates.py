@@ -14,6 +14,7 @@ import numpy as np
 from shipyard.evaluate import greater_is_better
 from shipyard.pipeline._context import Prepared, RunContext, build_pipeline
 from shipyard.pipeline._events import Event, EventHandler
+from shipyard.pipeline._report import CARD_SHARE
 from shipyard.pipeline._result import CandidateResult
 from shipyard.spec import ProjectSpec
 from shipyard.tracking import Run, Tracker
@@ -27,12 +28,14 @@ from shipyard.train import (
     ensemble_pipeline,
     search_families,
     select_ensemble,
+    trial_folds,
 )
 from shipyard.train._search import SharedSearch, shared_trials
 
 __all__ = ["SEARCH_WAIT_SECONDS", "Trained", "search_trials", "train_candidates"]
 
 _ENSEMBLE_POOL = 8  # the best candidates whose out-of-fold predictions an ensemble draws on
+_HOLDOUT_PARTS = 3  # the parts of a one-fold search's holdout in the ensemble's nested selection
 
 SEARCH_WAIT_SECONDS = 600.0
 """How long the lead of a shared search by trials waits for other processes' last trials."""
@@ -92,8 +95,10 @@ def _with_ensemble(
     """Add a weighted ensemble of the best candidates (see :func:`select_ensemble`) to the
     ranking, as one more candidate with its own nested CV score and child run; it wins only
     when that score is better. ``pool`` holds candidates' out-of-fold predictions, ``members``
-    their unfitted pipelines. Under a time budget (``deadline``, ``time.monotonic()``), an
-    ensemble whose refit (every member's) would end past it is left out, and the run says so."""
+    their unfitted pipelines. Under a time budget (``deadline``, ``time.monotonic()``), only
+    candidates whose refits fit the time left (the best's always) are weighed, and an
+    ensemble whose refit (every member's) would still end past it is left out, and the run
+    says so."""
     prepared, on_event = ctx.prepared, ctx.on_event
     chosen = [c for c in ranked if c.label in pool][:_ENSEMBLE_POOL]
     if len(chosen) < 2:
@@ -102,23 +107,47 @@ def _with_ensemble(
         on_event(Event("warning", "no ensemble: the budget is spent"))
         ctx.run.set_tags({"ensemble": "skipped: the budget is spent"})
         return ranked
+    refits = 1 + (ctx.spec.split.refit == "all")  # on the training part, then on every row
+
+    def refit_cost(c: CandidateResult) -> float:  # a fold's fit and then some, per refit
+        return refits * 1.5 * c.fit_seconds / max(len(c.cv_folds), 1)
+
+    if deadline is not None:  # only members whose refits fit the time left (the best's does)
+        budget = ctx.spec.search.budget if ctx.spec.search is not None else None
+        room, spent = deadline - time.monotonic() - _after_refit_seconds(budget or 0.0), 0.0
+        affordable: list[CandidateResult] = []
+        for c in chosen:
+            if not affordable or spent + refit_cost(c) <= room:
+                affordable.append(c)
+                spent += refit_cost(c)
+        if len(affordable) < 2:
+            why = "no other candidate's refit fits the time left"
+            on_event(Event("warning", f"no ensemble: {why}"))
+            ctx.run.set_tags({"ensemble": f"skipped: {why}"})
+            return ranked
+        chosen = affordable
     metric = prepared.metric
     on_event(Event("step", f"weighing an ensemble of the best {len(chosen)} candidates"))
+    # the folds the candidates ran (a search on a large table runs one: its parts then stand
+    # in for folds in the nested selection, and the ensemble is scored on the whole fold)
+    held = [rows for _, rows in prepared.folds[: min(len(c.cv_folds) for c in chosen)]]
+    pooled = len(held) == 1
+    if pooled:
+        held = np.array_split(held[0], _HOLDOUT_PARTS)
     choice = select_ensemble(
         {c.label: pool[c.label] for c in chosen},
         prepared.y.iloc[prepared.train_idx].to_numpy(),
-        [held for _, held in prepared.folds],
+        held,
         task=prepared.task,
         metric=metric,
         classes=prepared.signature.classes,
+        pooled=pooled,
     )
     if choice is None:
         return ranked
-    fit_seconds = {c.label: c.fit_seconds for c in chosen}
-    # each member refit on the whole training part: a fold's fit and then some
-    refits = 1 + (ctx.spec.split.refit == "all")  # on the training part, then on every row
-    refit = refits * sum(1.5 * fit_seconds[k] / len(prepared.folds) for k in choice.weights)
-    if deadline is not None and time.monotonic() + refit + 2.0 > deadline:
+    fit_seconds = {c.label: c.fit_seconds / max(len(c.cv_folds), 1) for c in chosen}
+    refit = sum(refit_cost(c) for c in chosen if c.label in choice.weights)
+    if deadline is not None and time.monotonic() + refit + 2.0 > deadline:  # a slow selection
         why = f"its refit (about {refit:.0f} s) would end past the budget"
         on_event(Event("warning", f"no ensemble: {why}"))
         ctx.run.set_tags({"ensemble": f"skipped: {why}"})
@@ -138,7 +167,7 @@ def _with_ensemble(
         run_id=child.id,
         cv_mean={metric: choice.mean},
         cv_std={metric: choice.std},
-        fit_seconds=sum(fit_seconds[k] for k in choice.weights),
+        fit_seconds=sum(fit_seconds[k] for k in choice.weights) * len(choice.fold_scores),
         cv_folds=[{metric: value} for value in choice.fold_scores],
         params=dict(choice.weights),
     )
@@ -184,10 +213,12 @@ def _cross_validate_in(
     model: str,
     on_fold: Callable[[int, dict[str, float]], None],
     params: Mapping[str, Any] | None = None,
+    folds: int | None = None,
 ) -> _Validated:
     """Cross-validate ``pipeline`` (unfitted) on the training part, recording each fold's
     metrics and the means in ``child`` (an exception from ``on_fold``, such as a stopped
-    trial, ends it before the means are recorded)."""
+    trial, ends it before the means are recorded); on the first ``folds`` folds only when
+    given."""
 
     def record_fold(fold: int, scores: dict[str, float]) -> None:
         child.log_metrics({f"fold.{k}": v for k, v in scores.items()}, step=fold)
@@ -197,7 +228,7 @@ def _cross_validate_in(
         pipeline,
         prepared.x.iloc[prepared.train_idx],
         prepared.y.iloc[prepared.train_idx],
-        cv=prepared.folds,
+        cv=prepared.folds if folds is None else prepared.folds[:folds],
         task=prepared.task,
         classes=prepared.signature.classes,
         on_fold=record_fold,
@@ -227,6 +258,7 @@ class _Trials:
     results: dict[str, CandidateResult]
     pool: dict[str, np.ndarray]
     outcome: Any  # the SearchResult
+    folds: int  # how many folds each trial ran
 
 
 def search_trials(
@@ -250,7 +282,7 @@ def search_trials(
     families = search_families(spec, task, catalogue, n_rows=len(prepared.train_idx))
     results: dict[str, CandidateResult] = {}
     pool: dict[str, np.ndarray] = {}
-    n_folds = len(prepared.folds)
+    n_folds = search_folds(spec, prepared)
     prefix = "" if shared is None or shared.lead else f"{shared.worker}."
 
     def evaluate(trial: Trial, report: Callable[[int, float, float], None]) -> float:
@@ -270,12 +302,13 @@ def search_trials(
             def on_fold(fold: int, scores: dict[str, float]) -> None:
                 now = time.perf_counter()
                 seconds, last[0] = now - last[0], now
-                report(fold, scores[metric], seconds)
+                # the next fold should take as long as this one; after the last, there is none
+                report(fold, scores[metric], seconds if fold + 1 < n_folds else 0.0)
 
             try:
                 pipeline = build_pipeline(spec, prepared, estimator, warn=warn)
                 validated = _cross_validate_in(
-                    child, prepared, pipeline, label, trial.family, on_fold, trial.params
+                    child, prepared, pipeline, label, trial.family, on_fold, trial.params, n_folds
                 )
             except StopTrial as stop:  # pruned or out of time: the run itself went fine
                 child.set_tags({"trial_state": stop.reason})
@@ -313,12 +346,29 @@ def search_trials(
         seed=spec.seed,
         starts=starts,
         reserve=lambda best: _post_search_seconds(
-            best.seconds, n_folds, search.budget or 0.0, refits=1 + (spec.split.refit == "all")
+            best.seconds / n_folds,
+            search.budget or 0.0,
+            cv_folds=len(prepared.folds),
+            test_size=spec.split.test_size,
+            refit_all=spec.split.refit == "all",
         ),
         shared=shared,
         should_stop=should_stop,
     )
-    return _Trials(results, pool, outcome)
+    return _Trials(results, pool, outcome, n_folds)
+
+
+def search_folds(spec: ProjectSpec, prepared: Prepared) -> int:
+    """How many folds each of the search's trials runs (``search.folds``, see
+    :func:`shipyard.train.trial_folds`)."""
+    assert spec.search is not None
+    return trial_folds(
+        spec.search.folds,
+        cv_folds=len(prepared.folds),
+        n_rows=len(prepared.train_idx),
+        n_inputs=prepared.x.shape[1],
+        budget=spec.search.budget,
+    )
 
 
 def _search_all(
@@ -349,7 +399,21 @@ def _search_all(
         + ([f"{search.trials} trials"] if search.trials else [])
     )
     with_whom = f", shared as {shared.name!r}" if shared is not None else ""
-    on_event(Event("step", f"searching {len(families)} model families for {limit}{with_whom}"))
+    n_folds = search_folds(ctx.spec, prepared)
+    how = (
+        f"{n_folds}-fold CV"
+        if n_folds == len(prepared.folds)
+        else "a holdout of one fold"
+        if n_folds == 1
+        else f"{n_folds} of {len(prepared.folds)} folds"
+    )
+    ctx.run.set_tags({"search.folds": str(n_folds)})
+    on_event(
+        Event(
+            "step",
+            f"searching {len(families)} model families for {limit}{with_whom}; each trial on {how}",
+        )
+    )
     found = search_trials(
         ctx.spec,
         prepared,
@@ -431,16 +495,28 @@ def _search_all(
 
 
 def _post_search_seconds(
-    trial_seconds: float, n_folds: int, budget: float, *, refits: int = 1
+    fold_seconds: float, budget: float, *, cv_folds: int, test_size: float, refit_all: bool
 ) -> float:
-    """What a run needs after its search: the ``refits`` of the best (each a fold's fit on
-    ``n_folds / (n_folds - 1)`` times the rows, with room to spare) and the steps after it
-    (ONNX conversion and its check, the report, registration: about 2-3 s on tables of
-    10,000 rows on 2 cores, measured by ``benchmarks/training.py``; the model card's 5% of
-    the budget); at most a third of the budget, so that a small budget still searches."""
-    refit = 1.5 * refits * trial_seconds / max(n_folds, 1)
-    card = 0.05 * budget  # the model card's allowance (see card_allowance)
-    return min(refit + 2.0 + 0.02 * budget + card, budget / 3)
+    """What a run needs after its search, given the best trial's time per fold: the refits of
+    the best (on the training part, ``cv_folds / (cv_folds - 1)`` times a fold's rows, then,
+    with ``refit_all``, on every row, ``1 / (1 - test_size)`` times more; each with half again
+    to spare, for boosting that stops later on more rows) and the steps after them (ONNX
+    conversion and its check, registration: about 2-4 s on tables of 10,000-40,000 rows on 2
+    cores, measured by ``benchmarks/training.py``; the report's and model card's
+    ``CARD_SHARE`` of the budget); at most a third of the budget, so that a small budget still
+    searches."""
+    on_train = cv_folds / max(cv_folds - 1, 1)
+    rows = on_train + (on_train / (1.0 - test_size) if refit_all else 0.0)
+    refit = 1.5 * fold_seconds * rows
+    # as much again for an ensemble's other members (a model as costly as the best, or a few
+    # cheaper ones), so that one can be refit in time
+    return min(2 * refit + _after_refit_seconds(budget), budget / 3)
+
+
+def _after_refit_seconds(budget: float) -> float:
+    """The run's steps after the refits: ONNX conversion and its check and registration
+    (about 2 s, and more on larger tables), the report's ``CARD_SHARE`` of the budget."""
+    return 2.0 + 0.02 * budget + CARD_SHARE * budget  # the card: see card_allowance
 
 
 def _finite(value: float) -> float:

@@ -12,7 +12,7 @@ import pandas as pd
 from shipyard import data as sd
 from shipyard.features import build_features
 from shipyard.pipeline._events import EventHandler
-from shipyard.spec import ProjectSpec
+from shipyard.spec import FeaturesSpec, ProjectSpec
 from shipyard.tracking import Run, Tracker
 from shipyard.train import Catalogue, apply_class_weight, make_pipeline
 
@@ -96,7 +96,7 @@ def build_pipeline(
     estimator = weighting.estimator
     features = build_features(
         prepared.signature,
-        spec.features,
+        feature_options(spec, prepared.signature),
         task=prepared.task,
         seed=spec.split.seed,
         linear=type(estimator).__module__.startswith("sklearn.linear_model"),
@@ -108,6 +108,19 @@ def build_pipeline(
         features=features,
         resample=spec.imbalance.resample,
         seed=spec.seed,
+    )
+
+
+def feature_options(spec: ProjectSpec, signature: sd.Signature) -> FeaturesSpec:
+    """The project's ``features`` options, with the ``string`` inputs no option names (the
+    code-like columns the Signature keeps, see :func:`shipyard.data.build_signature`) added to
+    ``target_encode``."""
+    named = {*spec.features.text, *spec.features.target_encode}
+    codes = [c.name for c in signature.inputs if c.kind == "string" and c.name not in named]
+    if not codes:
+        return spec.features
+    return spec.features.model_copy(
+        update={"target_encode": [*spec.features.target_encode, *codes]}
     )
 
 

@@ -25,7 +25,7 @@ from shipyard.pipeline._result import CandidateResult, RunResult
 from shipyard.spec import ProjectSpec
 from shipyard.tracking import Run
 
-__all__ = ["CardInputs", "card_allowance", "write_report"]
+__all__ = ["CARD_SHARE", "CardInputs", "card_allowance", "write_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class CardInputs:
         model: the fitted pipeline the holdout scored (fitted on the training part).
         best: the winning candidate (its CV folds).
         fit_seconds: how long that model's fit took (prices the learning curve).
-        deadline: ``time.monotonic()`` by which the card must be done.
+        deadline: ``time.monotonic()`` by which the report, its card included, must be done.
     """
 
     prepared: Prepared
@@ -92,8 +92,12 @@ def _card(
 ) -> ModelCard:
     prepared = inputs.prepared
     train, test = prepared.train_idx, prepared.test_idx
+    # the allowance is the whole report's: what follows the card (rendering its plots and the
+    # page, storing them) keeps a share of it
     left = inputs.deadline - time.monotonic()
-    on_event(Event("step", f"building the model card (within {max(left, 0.0):.0f} s)"))
+    deadline = inputs.deadline - min(RENDER_SECONDS, max(left, 0.0) / 3)
+    left = deadline - time.monotonic()
+    on_event(Event("step", f"building the model card (within {max(left, 0.0):.1f} s)"))
     sensitive = None
     if spec.evaluation.sensitive:
         sensitive = prepared.frame[spec.evaluation.sensitive].iloc[test].reset_index(drop=True)
@@ -109,7 +113,7 @@ def _card(
         options=spec.evaluation,
         seed=spec.seed,
         sensitive=sensitive,
-        deadline=inputs.deadline,
+        deadline=deadline,
         cv_folds=inputs.best.cv_folds,
         holdout=holdout,
         fit_seconds=inputs.fit_seconds,
@@ -128,11 +132,14 @@ def _report(
         for c in result.candidates
     ]
     assert inspection.signature is not None  # the run got past validation
+    ran = min((len(c.cv_folds) for c in result.candidates if c.cv_folds), default=0)
+    cv = f"{spec.split.cv_folds}-fold CV"
+    if 0 < ran < spec.split.cv_folds:  # a search on a table large for its budget
+        cv += f" (search trials on {'one fold' if ran == 1 else f'{ran} folds'})"
     facts = {
         "rows used": f"{result.n_rows:,} of {len(inspection.frame):,}",
         "data": f"{spec.data.source.type} source, fingerprint {result.dataset_fingerprint[:16]}",
-        "split": f"{spec.split.strategy or 'default'} holdout of {spec.split.test_size:.0%}, "
-        f"{spec.split.cv_folds}-fold CV",
+        "split": f"{spec.split.strategy or 'default'} holdout of {spec.split.test_size:.0%}, {cv}",
         "git commit": git_commit or "-",
     }
     return RunReport(
@@ -151,9 +158,18 @@ def _report(
     )
 
 
+#: Out of the report's allowance, what rendering and storing it keep from the card (at most
+#: a third of the allowance): about a second for the page and its plots on two cores.
+RENDER_SECONDS = 1.0
+
+#: A search's budget share for the report and its model card (reserved by the search).
+CARD_SHARE = 0.04
+
+
 def card_allowance(budget: float | None, elapsed: float) -> float:
-    """Seconds the model card may take: 5% of a search's budget (which reserves them), else a
-    quarter of the run so far, at least 5 s (sections past it are skipped, and say so)."""
+    """Seconds the report, its model card included, may take: ``CARD_SHARE`` of a search's
+    budget (which reserves them), else a quarter of the run so far, at least 5 s (card
+    sections past it are skipped, and say so)."""
     if budget is not None:
-        return 0.05 * budget
+        return CARD_SHARE * budget
     return max(5.0, 0.25 * elapsed)

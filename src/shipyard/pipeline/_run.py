@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from shipyard import data as sd
@@ -245,9 +246,10 @@ def _decision_threshold(
     if trained.oof is None or trained.oof.ndim != 2:
         on_event(Event("warning", "imbalance.threshold: no out-of-fold predictions to tune on"))
         return None
+    scored = np.isfinite(trained.oof[:, -1])  # the rows its folds held out (a search may run one)
     choice = tune_threshold(
-        prepared.y.iloc[prepared.train_idx].to_numpy(),
-        trained.oof[:, -1],
+        prepared.y.iloc[prepared.train_idx].to_numpy()[scored],
+        trained.oof[scored, -1],
         positive_label=str(classes[-1]),
         metric=metric,
     )

@@ -319,12 +319,15 @@ class SearchSpec(_Strict):
     ``trials`` caps the number of trials (either or both; a search by trials alone is
     reproducible with the same seed). ``families`` are catalogue keys (default: every family
     with a search space that fits the task); ``spaces`` override a family's parameter ranges.
+    ``folds`` is how many of the ``split.cv_folds`` folds each trial runs: ``auto`` runs them
+    all on a table that is small for the budget and one (a holdout) on a large one.
     """
 
     budget: float | None = Field(default=None, gt=0, description="seconds")
     trials: int | None = Field(default=None, ge=1)
     families: list[str] | None = None
     spaces: dict[str, dict[str, ParamRange]] = Field(default_factory=dict)
+    folds: Literal["auto"] | Annotated[int, Field(ge=1, le=50)] = "auto"
 
     @field_validator("budget", mode="before")
     @classmethod
@@ -687,6 +690,13 @@ class ProjectSpec(_Strict):
             self.imbalance.class_weight is not None or self.imbalance.resample is not None
         ):
             msg = "imbalance.class_weight and imbalance.resample are for classification tasks"
+            raise ValueError(msg)
+        folds = None if self.search is None else self.search.folds
+        if isinstance(folds, int) and folds > self.split.cv_folds:
+            msg = (
+                f"search.folds ({folds}) is more than the split's folds "
+                f"(split.cv_folds: {self.split.cv_folds})"
+            )
             raise ValueError(msg)
         return self
 

@@ -24,6 +24,7 @@ from shipyard.train._search import (
     TrialResult,
     budgeted_search,
     search_families,
+    trial_folds,
 )
 
 __all__ = [
@@ -54,5 +55,6 @@ __all__ = [
     "search_families",
     "select_ensemble",
     "strip_samplers",
+    "trial_folds",
     "tune_threshold",
 ]

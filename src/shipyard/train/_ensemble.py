@@ -9,6 +9,10 @@ choosing the weights leaks nothing from the holdout. Choosing them and scoring t
 rows would still flatter the ensemble, so its cross-validation score is nested: for each fold,
 weights are chosen on the other folds' rows and scored on that fold's. The ensemble then
 competes with the candidates on equal terms, and wins only when that score is better.
+
+When the candidates were scored on one fold only (a search's holdout on a large table), the
+nested selection runs on parts of that fold, and the nested blends of all parts are scored
+together, on the whole fold, as the candidates were.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ def select_ensemble(
     classes: Sequence[str] | None,
     steps: int = 20,
     deadline: float | None = None,
+    pooled: bool = False,
 ) -> EnsembleChoice | None:
     """Choose ensemble weights over candidates' out-of-fold predictions.
 
@@ -67,6 +72,8 @@ def select_ensemble(
         steps: the most additions (the ensemble's size, counting repeats).
         deadline: ``time.monotonic()`` by which to be done: each selection stops adding
             members then (keeping its best so far), so a large table cannot overrun a budget.
+        pooled: ``folds`` are parts of one holdout: the nested blends of every part are
+            scored together, as one fold (``fold_scores`` then holds that one score).
 
     Returns:
         The choice, or ``None`` when fewer than two candidates are given or the selection on
@@ -90,10 +97,17 @@ def select_ensemble(
     if np.count_nonzero(final) < 2:
         return None
     fold_scores = []
+    blends = []
     for i, held in enumerate(folds):
         others = np.concatenate([f for j, f in enumerate(folds) if j != i])
         counts = _greedy(score, others, len(labels), steps, deadline)
-        fold_scores.append(sign * score(held, counts))
+        if pooled:
+            blends.append(np.tensordot(counts / counts.sum(), stack[:, held], axes=1))
+        else:
+            fold_scores.append(sign * score(held, counts))
+    if pooled:
+        blend = np.concatenate(blends)
+        fold_scores = [score_predictions(task, metric, y[every], blend, classes)]
     weights = {labels[i]: float(c / final.sum()) for i, c in enumerate(final) if c}
     return EnsembleChoice(
         weights, fold_scores, float(np.mean(fold_scores)), float(np.std(fold_scores))

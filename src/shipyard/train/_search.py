@@ -5,8 +5,9 @@ and a scheduler above them that decides which family gets the next trial. The sc
 spends where improvement is cheapest, after FLAML's *estimated cost for improvement* (ECI):
 
 - every family first gets one trial with its default parameters, cheapest families first
-  (under a time budget, a family whose first trial would not end in time, guessed from the
-  catalogue's cost ranks and the families tried so far, is left out);
+  (under a time budget, a family whose first trial would not end in time, or would take more
+  than a tenth of the budget, guessed from the catalogue's cost ranks and the families tried
+  so far, is left out);
 - then each family's ECI is estimated from its own history: how long since it last improved,
   what a trial costs, and (for a family behind the leader) how long it would take to close
   the gap at the speed it has been improving;
@@ -55,6 +56,7 @@ __all__ = [
     "budgeted_search",
     "search_families",
     "shared_trials",
+    "trial_folds",
 ]
 
 logger = logging.getLogger(__name__)
@@ -142,7 +144,9 @@ class StopTrial(Exception):
 
 
 Report = Callable[[int, float, float], None]
-"""``report(fold, score, fold_seconds)``: a fold's score; raises :class:`StopTrial` to stop."""
+"""``report(fold, score, next_fold_seconds)``: a fold's score, and how long the next fold is
+expected to take (``0`` after the last fold: a trial that has run every fold is complete,
+whatever the time); raises :class:`StopTrial` to stop."""
 
 Evaluate = Callable[[Trial, Report], float]
 """``evaluate(trial, report) -> mean CV score`` (``nan`` for a failed fit)."""
@@ -236,8 +240,9 @@ class _FamilyState:
         gained = self.best - (self.first if self.first is not None else self.best)
         if gained > 0:  # it has been improving: the time to close the gap at that speed
             gap_time = gap / (gained / max(self.seconds, 1e-9))
-        else:  # no speed measured yet: a few of its trials
-            gap_time = _UNKNOWN_SPEED_TRIALS * self.cost
+        else:  # no speed measured yet: a few of its trials, and more the longer it has not
+            # improved (twice its time so far, as FLAML doubles a stalled learner's estimate)
+            gap_time = max(_UNKNOWN_SPEED_TRIALS * self.cost, 2.0 * self.seconds)
         return max(base, gap_time)
 
 
@@ -326,7 +331,9 @@ def budgeted_search(
         if end is not None and now >= end:
             stopped_by = "time"
             break
-        state = _next_family(states, rng, end, now, sampling_only=shared is not None)
+        state = _next_family(
+            states, rng, end, now, sampling_only=shared is not None, budget=budget.seconds
+        )
         if state is None:
             stopped_by = "time" if end is not None and now < end else "exhausted"
             if all(s.exhausted for s in states):
@@ -355,6 +362,32 @@ def budgeted_search(
     return SearchResult(trials, best, time.monotonic() - started, stopped_by)
 
 
+#: Above this many cells (rows x inputs) per hour of budget, or this many rows, ``folds: auto``
+#: evaluates each trial on one fold: FLAML's rule for choosing a holdout over cross-validation.
+HOLDOUT_CELLS_PER_HOUR = 10_000_000
+HOLDOUT_ROWS = 100_000
+
+
+def trial_folds(
+    setting: int | str, *, cv_folds: int, n_rows: int, n_inputs: int, budget: float | None
+) -> int:
+    """How many of the ``cv_folds`` folds each trial runs (``search.folds``).
+
+    ``auto``: every fold when the table is small for the budget, one (a holdout of
+    ``1 / cv_folds`` of the training rows) when it has ``HOLDOUT_ROWS`` rows or more, or, under
+    a time budget, more than ``HOLDOUT_CELLS_PER_HOUR`` cells per hour of it: there, a trial
+    on every fold costs so much of the budget that more trials on one fold find better models.
+    An integer runs that many folds (at most ``cv_folds``).
+    """
+    if setting != "auto":
+        return max(1, min(int(setting), cv_folds))
+    if n_rows >= HOLDOUT_ROWS:
+        return 1
+    if budget is not None and n_rows * n_inputs / 0.9 >= HOLDOUT_CELLS_PER_HOUR * budget / 3600:
+        return 1
+    return cv_folds
+
+
 def _worker_offset(worker: str) -> int:
     """A worker's sampler seeds, apart from the lead's and each other's (stable per name)."""
     return 1_000 * (1 + int(hashlib.sha256(worker.encode()).hexdigest()[:8], 16) % 1_000_000)
@@ -377,9 +410,13 @@ def _next_family(
     now: float,
     *,
     sampling_only: bool = False,
+    budget: float | None = None,
 ) -> _FamilyState | None:
     """The family to try next: untried families first (cheapest first), then drawn with
     probability ``1 / ECI`` among those whose typical trial still fits the time left.
+    An untried family whose first trial, as guessed, would not end in time, or would take
+    more than ``FIRST_TRIAL_SHARE`` of the whole ``budget`` (so slow that the budget holds
+    only a few of its trials), is left out.
     (In a shared search, a family with nothing left to try in this process still counts as
     open only when it has a space to sample.)"""
     open_ = [s for s in states if not s.exhausted]
@@ -389,7 +426,9 @@ def _next_family(
     for s in open_:
         if s.n == 0:
             guess = None if left is None else _first_cost(s, states)
-            if guess is None or left is None or guess <= left:
+            if guess is None or left is None:
+                return s
+            if guess <= left and (budget is None or guess <= FIRST_TRIAL_SHARE * budget):
                 return s
     open_ = [s for s in open_ if s.n > 0]  # an untried family left now would not end in time
     if left is not None:
@@ -399,6 +438,10 @@ def _next_family(
     leader = max(s.best for s in states)
     weights = [1.0 / max(s.eci(leader), 1e-6) for s in open_]
     return rng.choices(open_, weights=weights, k=1)[0]
+
+
+#: The largest share of a time budget an untried family's first trial may take (guessed).
+FIRST_TRIAL_SHARE = 0.1
 
 
 def _first_cost(state: _FamilyState, states: Sequence[_FamilyState]) -> float | None:
@@ -438,14 +481,18 @@ def _run_trial(
     started = time.monotonic()
     fold_scores: list[float] = []
 
-    def report(fold: int, score: float, fold_seconds: float) -> None:
+    def report(fold: int, score: float, next_fold_seconds: float) -> None:
         fold_scores.append(sign * score)
         running = sum(fold_scores) / len(fold_scores)
         if math.isfinite(running):
             otrial.report(running, fold)
             if otrial.should_prune():
                 raise StopTrial(_PRUNED)
-        if deadline is not None and time.monotonic() + fold_seconds > deadline:
+        if (
+            deadline is not None
+            and next_fold_seconds > 0
+            and time.monotonic() + next_fold_seconds > deadline
+        ):
             raise StopTrial(_TIMEOUT)
 
     state_name, score, error = "complete", None, None
