@@ -35,6 +35,16 @@ def test_wheel_contains_package_data(tmp_path: Path) -> None:
         "shipyard/evaluate/templates/run_report.html.j2",
         "shipyard/store/migrations/env.py",
         "shipyard/store/migrations/versions/0001_initial.py",
+        "shipyard/store/migrations/versions/0005_run_value_indexes.py",
+        "shipyard/ui/templates/base.html.j2",
+        "shipyard/ui/templates/runs.html.j2",
+        "shipyard/ui/static/ui.css",
+        "shipyard/ui/static/ui.js",
+        "shipyard/ui/static/vendor/htmx/htmx.min.js",
+        "shipyard/ui/static/vendor/htmx/LICENSE",
+        "shipyard/ui/static/vendor/uplot/uPlot.iife.min.js",
+        "shipyard/ui/static/vendor/uplot/uPlot.min.css",
+        "shipyard/ui/static/vendor/uplot/LICENSE",
         "shipyard/cli/__init__.py",
     ):
         assert needed in names, f"{needed} is missing from the wheel"

@@ -464,9 +464,13 @@ def test_collect_lineage_in_a_git_repository(tmp_path: Path) -> None:
 
 def test_public_api() -> None:
     assert set(tracking.__all__) == {
+        "MAX_PAGE_SIZE",
+        "PAGE_SIZE",
+        "RUN_STATUSES",
         "Lineage",
         "MetricPoint",
         "Run",
+        "RunPage",
         "RunRecord",
         "Tracker",
         "active_run",
@@ -476,8 +480,13 @@ def test_public_api() -> None:
         "log_metrics",
         "log_param",
         "log_params",
+        "metric_histories",
+        "metric_history",
+        "page_runs",
         "record_dataset",
         "run_artifact_path",
+        "run_projects",
         "set_tag",
         "start_run",
+        "view_run",
     }

@@ -16,6 +16,7 @@ from shipyard.cli._monitor import drift, labels_app, monitor
 from shipyard.cli._project import init, quickstart, run, validate, worker
 from shipyard.cli._runs import runs_app
 from shipyard.cli._serve import predict, serve
+from shipyard.cli._ui import ui
 
 __all__ = ["build_app"]
 
@@ -38,6 +39,7 @@ def build_app() -> typer.Typer:
         worker,
         serve,
         predict,
+        ui,
         monitor,
         drift,
         forget,

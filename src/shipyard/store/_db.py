@@ -212,7 +212,7 @@ def _checkout(engine: Engine, url: str) -> Iterator[Connection]:
 # --- migrations -------------------------------------------------------------------------
 
 #: The newest Alembic revision shipped in ``shipyard/store/migrations/versions``.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _PG_MIGRATION_LOCK = 0x5348_4950  # "SHIP": serialises concurrent migrations on PostgreSQL
 

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection
 from shipyard.errors import StoreError
 
 __all__ = [
+    "DIALECT_INDEXES",
     "RUN_STATUSES",
     "alias_history",
     "aliases",
@@ -74,6 +75,30 @@ def _run_fk(*, nullable: bool = False, ondelete: str = "CASCADE") -> sa.Column[s
     )
 
 
+def _value_indexes(table: str) -> tuple[sa.Index, sa.Index]:
+    """The indexes that find a param's or tag's runs by value, one per dialect.
+
+    SQLite: a B-tree on ``(key, value, run_id)``, so a filter's matches are found and joined
+    from the index alone. PostgreSQL: a hash index on ``value``, as its B-tree entries are
+    limited to ~2.7 kB and a value may be longer.
+    """
+    return (
+        sa.Index(f"ix_{table}_key_value_run_id", "key", "value", "run_id").ddl_if(dialect="sqlite"),
+        sa.Index(f"ix_{table}_value", "value", postgresql_using="hash").ddl_if(
+            dialect="postgresql"
+        ),
+    )
+
+
+#: Indexes that exist on one dialect only, by name and dialect (checks of the schema skip
+#: them on the others).
+DIALECT_INDEXES = {
+    f"ix_{table}_{suffix}": dialect
+    for table in ("params", "tags")
+    for suffix, dialect in (("key_value_run_id", "sqlite"), ("value", "postgresql"))
+}
+
+
 runs = sa.Table(
     "runs",
     metadata,
@@ -104,6 +129,9 @@ runs = sa.Table(
     sa.Column("pid_started", sa.String(32), nullable=True),
     # The owner's last sign of life, epoch seconds by the database's clock.
     sa.Column("heartbeat_at", sa.Float, nullable=True),
+    # Joining a param's, tag's or metric's matches to the top-level runs from the index
+    # alone: counting a filter's matches never reads the run rows (revision 0005).
+    sa.Index("ix_runs_id_parent_id", "id", "parent_id"),
 )
 
 params = sa.Table(
@@ -113,6 +141,8 @@ params = sa.Table(
     sa.Column("key", sa.String(250), nullable=False),
     sa.Column("value", sa.Text, nullable=False),
     sa.PrimaryKeyConstraint("run_id", "key"),
+    # Finding runs by a param's value (the UI's filters; revision 0005): see _value_indexes.
+    *_value_indexes("params"),
 )
 
 tags = sa.Table(
@@ -122,6 +152,7 @@ tags = sa.Table(
     sa.Column("key", sa.String(250), nullable=False),
     sa.Column("value", sa.Text, nullable=False),
     sa.PrimaryKeyConstraint("run_id", "key"),
+    *_value_indexes("tags"),  # as params' (revision 0005)
 )
 
 metrics = sa.Table(
@@ -145,6 +176,9 @@ latest_metrics = sa.Table(
     sa.Column("step", sa.Integer, nullable=False),
     sa.Column("timestamp", sa.Float, nullable=False),
     sa.PrimaryKeyConstraint("run_id", "key"),
+    # Filtering and sorting runs by a metric's value, run ids included so that counting
+    # the matches reads the index alone (revision 0005).
+    sa.Index("ix_latest_metrics_key_value", "key", "value", "run_id"),
 )
 
 datasets = sa.Table(

@@ -26,13 +26,27 @@ from shipyard.tracking._active import (
 from shipyard.tracking._artifacts import load_run_artifact, run_artifact_path
 from shipyard.tracking._datasets import record_dataset
 from shipyard.tracking._lineage import Lineage, collect_lineage
-from shipyard.tracking._query import MetricPoint, RunRecord
+from shipyard.tracking._pages import (
+    MAX_PAGE_SIZE,
+    PAGE_SIZE,
+    RUN_STATUSES,
+    RunPage,
+    metric_histories,
+    page_runs,
+    run_projects,
+    view_run,
+)
+from shipyard.tracking._query import MetricPoint, RunRecord, metric_history
 from shipyard.tracking._run import Run, Tracker
 
 __all__ = [
+    "MAX_PAGE_SIZE",
+    "PAGE_SIZE",
+    "RUN_STATUSES",
     "Lineage",
     "MetricPoint",
     "Run",
+    "RunPage",
     "RunRecord",
     "Tracker",
     "active_run",
@@ -42,8 +56,13 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "metric_histories",
+    "metric_history",
+    "page_runs",
     "record_dataset",
     "run_artifact_path",
+    "run_projects",
     "set_tag",
     "start_run",
+    "view_run",
 ]

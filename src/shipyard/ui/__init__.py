@@ -1,0 +1,15 @@
+"""The web UI (``shipyard ui``): runs, run details, comparisons and models, server-rendered.
+
+It reads the store through :mod:`shipyard.tracking` and :mod:`shipyard.registry` only; every
+script and style is a file of this package (no CDN). See ``docs/ui.md``.
+
+Example:
+    >>> from shipyard.store import Store
+    >>> from shipyard.ui import UiAuth, create_app
+    >>> app = create_app(Store.open(root=".shipyard"), auth=UiAuth())  # doctest: +SKIP
+"""
+
+from shipyard.ui._app import CSP, create_app
+from shipyard.ui._auth import SESSION_SECONDS, UiAuth
+
+__all__ = ["CSP", "SESSION_SECONDS", "UiAuth", "create_app"]
