@@ -240,3 +240,262 @@ def wait_healthy(client: httpx.Client, timeout: float = 20.0) -> None:
             pass
         assert time.monotonic() < deadline, "the UI did not start"
         time.sleep(0.1)
+
+
+# --- monitoring -------------------------------------------------------------------------
+
+MONITOR_DAY = 86_400.0
+MONITOR_START = 1_780_000_000.0  # the first check's window starts here (2026-05-28, UTC)
+
+
+@dataclass
+class Monitored:
+    """What :func:`fill_monitoring` recorded: penguins v2's checks (oldest first) and the
+    incidents (newest first: the open one, then the resolved one)."""
+
+    checks: list[str] = field(default_factory=list)
+    incidents: list[str] = field(default_factory=list)
+
+
+def fill_monitoring(store: Store) -> Monitored:
+    """Six daily checks of ``penguins`` v2 (the model :func:`fill` registers), recorded as
+    ``shipyard monitor`` records them: real drift tests of three inputs and two outputs
+    (drifting on days 3, 4 and 6), estimated and realised accuracy, and the alert rule
+    ``drift_share > 0.3`` opening an incident on day 3 (delivered), resolving it on day 5, and
+    opening another on day 6 whose notice could not be delivered."""
+    import numpy as np
+
+    from shipyard.monitor import alert_signals, compare_performance, detect_drift
+    from shipyard.pipeline import AlertChannels, apply_alerts
+    from shipyard.registry import MonitorHistory
+    from shipyard.spec import AlertRuleSpec, AlertsSpec
+
+    rng = np.random.default_rng(7)
+    n = 300
+    reference = pd.DataFrame(
+        {
+            "bill_length_mm": rng.normal(44, 5, n),
+            "body_mass_g": rng.normal(4200, 800, n),
+            "island": rng.choice(["Biscoe", "Dream", "Torgersen"], n, p=[0.5, 0.35, 0.15]),
+        }
+    )
+    ref_predictions = pd.DataFrame({"prediction": rng.choice(["a", "b"], n, p=[0.6, 0.4])})
+    ref_predictions["proba.b"] = np.where(
+        ref_predictions["prediction"] == "b", rng.uniform(0.55, 0.95, n), rng.uniform(0.05, 0.45, n)
+    )
+    rules = AlertsSpec(rules=[AlertRuleSpec(signal="drift_share", above=0.3)])
+    out = Monitored()
+    history = MonitorHistory(store)
+    for day in range(6):
+        shifted = day in (2, 3, 5)
+        current = reference.sample(200, random_state=day).reset_index(drop=True)
+        predicted = ref_predictions.sample(200, random_state=day).reset_index(drop=True)
+        if shifted:
+            current["bill_length_mm"] += 6
+            current["island"] = rng.choice(["Biscoe", "Dream", "Torgersen"], 200, p=[0.2, 0.3, 0.5])
+            predicted["prediction"] = rng.choice(["a", "b"], 200, p=[0.3, 0.7])
+        if day == 5:
+            current["body_mass_g"] *= 1.25
+        elif day in (1, 4):  # a little: towards the threshold, not past it
+            current["body_mass_g"] *= 1.02 + day / 400
+        is_b = predicted["prediction"] == "b"
+        predicted["proba.b"] = np.where(
+            is_b, rng.uniform(0.55, 0.95, 200), rng.uniform(0.05, 0.45, 200)
+        )
+        inputs = detect_drift(reference, current)
+        outputs = detect_drift(ref_predictions, predicted)
+        y_pred = predicted["prediction"].to_numpy(dtype=object)
+        right = rng.random(200) < (0.7 if shifted else 0.88)
+        proba = np.column_stack([1 - predicted["proba.b"], predicted["proba.b"]])
+        labelled = np.arange(200) < (0 if day == 0 else 80)  # labels arrive from day 2
+        truth = np.where(right, y_pred, np.where(y_pred == "a", "b", "a"))[labelled]
+        performance = compare_performance(
+            "binary",
+            {"accuracy": 0.86},
+            y_pred=y_pred,
+            proba=proba,
+            classes=["a", "b"],
+            y_true=truth,
+            labelled=labelled,
+        )
+        start = MONITOR_START + day * MONITOR_DAY
+        check = history.record(
+            "penguins",
+            2,
+            inputs=inputs,
+            predictions=outputs,
+            performance=performance,
+            window=(start, start + MONITOR_DAY),
+            summary={"uri": "models:/penguins@production"},
+        )
+        out.checks.append(check.id)
+        channels = AlertChannels()
+        channels.add("test", _Channel(down=day == 5))
+        apply_alerts(
+            store,
+            rules,
+            model="penguins",
+            version=2,
+            signals=alert_signals(inputs, outputs, performance),
+            check_id=check.id,
+            channels=channels,
+        )
+    out.incidents = [i.id for i in history.incidents("penguins")]
+    return out
+
+
+@dataclass
+class _Channel:
+    """An alert channel that takes every notice, or (down) fails to deliver it."""
+
+    down: bool
+
+    def __call__(self, notice: object) -> None:
+        from shipyard.pipeline import DeliveryError
+
+        if self.down:
+            raise DeliveryError("the webhook is down")
+
+
+# --- holdout curves and run logs ----------------------------------------------------------
+
+
+def curves_json(task: str, aucs: dict[str, float]) -> bytes:
+    """A ``curves.json`` as the pipeline stores it: per class (binary: the positive class
+    only) a ROC curve with the area ``aucs[label]`` and a precision-recall curve."""
+    roc, pr = [], []
+    for label, auc in aucs.items():
+        bend = round(1.0 - auc, 3)
+        roc.append(
+            {
+                "label": label,
+                "n_positive": 40,
+                "auc": auc,
+                "fpr": [0.0, bend, 1.0],
+                "tpr": [0.0, 0.9, 1.0],
+            }
+        )
+        pr.append(
+            {
+                "label": label,
+                "n_positive": 40,
+                "average_precision": auc - 0.05,
+                "recall": [1.0, 0.8, 0.0],
+                "precision": [0.4, 0.9, 1.0],
+            }
+        )
+    n_classes = 2 if task == "binary" else len(aucs)
+    body = {"format": 1, "task": task, "n_rows": 100, "n_classes": n_classes, "roc": roc, "pr": pr}
+    return json.dumps(body).encode()
+
+
+@dataclass
+class CurveRuns:
+    """What :func:`fill_curves` recorded (run ids)."""
+
+    binary: list[str] = field(default_factory=list)  # two runs with curves and a log
+    multiclass: str = ""
+    regression: str = ""  # a log, no curves
+    malformed: str = ""  # a curves.json that is JSON but no curve
+    not_json: str = ""
+    tampered: str = ""  # curves.json and run.log changed after they were stored
+    long_log: str = ""  # 250 lines of log
+
+
+def fill_curves(store: Store) -> CurveRuns:
+    """Runs of the project ``curves`` with the artifacts ``shipyard run`` stores for the UI:
+    holdout curves (``curves.json``) and logs (``run.log``), and some that cannot be read."""
+    out = CurveRuns()
+    log = (
+        "2026-12-01T10:00:00.000Z  loading csv data\n2026-12-01T10:00:01.000Z  finished in 1.0 s\n"
+    )
+    with Tracker(store) as tracker:
+        for i, auc in enumerate((0.91, 0.84)):
+            with tracker.start_run(f"churn-model-{i}", project="curves") as run:
+                run.log_artifact("curves.json", curves_json("binary", {"yes": auc}))
+                run.log_artifact("run.log", log.encode())
+            out.binary.append(run.id)
+        with tracker.start_run("species", project="curves") as run:
+            aucs = {"Adelie": 0.99, "Chinstrap": 0.95, "Gentoo": 0.98}
+            run.log_artifact("curves.json", curves_json("multiclass", aucs))
+        out.multiclass = run.id
+        with tracker.start_run("prices", project="curves") as run:
+            run.log_artifact("run.log", log.encode())
+        out.regression = run.id
+        with tracker.start_run("odd-curves", project="curves") as run:
+            odd = {"roc": [{"label": "yes", "fpr": ["a", "b"], "tpr": [0, 1]}], "pr": "none"}
+            run.log_artifact("curves.json", json.dumps(odd).encode())
+        out.malformed = run.id
+        with tracker.start_run("not-json", project="curves") as run:
+            run.log_artifact("curves.json", b"{not json")
+        out.not_json = run.id
+        with tracker.start_run("tampered", project="curves") as run:
+            run.log_artifact("curves.json", curves_json("binary", {"yes": 0.9}))
+            run.log_artifact("run.log", log.encode())
+        out.tampered = run.id
+        with tracker.start_run("chatty", project="curves") as run:
+            lines = [f"2026-12-01T10:00:00.000Z  step {i} <b>bold</b>" for i in range(250)]
+            run.log_artifact("run.log", ("\n".join(lines) + "\n").encode())
+        out.long_log = run.id
+    root = Path(store.artifacts.root)
+    for name in ("curves.json", "run.log"):
+        (root / "runs" / out.tampered / name).write_bytes(b"changed after it was stored")
+    return out
+
+
+# --- a server's metrics ------------------------------------------------------------------
+
+
+@contextmanager
+def metrics_server() -> Iterator[str]:
+    """A loopback HTTP server answering ``/metrics`` as ``shipyard serve`` does (its own
+    metrics class), with traffic growing at each scrape: predictions in micro-batches, 10%
+    to a canary, a shadow version agreeing. Yields its base URL. For the browser tests and
+    the screenshots, which need a live view without loading a model."""
+    import random
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from shipyard.serve._metrics import ServeMetrics
+
+    metrics = ServeMetrics(name="penguins", version="2", runtime="onnx")
+    metrics.watch_queue(lambda: random.randint(0, 12))
+    lock = threading.Lock()
+
+    def traffic() -> None:
+        for _ in range(random.randint(40, 80)):
+            metrics.observe("/predict", "POST", 200, random.lognormvariate(-5.5, 0.6))
+            canary = random.random() < 0.1
+            metrics.routed.labels(
+                version="3" if canary else "2", role="canary" if canary else "primary"
+            ).inc(4)
+            metrics.predictions.inc(4)
+            metrics.shadow.labels(outcome="agree" if random.random() < 0.95 else "disagree").inc(4)
+        for _ in range(12):
+            metrics.observe_batch(random.choice((8, 16, 24)), random.choice((2, 4, 6)), 0.002)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path != "/metrics":
+                self.send_error(404)
+                return
+            with lock:
+                traffic()
+                body = metrics.render()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -5,6 +5,7 @@ a headless Chromium at 1366 px (a laptop).
 Usage (needs /usr/bin/chromium and /usr/bin/chromedriver)::
 
     python docs/screenshots/capture.py        # writes docs/screenshots/*.png
+    python docs/screenshots/capture.py monitoring serving   # only these
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -37,7 +39,7 @@ def _store(home: Path) -> dict[str, str]:
     from shipyard.store import Store
     from shipyard.tracking import page_runs
     from ui import seed  # benchmarks/ui.py
-    from ui_store import fill  # tests/ui_store.py
+    from ui_store import fill, fill_monitoring  # tests/ui_store.py
 
     (home / "data").mkdir()
     load_penguins().dropna(subset=["sex"]).to_csv(home / "data" / "penguins.csv", index=False)
@@ -45,6 +47,7 @@ def _store(home: Path) -> dict[str, str]:
     with Store.open(root=home / ".shipyard") as store:
         result = run_project(load_spec(home / "shipyard.yaml"), store=store)
         filled = fill(store)
+        fill_monitoring(store)
         seed(store, 2000)
         with store.connect() as conn:
             trial = page_runs(conn, parent_id=result.run_id).runs[0].id
@@ -56,7 +59,7 @@ def main() -> int:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, _metrics_server() as live:
         home = Path(tmp)
         ids = _store(home)
         command = [
@@ -68,6 +71,8 @@ def main() -> int:
             "8791",
             "--log-level",
             "warning",
+            "--server",
+            live,
         ]
         env = {"SHIPYARD_HOME": str(home / ".shipyard"), "PATH": "/usr/bin:/bin"}
         server = subprocess.Popen(command, cwd=home, env=env)
@@ -92,12 +97,17 @@ def main() -> int:
                 "trial": (f"/runs/{ids['trial']}#charts", 900),
                 "compare": (f"/compare?ids={ids['compare']}", 1250),
                 "model": ("/models/penguins", 1300),
+                "monitoring": ("/models/penguins/versions/2/monitoring", 1500),
+                "serving": ("/serving", 1250),
             }
+            wanted = set(sys.argv[1:]) or set(shots)
             try:
                 for name, (url, height) in shots.items():
+                    if name not in wanted:
+                        continue
                     driver.set_window_size(1366, height)
                     driver.get("http://127.0.0.1:8791" + url)
-                    time.sleep(0.5)  # charts drawn
+                    time.sleep(7 if name == "serving" else 0.5)  # charts drawn; 3 live reads
                     driver.save_screenshot(str(HERE / f"{name}.png"))
             finally:
                 driver.quit()
@@ -105,6 +115,14 @@ def main() -> int:
             server.terminate()
             server.wait(timeout=30)
     return 0
+
+
+def _metrics_server() -> Any:
+    """A stand-in ``/metrics`` with growing traffic (tests/ui_store.py) for the serving page."""
+    sys.path[:0] = [str(ROOT / "tests")]
+    from ui_store import metrics_server
+
+    return metrics_server()
 
 
 if __name__ == "__main__":

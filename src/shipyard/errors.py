@@ -19,6 +19,7 @@ to a one-line message / a 4xx response; anything else is an internal error.
     │   ├── ModelNotFoundError     no such model / version / alias
     │   └── InvalidModelURIError   a model URI that does not parse
     ├── PredictionError            input records do not match the model's Signature
+    ├── DeployError                deployment artifacts cannot be written (existing files, ...)
     └── PluginError                an installed plugin failed to register
 """
 
@@ -28,6 +29,7 @@ __all__ = [
     "ArtifactIntegrityError",
     "DataError",
     "DataValidationError",
+    "DeployError",
     "EncryptionError",
     "InvalidModelURIError",
     "ModelNotFoundError",
@@ -103,6 +105,10 @@ class InvalidModelURIError(RegistryError):
 
 class PredictionError(ShipyardError):
     """Input records do not match the model's Signature."""
+
+
+class DeployError(ShipyardError):
+    """Deployment artifacts cannot be generated or written (a file exists, a bad setting)."""
 
 
 class PluginError(ShipyardError):

@@ -56,6 +56,15 @@ def test_keys_that_cannot_log_in_and_half_a_tls_pair_are_refused(
     assert code == 1 and "at least 16 characters" in out and "short" not in out.split(":", 2)[-1]
 
 
+def test_a_server_url_that_is_not_http_is_refused_before_serving(
+    capsys: pytest.CaptureFixture[str], home: Path
+) -> None:
+    code, out = cli(capsys, "ui", "--server", "ftp://models.example.com", "--port", "0")
+    assert code == 1
+    assert "--server" in out and "not an http:// or https:// URL" in out
+    assert "Shipyard UI on" not in out
+
+
 def test_a_busy_port_exits_1_before_serving(capsys: pytest.CaptureFixture[str], home: Path) -> None:
     with socket.socket() as other:
         other.bind(("127.0.0.1", 0))

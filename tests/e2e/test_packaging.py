@@ -46,6 +46,7 @@ def test_wheel_contains_package_data(tmp_path: Path) -> None:
         "shipyard/ui/static/vendor/uplot/uPlot.min.css",
         "shipyard/ui/static/vendor/uplot/LICENSE",
         "shipyard/cli/__init__.py",
+        "shipyard/deploy/templates/Dockerfile.j2",
     ):
         assert needed in names, f"{needed} is missing from the wheel"
     metadata = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))

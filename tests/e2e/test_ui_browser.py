@@ -20,7 +20,15 @@ import httpx
 import pytest
 
 from shipyard.store import Store
-from ui_store import Filled, fill, running_ui, wait_healthy
+from ui_store import (
+    Filled,
+    Monitored,
+    fill,
+    fill_monitoring,
+    metrics_server,
+    running_ui,
+    wait_healthy,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.http]
 
@@ -43,6 +51,8 @@ class Site:
     runs: Filled
     real_run: str
     real_trial: str
+    monitored: Monitored
+    server: str
 
 
 @pytest.fixture(scope="module")
@@ -90,15 +100,17 @@ def site(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Sit
     with Store.open(root=home / ".shipyard") as store:
         result = run_project(load_spec(home / "shipyard.yaml"), store=store)
         filled = fill(store)
+        monitored = fill_monitoring(store)
         with store.connect() as conn:
             trial = page_runs(conn, parent_id=result.run_id).runs[0].id
     (home / "keys.txt").write_text(f"{ADMIN_KEY} role=admin\n")
-    with running_ui(home, "--api-keys-file", "keys.txt", "--log-level", "warning") as ui:
+    args = ("--api-keys-file", "keys.txt", "--log-level", "warning")
+    with metrics_server() as server, running_ui(home, *args, "--server", server) as ui:
         base = f"http://127.0.0.1:{ui.port}"
         with httpx.Client(base_url=base, timeout=10) as client:
             wait_healthy(client)
         _log_in(browser, base)
-        yield Site(base, filled, result.run_id, trial)
+        yield Site(base, filled, result.run_id, trial, monitored, server)
     assert ADMIN_KEY not in ui.output
 
 
@@ -124,14 +136,15 @@ def _open(browser: Any, url: str) -> None:
     assert overflow <= 0, f"{url} scrolls sideways by {overflow}px at 1366px"
 
 
-def _charts(browser: Any) -> list[dict[str, Any]]:
+def _charts(browser: Any, selector: str = "[data-chart]") -> list[dict[str, Any]]:
     """Every chart on the page: drawn or not, its canvas size, its legend's series."""
     return list(
         browser.execute_script(
-            "return Array.from(document.querySelectorAll('[data-chart]')).map(a => {"
+            "return Array.from(document.querySelectorAll(arguments[0])).map(a => {"
             " const c = a.querySelector('canvas'); const r = c && c.getBoundingClientRect();"
             " return {drawn: a.dataset.drawn, width: r ? r.width : 0, height: r ? r.height : 0,"
-            " series: a.querySelectorAll('.u-legend .u-series').length}; })"
+            " series: a.querySelectorAll('.u-legend .u-series').length}; })",
+            selector,
         )
     )
 
@@ -150,6 +163,11 @@ def test_every_page_renders_with_a_clean_console(browser: Any, site: Site) -> No
         "/models",
         "/models/penguins",
         f"/runs?parent={site.real_run}",
+        "/monitoring",
+        "/models/penguins/versions/2/monitoring",
+        "/models/penguins/versions/1/monitoring",
+        f"/monitoring/checks/{site.monitored.checks[2]}",
+        "/serving",
     ]
     for page in pages:
         _open(browser, site.base + page)
@@ -168,6 +186,22 @@ def test_charts_draw_on_run_and_compare_pages(browser: Any, site: Site) -> None:
     _open(browser, f"{site.base}/compare?ids={runs[0]},{runs[10]},{runs[20]}")
     (loss,) = _charts(browser)
     assert loss["drawn"] == "1" and loss["width"] > 100 and loss["series"] == 4  # step + 3 runs
+
+
+def test_holdout_curves_draw_on_compare_and_run_pages(browser: Any, site: Site) -> None:
+    from selenium.webdriver.common.by import By
+
+    _open(browser, f"{site.base}/compare?ids={site.real_run},{site.runs.search}")
+    curves = _charts(browser, "[data-curves]")
+    assert len(curves) == 6  # penguins: ROC and PR of each species, the real run's line
+    assert all(c["drawn"] == "1" and c["width"] > 100 and c["height"] > 100 for c in curves)
+    assert curves[0]["series"] == 2  # the run and the chance diagonal
+    no_curves = browser.find_element(By.XPATH, "//p[starts-with(., 'No curves stored')]")
+    assert "search" in no_curves.text
+    _open(browser, f"{site.base}/runs/{site.real_run}")
+    roc, pr = _charts(browser, "[data-curves]")
+    assert roc["drawn"] == pr["drawn"] == "1" and roc["series"] == 4  # 3 species + chance
+    assert "writing the HTML report" in browser.find_element(By.CSS_SELECTOR, "pre.log").text
 
 
 def test_filters_sorting_and_paging(browser: Any, site: Site) -> None:
@@ -239,6 +273,53 @@ def test_the_runs_report_opens_from_its_page(browser: Any, site: Site) -> None:
         "return Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)"
     )
     assert images and all(images)
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+def test_monitoring_heatmap_and_charts(browser: Any, site: Site) -> None:
+    from selenium.webdriver.common.by import By
+
+    _open(browser, site.base + "/monitoring")
+    browser.find_element(By.LINK_TEXT, "v2").click()
+    _wait_for(
+        browser, lambda: browser.current_url.endswith("/models/penguins/versions/2/monitoring")
+    )
+    cells = browser.find_elements(By.CSS_SELECTOR, "#heatmap-inputs td.hm")
+    assert len(cells) == 3 * 6
+    drifted = browser.find_elements(By.CSS_SELECTOR, "#heatmap-inputs td.hm-4")
+    assert drifted and all("drifted" in c.get_attribute("title") for c in drifted)
+    colours = {c.value_of_css_property("background-color") for c in cells}
+    assert len(colours) >= 2  # the classes colour the cells (no inline style needed)
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".legend li")) == 6
+    charts = _charts(browser)  # drift share, prediction drift, accuracy, ...
+    assert len(charts) >= 3 and all(c["drawn"] == "1" and c["width"] > 100 for c in charts)
+    assert all(c["series"] >= 2 for c in charts)
+    header = browser.find_element(By.CSS_SELECTOR, "#heatmap-inputs th.hm-check a")
+    header.click()  # a column opens its check
+    _wait_for(browser, lambda: "/monitoring/checks/" in browser.current_url)
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Check of penguins v2"
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+def test_serving_live_view_updates_and_says_when_a_server_is_down(browser: Any, site: Site) -> None:
+    from selenium.webdriver.common.by import By
+
+    _open(browser, site.base + "/serving")  # the server given with --server
+    _wait_for(browser, lambda: "over the last" in browser.find_element(By.ID, "live").text)
+    live = browser.find_element(By.ID, "live").text
+    assert "penguins v2" in live and "Requests/s" in live
+    assert float(browser.find_element(By.XPATH, "//dt[.='Requests/s']/../dd").text) > 0
+    drawn = browser.execute_script(
+        "return Array.from(document.querySelectorAll('[data-live-chart]'))"
+        ".map(a => a.dataset.drawn === '1' && !!a.querySelector('canvas'))"
+    )
+    assert drawn == [True, True]
+    pause = browser.find_element(By.ID, "live-pause")
+    pause.click()
+    assert pause.get_attribute("aria-pressed") == "true"
+    _open(browser, site.base + "/serving?url=http%3A%2F%2F127.0.0.1%3A9")
+    _wait_for(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#live .unreachable"))
+    assert "cannot reach http://127.0.0.1:9/metrics" in browser.find_element(By.ID, "live").text
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
 
 

@@ -10,6 +10,7 @@ from rich.logging import RichHandler
 
 from shipyard import __version__
 from shipyard.cli._context import CliState
+from shipyard.cli._deploy import deploy
 from shipyard.cli._forget import audit, forget
 from shipyard.cli._models import models_app
 from shipyard.cli._monitor import drift, labels_app, monitor
@@ -39,6 +40,7 @@ def build_app() -> typer.Typer:
         worker,
         serve,
         predict,
+        deploy,
         ui,
         monitor,
         drift,

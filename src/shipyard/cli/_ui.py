@@ -53,9 +53,19 @@ def ui(
     tls_keyfile: Annotated[
         Path | None, typer.Option(help="The certificate's unencrypted PEM private key.")
     ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            help="The base URL of a running `shipyard serve` for the serving page's live view "
+            "(e.g. http://127.0.0.1:8000). SHIPYARD_UI_SERVER_KEY is sent to it (only) as its "
+            "API key.",
+            show_default=False,
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
-    """Serve the web UI: runs (filters, sorting, paging), run details, compare, models.
+    """Serve the web UI: runs (filters, sorting, paging), run details, compare, models,
+    monitoring, and a live view of a running server.
 
     Without API keys it is open to anyone who can reach it, so it refuses to listen on
     anything but a loopback address; with keys, visitors log in (role read: every page;
@@ -75,6 +85,14 @@ def ui(
     if tls_certfile is not None and tls_keyfile is not None:
         tls = TlsFiles(tls_certfile, tls_keyfile)
         tls.check()
+    server_key = os.environ.get("SHIPYARD_UI_SERVER_KEY") or None
+    if server is not None:
+        from shipyard.ui import normalise_server_url
+
+        try:
+            server = normalise_server_url(server)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--server") from exc
     roles = load_api_key_roles(file=api_keys_file, env_value=os.environ.get("SHIPYARD_API_KEYS"))
     if not roles and not is_loopback(host):
         msg = (
@@ -95,7 +113,7 @@ def ui(
     )
     opened = open_store(state)
     try:
-        app = create_app(opened, auth=auth)
+        app = create_app(opened, auth=auth, server=server, server_key=server_key)
         sock = bind_socket(host, port)  # a busy port is an error here, before "Serving"
         bound = sock.getsockname()[1]
         where = f"[{host}]" if ":" in host else host
@@ -104,6 +122,11 @@ def ui(
             f"Shipyard UI on {'http' if tls is None else 'https'}://{where}:{bound} "
             f"({escape(access)}); Ctrl-C stops it"
         )
+        if server_key and server is None:
+            state.out.print(
+                "[yellow]warning:[/] SHIPYARD_UI_SERVER_KEY is set but no --server: the key is "
+                "sent to the --server URL only, so it is not used"
+            )
         if roles and tls is None and not is_loopback(host):
             state.out.print(
                 "[yellow]warning:[/] keys cross the network in clear text without "

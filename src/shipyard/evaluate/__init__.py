@@ -3,6 +3,7 @@ the HTML run report."""
 
 from shipyard.evaluate._association import Association, FeatureProfile
 from shipyard.evaluate._card import CardSection, ModelCard, build_model_card
+from shipyard.evaluate._curve_points import Curve, CurvePoints, curve_points
 from shipyard.evaluate._curves import Calibration, LearningCurve
 from shipyard.evaluate._explain import Importance, ShapSummary
 from shipyard.evaluate._fairness import FAIRNESS_MEASURES, SliceReport, slice_metrics
@@ -29,6 +30,8 @@ __all__ = [
     "Calibration",
     "CandidateRow",
     "CardSection",
+    "Curve",
+    "CurvePoints",
     "Evaluation",
     "FeatureProfile",
     "Importance",
@@ -42,6 +45,7 @@ __all__ = [
     "aligned_proba",
     "bootstrap_intervals",
     "build_model_card",
+    "curve_points",
     "default_metric",
     "evaluate_predictions",
     "fold_intervals",

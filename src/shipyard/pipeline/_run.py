@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -20,11 +21,13 @@ import pandas as pd
 
 from shipyard import data as sd
 from shipyard.errors import TrainingError
+from shipyard.evaluate import Evaluation, curve_points
 from shipyard.model import DecisionThreshold
 from shipyard.pipeline._candidates import Trained, search_trials, train_candidates
 from shipyard.pipeline._context import Prepared, RunContext, warn_once
 from shipyard.pipeline._events import Event, EventHandler, ignore_events
 from shipyard.pipeline._inspect import Inspection, Plan, inspect_data, pii_policy, preflight
+from shipyard.pipeline._log import RunLog
 from shipyard.pipeline._package import export_onnx, refit_best, refit_on_all, register
 from shipyard.pipeline._report import CardInputs, card_allowance, write_report
 from shipyard.pipeline._result import RunResult
@@ -34,7 +37,12 @@ from shipyard.store import Store
 from shipyard.tracking import Run, Tracker, collect_lineage, record_dataset
 from shipyard.train import Catalogue, SearchBudget, default_catalogue, tune_threshold
 
-__all__ = ["WorkerResult", "run_project", "run_search_worker"]
+__all__ = ["CURVES_ARTIFACT", "WorkerResult", "run_project", "run_search_worker"]
+
+logger = logging.getLogger(__name__)
+
+CURVES_ARTIFACT = "curves.json"
+"""The run's artifact holding its holdout ROC and PR curves as points (classifiers)."""
 
 
 def run_project(
@@ -60,7 +68,8 @@ def run_project(
             (``shipyard worker --study NAME``, same store): this run leads it.
 
     Everything :func:`preflight` can check (the same checks as ``shipyard validate``) is
-    checked before the first candidate is trained.
+    checked before the first candidate is trained. The run keeps its events as ``run.log``
+    (failed runs too) and a classifier's holdout curves as ``curves.json``.
 
     Raises:
         DataError: the source cannot be read or lacks a declared column, or the target or
@@ -73,7 +82,22 @@ def run_project(
     if study is not None and spec.search is None:
         msg = f"--study shares a search, and {spec.locate()} has no 'search:' section"
         raise TrainingError(msg)
-    catalogue = catalogue or default_catalogue()
+    with RunLog(on_event) as log:
+        return _run(spec, store, user, catalogue or default_catalogue(), log, tags, study, started)
+
+
+def _run(
+    spec: ProjectSpec,
+    store: Store,
+    user: str,
+    catalogue: Catalogue,
+    log: RunLog,
+    tags: Mapping[str, str] | None,
+    study: str | None,
+    started: float,
+) -> RunResult:
+    """:func:`run_project` itself, its events recorded by ``log`` on their way to the shell."""
+    on_event = log.on_event
     frame, inspection = _load(spec, on_event)
     lineage = collect_lineage(
         spec_hash=spec_hash(spec), dataset_fingerprint=inspection.fingerprint, cwd=spec.base_dir
@@ -82,6 +106,7 @@ def run_project(
     with (
         Tracker(store) as tracker,  # closing it stops its writer thread
         tracker.start_run("run", project=spec.name, lineage=lineage) as run,
+        log.stored_with(run),  # before the run ends: a failed run keeps its log too
     ):
         if tags:
             run.set_tags(dict(tags))
@@ -124,6 +149,7 @@ def run_project(
         scored = CardInputs(prepared, model, best, time.monotonic() - fit_started, 0.0)
         run.log_metrics(holdout.metrics)
         run.log_artifact("evaluation.json", json.dumps(holdout.to_dict(), indent=2).encode())
+        _log_curves(run, prepared.task, holdout, on_event)
         if spec.split.refit == "all":  # the holdout has scored it: now no row is left out
             n_rows = len(prepared.train_idx) + len(prepared.test_idx)
             on_event(Event("step", f"refitting {best.label} on all {n_rows:,} rows"))
@@ -268,6 +294,21 @@ def _decision_threshold(
         )
     )
     return DecisionThreshold(choice.threshold, str(classes[-1]), metric)
+
+
+def _log_curves(run: Run, task: str, holdout: Evaluation, on_event: EventHandler) -> None:
+    """Store the holdout's ROC and PR curves as points (``curves.json``, classifiers only),
+    for the UI to draw and overlay; a failure is a warning, never the run's end."""
+    if holdout.y_true is None:
+        return
+    try:
+        points = curve_points(task, holdout.y_true, holdout.proba, holdout.labels)
+        if points is not None:
+            data = json.dumps(points.to_dict(), separators=(",", ":")).encode()
+            run.log_artifact(CURVES_ARTIFACT, data)
+    except Exception as exc:  # the curves are a view of the holdout: the model stands without
+        logger.warning("could not store the curves of run %s: %s", run.id, exc, exc_info=True)
+        on_event(Event("warning", f"no {CURVES_ARTIFACT}: {type(exc).__name__}: {exc}"))
 
 
 def _load(spec: ProjectSpec, on_event: EventHandler) -> tuple[pd.DataFrame, Inspection]:

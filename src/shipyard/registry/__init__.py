@@ -11,6 +11,7 @@ from shipyard.registry._monitoring import (
     ColumnResult,
     Incident,
     MetricResult,
+    MonitoredVersion,
     MonitorHistory,
 )
 from shipyard.registry._registry import Registry
@@ -31,6 +32,7 @@ __all__ = [
     "ModelRecord",
     "ModelRef",
     "MonitorHistory",
+    "MonitoredVersion",
     "Predictions",
     "Registry",
     "VersionRecord",

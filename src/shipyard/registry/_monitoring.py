@@ -34,6 +34,7 @@ __all__ = [
     "Incident",
     "MetricResult",
     "MonitorHistory",
+    "MonitoredVersion",
     "PerformanceSummary",
 ]
 
@@ -190,6 +191,27 @@ class CheckRecord:
     summary: dict[str, Any]
     results: tuple[ColumnResult, ...] = field(default=())
     performance: tuple[MetricResult, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class MonitoredVersion:
+    """A model version with recorded checks (see :meth:`MonitorHistory.monitored`).
+
+    Attributes:
+        model_name: the registered model.
+        model_version: its version.
+        n_checks: its recorded checks.
+        n_drifted: those whose inputs drifted.
+        first_checked_at: its first check, epoch seconds.
+        last_checked_at: its latest check, epoch seconds.
+    """
+
+    model_name: str
+    model_version: int
+    n_checks: int
+    n_drifted: int
+    first_checked_at: float
+    last_checked_at: float
 
 
 @dataclass(frozen=True)
@@ -373,6 +395,71 @@ class MonitorHistory:
                     fields = {k: v for k, v in row.items() if k != "check_id"}
                     by_check.setdefault(row["check_id"], []).append(MetricResult(**fields))
         return [dataclasses.replace(c, performance=tuple(by_check.get(c.id, ()))) for c in checks]
+
+    def detailed_series(self, name: str, version: int, *, limit: int = 365) -> list[CheckRecord]:
+        """A version's latest checks, oldest first, each with its per-column results and its
+        metrics (three queries, whatever the number of checks: the UI's heatmap reads this).
+
+        Args:
+            name: the registered model.
+            version: its version.
+            limit: the most checks returned (the newest ones).
+        """
+        checks = self.series(name, version, limit=limit)
+        if not checks:
+            return []
+        results = tables.monitor_results
+        by_check: dict[str, list[ColumnResult]] = {}
+        ids = [c.id for c in checks]
+        with self._store.connect() as conn:
+            for start in range(0, len(ids), 500):
+                rows = conn.execute(
+                    sa.select(results).where(results.c.check_id.in_(ids[start : start + 500]))
+                ).mappings()
+                for row in rows:
+                    fields = {k: v for k, v in row.items() if k != "check_id"}
+                    by_check.setdefault(row["check_id"], []).append(ColumnResult(**fields))
+        order = {section: i for i, section in enumerate(SECTIONS)}
+
+        def key(r: ColumnResult) -> tuple[int, str]:
+            return order.get(r.section, len(order)), r.column
+
+        return [
+            dataclasses.replace(c, results=tuple(sorted(by_check.get(c.id, ()), key=key)))
+            for c in checks
+        ]
+
+    def monitored(self, name: str | None = None) -> list[MonitoredVersion]:
+        """Every model version with recorded checks, by model and version (one query).
+
+        Args:
+            name: only this model's versions; ``None`` for every model.
+        """
+        t = tables.monitor_checks
+        query = sa.select(
+            t.c.model_name,
+            t.c.model_version,
+            sa.func.count().label("n_checks"),
+            sa.func.sum(sa.case((t.c.drifted, 1), else_=0)).label("n_drifted"),
+            sa.func.min(t.c.created_at).label("first_checked_at"),
+            sa.func.max(t.c.created_at).label("last_checked_at"),
+        ).group_by(t.c.model_name, t.c.model_version)
+        if name is not None:
+            query = query.where(t.c.model_name == name)
+        query = query.order_by(t.c.model_name, t.c.model_version)
+        with self._store.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            MonitoredVersion(
+                model_name=row["model_name"],
+                model_version=int(row["model_version"]),
+                n_checks=int(row["n_checks"]),
+                n_drifted=int(row["n_drifted"] or 0),
+                first_checked_at=float(row["first_checked_at"]),
+                last_checked_at=float(row["last_checked_at"]),
+            )
+            for row in rows
+        ]
 
     def get(self, check_id: str) -> CheckRecord:
         """One check with its per-column results.

@@ -1,4 +1,5 @@
-"""The web UI (``shipyard ui``): runs, run details, comparisons and models, server-rendered.
+"""The web UI (``shipyard ui``): runs, run details, comparisons, models, monitoring and a live
+view of a running server, server-rendered.
 
 It reads the store through :mod:`shipyard.tracking` and :mod:`shipyard.registry` only; every
 script and style is a file of this package (no CDN). See ``docs/ui.md``.
@@ -11,5 +12,6 @@ Example:
 
 from shipyard.ui._app import CSP, create_app
 from shipyard.ui._auth import SESSION_SECONDS, UiAuth
+from shipyard.ui._serving import normalise_url as normalise_server_url
 
-__all__ = ["CSP", "SESSION_SECONDS", "UiAuth", "create_app"]
+__all__ = ["CSP", "SESSION_SECONDS", "UiAuth", "create_app", "normalise_server_url"]

@@ -13,8 +13,8 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, quote
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import jinja2
 from starlette.applications import Starlette
@@ -41,6 +41,9 @@ from shipyard.registry import Registry
 from shipyard.store import Store
 from shipyard.ui._auth import Session, UiAuth, check_csrf, current_session, log_in
 from shipyard.ui._format import FILTERS
+
+if TYPE_CHECKING:
+    from shipyard.ui._serving import Scraper
 
 __all__ = ["CSP", "PageError", "View", "create_app"]
 
@@ -74,6 +77,7 @@ class UiState:
     store: Store
     auth: UiAuth
     templates: jinja2.Environment
+    scraper: Scraper
     registry: Registry = field(init=False)
 
     def __post_init__(self) -> None:
@@ -115,13 +119,27 @@ class View:
 ViewFunction = Callable[[View], Response]
 
 
-def create_app(store: Store, *, auth: UiAuth | None = None) -> Starlette:
-    """The web UI over ``store``: runs, run details, comparisons, models.
+def create_app(
+    store: Store,
+    *,
+    auth: UiAuth | None = None,
+    server: str | None = None,
+    server_key: str | None = None,
+) -> Starlette:
+    """The web UI over ``store``: runs, run details, comparisons, models, monitoring and a
+    live view of a running server.
 
     Args:
         store: the store to show (only read, except alias moves by admins).
         auth: who may use it; the default (no keys) lets every visitor in, which
             ``shipyard ui`` allows on loopback hosts only.
+        server: the base URL of a running ``shipyard serve`` the serving page shows
+            (visitors may give another).
+        server_key: an API key for ``server`` (role read or admin), sent to it only and
+            never shown.
+
+    Raises:
+        ValueError: ``server`` is not an http:// or https:// URL.
 
     Returns:
         An ASGI app (serve it with uvicorn, or test it with Starlette's ``TestClient``).
@@ -132,10 +150,17 @@ def create_app(store: Store, *, auth: UiAuth | None = None) -> Starlette:
     """
     # the views import this module's View and PageError: imported here, once it is loaded
     from shipyard.ui._models import model_page, models_page, promote, rollback
+    from shipyard.ui._monitoring import (
+        check_page,
+        model_monitoring,
+        monitoring_page,
+        version_monitoring,
+    )
     from shipyard.ui._runs import artifact, compare_page, run_page, runs_page
+    from shipyard.ui._serving import Scraper, live_fragment, serving_page
 
     auth = auth or UiAuth()
-    state = UiState(store, auth, _templates())
+    state = UiState(store, auth, _templates(), Scraper(server, server_key))
     routes = [
         Route("/", _home),
         Route("/health", _health),
@@ -148,6 +173,12 @@ def create_app(store: Store, *, auth: UiAuth | None = None) -> Starlette:
         Route("/compare", _endpoint(compare_page)),
         Route("/models", _endpoint(models_page)),
         Route("/models/{name}", _endpoint(model_page)),
+        Route("/models/{name}/monitoring", _endpoint(model_monitoring)),
+        Route("/models/{name}/versions/{version}/monitoring", _endpoint(version_monitoring)),
+        Route("/monitoring", _endpoint(monitoring_page)),
+        Route("/monitoring/checks/{check_id}", _endpoint(check_page)),
+        Route("/serving", _endpoint(serving_page)),
+        Route("/serving/live", _endpoint(live_fragment)),
         Route(
             "/models/{name}/promote",
             _endpoint(promote, need="admin", post=True),
@@ -233,6 +264,10 @@ def _endpoint(
             if post:
                 return _error_page(ctx, 403, "log in first: this action needs an API key")
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            if request.headers.get("hx-request") == "true":  # a fragment (the session ended):
+                page = urlsplit(request.headers.get("hx-current-url", ""))  # reload the page
+                target = page.path + (f"?{page.query}" if page.query else "") or target
+                return Response(headers={"HX-Redirect": f"/login?next={quote(target)}"})
             return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
         if post:
             try:

@@ -1,4 +1,5 @@
-"""The runs pages: the table of runs, one run, its artifacts, and runs compared."""
+"""The runs pages: the table of runs, one run (its curves and its log), its artifacts, and
+runs compared."""
 
 from __future__ import annotations
 
@@ -24,6 +25,13 @@ from shipyard.tracking import (
     view_run,
 )
 from shipyard.ui._app import PageError, View
+from shipyard.ui._curves import (
+    CURVES_ARTIFACT,
+    RunCurve,
+    compare_curve_charts,
+    read_curves,
+    run_curve_charts,
+)
 from shipyard.ui._filters import RUN_COLUMNS, RunQuery, parse_run_query
 
 __all__ = ["artifact", "compare_page", "run_page", "runs_page"]
@@ -33,12 +41,16 @@ MAX_COMPARED = 10
 MAX_CHARTS = 24
 MAX_POINTS = 1000  # per series: more are thinned evenly (the last point is always kept)
 TRIALS_SHOWN = 100
+LOG_ARTIFACT = "run.log"  # the pipeline's name (shipyard.pipeline is not the UI's to import)
+LOG_LINES_SHOWN = 200
 #: The artifacts' own policy: shown as a sandboxed document (no script runs, no cookie is
 #: readable), self-contained reports (inline styles, data: images) still render.
 ARTIFACT_CSP = (
     "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:"
 )
 _TEXT_TYPES = ("text/", "application/json", "image/svg+xml")
+_OTHER_TYPES = {"log": "text/plain"}  # what mimetypes does not know
+_BINARY = "application/octet-stream"
 
 
 def runs_page(ctx: View) -> Response:
@@ -91,6 +103,7 @@ def run_page(ctx: View) -> Response:
     problems: list[str] = []
     validation = _json_artifact(ctx, run, artifacts, "validation.json", problems)
     evaluation = _json_artifact(ctx, run, artifacts, "evaluation.json", problems) or {}
+    curves = _run_curves(ctx, run, artifacts, problems)
     charts = [
         chart(key, [(run.name, points)])
         for key, points in sorted(histories.items())
@@ -111,6 +124,8 @@ def run_page(ctx: View) -> Response:
         artifacts=[(a, a.path.removeprefix(f"runs/{run.id}/")) for a in artifacts],
         validation=validation,
         confusion=_confusion(evaluation),
+        curve_charts=run_curve_charts(curves[1]) if curves else [],
+        log=_log_tail(ctx, run, artifacts, problems),
         problems=problems,
         has_report=any(a.path.endswith("/report.html") for a in artifacts),
         quote=quote,
@@ -129,7 +144,7 @@ def artifact(ctx: View) -> Response:
         msg = f"run {run.id} has no artifact {name!r}; its page lists the ones it has"
         raise PageError(404, msg)
     data = ctx.store.artifacts.get(path)
-    kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    kind = mimetypes.guess_type(name)[0] or _OTHER_TYPES.get(name.rsplit(".", 1)[-1], _BINARY)
     if kind.startswith(_TEXT_TYPES):
         kind += "; charset=utf-8"
     download = ctx.request.query_params.get("download") == "1"
@@ -152,6 +167,10 @@ def compare_page(ctx: View) -> Response:
         histories = {run.id: metric_histories(conn, run.id) for run in runs}
     if len({run.id for run in runs}) < 2:
         raise PageError(400, "compare: these ids name one run twice; choose 2 to 10 runs")
+    problems: list[str] = []
+    curves = {run.id: _compared_curves(ctx, run, problems) for run in runs}
+    stored = [(_label(run), found) for run in runs if (found := curves[run.id]) is not None]
+    curve_charts = compare_curve_charts([(label, *found) for label, found in stored])
     param_keys = sorted({k for run in runs for k in run.params})
     metric_keys = sorted({k for run in runs for k in run.metrics})
     params = [_compared(key, [run.params.get(key) for run in runs]) for key in param_keys]
@@ -168,6 +187,9 @@ def compare_page(ctx: View) -> Response:
         metrics=metrics,
         charts=charts,
         n_differing=sum(1 for row in params if row["differs"]),
+        curve_charts=curve_charts,
+        without_curves=[run for run in runs if curves[run.id] is None],
+        problems=problems,
     )
 
 
@@ -240,6 +262,47 @@ def _json_artifact(
         problems.append(f"{name} could not be read: {exc}")
         return None
     return loaded if isinstance(loaded, dict) else None
+
+
+def _run_curves(
+    ctx: View, run: RunRecord, artifacts: list[ArtifactRecord], problems: list[str]
+) -> tuple[str, list[RunCurve]] | None:
+    """The task and holdout curves ``run`` stored (``curves.json``, sha256-verified);
+    ``None`` for a run without them (older runs, regressions)."""
+    return read_curves(_json_artifact(ctx, run, artifacts, CURVES_ARTIFACT, problems))
+
+
+def _compared_curves(
+    ctx: View, run: RunRecord, problems: list[str]
+) -> tuple[str, list[RunCurve]] | None:
+    """:func:`_run_curves` of one of the compared runs, its problems naming it."""
+    own: list[str] = []
+    found = _run_curves(ctx, run, ctx.store.artifacts.list(f"runs/{run.id}"), own)
+    problems += [f"{_label(run)}: {problem}" for problem in own]
+    return found
+
+
+def _log_tail(
+    ctx: View, run: RunRecord, artifacts: list[ArtifactRecord], problems: list[str]
+) -> dict[str, Any] | None:
+    """The last :data:`LOG_LINES_SHOWN` lines of the run's ``run.log`` (sha256-verified),
+    with its line count; ``None`` for a run without a log."""
+    path = f"runs/{run.id}/{LOG_ARTIFACT}"
+    if not any(a.path == path for a in artifacts):
+        return None
+    try:
+        text = ctx.store.artifacts.get(path).decode("utf-8", "replace")
+    except StoreError as exc:
+        problems.append(f"{LOG_ARTIFACT} could not be read: {exc}")
+        return None
+    lines = text.splitlines()
+    shown = lines[-LOG_LINES_SHOWN:]
+    return {
+        "name": LOG_ARTIFACT,
+        "text": "\n".join(shown),
+        "n_shown": len(shown),
+        "n_lines": len(lines),
+    }
 
 
 def _confusion(evaluation: dict[str, Any]) -> dict[str, Any] | None:
