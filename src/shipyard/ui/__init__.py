@@ -10,8 +10,16 @@ Example:
     >>> app = create_app(Store.open(root=".shipyard"), auth=UiAuth())  # doctest: +SKIP
 """
 
+from shipyard._apikeys import load_api_key_roles
 from shipyard.ui._app import CSP, create_app
 from shipyard.ui._auth import SESSION_SECONDS, UiAuth
 from shipyard.ui._serving import normalise_url as normalise_server_url
 
-__all__ = ["CSP", "SESSION_SECONDS", "UiAuth", "create_app", "normalise_server_url"]
+__all__ = [
+    "CSP",
+    "SESSION_SECONDS",
+    "UiAuth",
+    "create_app",
+    "load_api_key_roles",
+    "normalise_server_url",
+]
