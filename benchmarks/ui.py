@@ -1,23 +1,29 @@
-"""Benchmark: the web UI's runs page over a store holding 100,000 runs.
+"""Benchmark: every page of the web UI over a store holding 100,000 runs.
 
 Seeds a fresh store (SQLite by default; ``--postgres`` for the PostgreSQL server at
 ``SHIPYARD_TEST_PG_URL``, in a database of its own, dropped afterwards) with 100,000 top-level
 runs, each with 5 params, 4 latest metrics (one value each) and 2 tags, through bulk
 ``executemany`` inserts (a benchmark may write the tables to seed them; the UI only reads
-through ``shipyard.tracking``). Then times full page renders through the app (Starlette's
-TestClient: query, template, HTTP) and prints the median of several requests per page
-against the target: the first page in under 200 ms.
+through ``shipyard.tracking``). Then adds, through the real APIs, what the other pages show:
+a real ``shipyard quickstart`` run (3 candidates cross-validated on Palmer penguins, its
+artifacts, curves, log and registered model) and the UI tests' store (``tests/ui_store.py``:
+62 more runs, a search with 5 trials, the model ``penguins`` with versions, alias history and
+gate decisions, and 6 monitoring checks with incidents). Then times full page renders
+through the app (Starlette's TestClient: query, template, HTTP) and prints the median of
+several requests per page against the target: the runs page's first view in under 200 ms.
 
 Usage::
 
     python benchmarks/ui.py                  # SQLite, 100,000 runs
     python benchmarks/ui.py --postgres       # PostgreSQL too
     python benchmarks/ui.py --runs 20000     # a smaller store
+    python benchmarks/ui.py --runs-page-only # the runs page alone (no quickstart run)
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import random
 import statistics
@@ -27,6 +33,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +43,8 @@ from rich.table import Table
 
 from shipyard.store import Store, tables
 from shipyard.ui import UiAuth, create_app
+
+ROOT = Path(__file__).resolve().parents[1]
 
 N_RUNS = 100_000
 TARGET_MS = 200.0
@@ -58,6 +67,48 @@ PAGES = (
     ("project + status + time range", "?project=churn&status=finished&after=2026-03-01"),
     ("page 1,000 (offset 49,950)", "?offset=49950"),
 )
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """What :func:`fill_lifecycle` recorded: the pages' URLs beyond the runs page."""
+
+    pages: tuple[tuple[str, str], ...]
+
+
+def fill_lifecycle(store: Store, home: Path) -> tuple[Lifecycle, float]:
+    """A real quickstart run under ``home`` and the UI tests' runs, model and monitoring
+    checks (``tests/ui_store.py``); returns the pages to time and the seconds it took."""
+    started = time.perf_counter()
+    sys.path.insert(0, str(ROOT / "tests"))
+    from shipyard.pipeline import create_quickstart_project, run_project
+    from shipyard.spec import load_spec
+    from shipyard.tracking import page_runs
+    from ui_store import fill, fill_monitoring  # tests/ui_store.py
+
+    result = run_project(load_spec(create_quickstart_project(home)), store=store)
+    filled = fill(store)
+    alerts = logging.getLogger("shipyard.pipeline._alerts")
+    level = alerts.level
+    alerts.setLevel(logging.CRITICAL)  # one check's webhook is down on purpose: not news here
+    try:
+        monitored = fill_monitoring(store)
+    finally:
+        alerts.setLevel(level)
+    with store.connect() as conn:
+        trials = [r.id for r in page_runs(conn, parent_id=result.run_id).runs]
+    compared = [result.run_id, *trials, *filled.churn][:5]
+    pages = (
+        ("a run (the quickstart's)", f"/runs/{result.run_id}"),
+        ("compare 5 runs", "/compare?ids=" + ",".join(compared)),
+        ("models", "/models"),
+        ("a model (penguins)", "/models/penguins"),
+        ("monitoring overview", "/monitoring"),
+        ("a version's monitoring (6 checks)", "/models/penguins/versions/2/monitoring"),
+        ("a check", f"/monitoring/checks/{monitored.checks[-1]}"),
+        ("serving (no server: its empty state)", "/serving"),
+    )
+    return Lifecycle(pages), time.perf_counter() - started
 
 
 def _run_rows(n: int, seed: int = 0) -> Iterator[dict[str, list[dict[str, Any]]]]:
@@ -133,18 +184,23 @@ def _median_ms(fn: Callable[[], object], repeats: int = REPEATS) -> float:
     return statistics.median(times) * 1000
 
 
-def measure(store: Store) -> list[tuple[str, float, int]]:
-    """(label, median ms, response bytes) for each page in :data:`PAGES`."""
+def measure(store: Store, lifecycle: Lifecycle | None = None) -> list[tuple[str, float, int]]:
+    """(label, median ms, response bytes) for each page in :data:`PAGES`, then each of
+    ``lifecycle``'s pages."""
     from starlette.testclient import TestClient
 
     app = create_app(store, auth=UiAuth())
+    pages = [(f"runs: {label}", f"/runs{query}") for label, query in PAGES]
+    pages += list(lifecycle.pages if lifecycle is not None else ())
     out = []
     with TestClient(app, base_url="http://127.0.0.1") as client:
-        for label, query in PAGES:
-            response = client.get(f"/runs{query}")
-            assert response.status_code == 200 and 'class="count"' in response.text, label
+        for label, url in pages:
+            response = client.get(url)
+            assert response.status_code == 200, (label, response.status_code)
+            if url.startswith("/runs?") or url == "/runs":
+                assert 'class="count"' in response.text, label
 
-            def fetch(url: str = f"/runs{query}") -> object:
+            def fetch(url: str = url) -> object:
                 return client.get(url)
 
             out.append((label, _median_ms(fetch), len(response.content)))
@@ -152,7 +208,7 @@ def measure(store: Store) -> list[tuple[str, float, int]]:
 
 
 @contextmanager
-def _pg_store() -> Iterator[Store]:
+def _pg_store() -> Iterator[tuple[Store, Path]]:
     name = f"shipyard_ui_bench_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -160,8 +216,8 @@ def _pg_store() -> Iterator[Store]:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             base = PG_URL.rsplit("/", 1)[0]
-            with Store.open(f"{base}/{name}", root=tmp) as store:
-                yield store
+            with Store.open(f"{base}/{name}", root=Path(tmp) / ".shipyard") as store:
+                yield store, Path(tmp)
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -169,32 +225,47 @@ def _pg_store() -> Iterator[Store]:
 
 
 @contextmanager
-def _sqlite_store() -> Iterator[Store]:
-    with tempfile.TemporaryDirectory() as tmp, Store.open(root=Path(tmp)) as store:
-        yield store
+def _sqlite_store() -> Iterator[tuple[Store, Path]]:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Store.open(root=Path(tmp) / ".shipyard") as store,
+    ):
+        yield store, Path(tmp)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=N_RUNS, help="runs to seed")
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL too")
+    parser.add_argument(
+        "--runs-page-only",
+        action="store_true",
+        help="time the runs page alone (no quickstart run, model or checks)",
+    )
     args = parser.parse_args(argv)
-    console = Console()
+    console = Console(width=max(Console().width, 100))
     backends = [("SQLite", _sqlite_store)] + ([("PostgreSQL", _pg_store)] if args.postgres else [])
-    table = Table(title=f"Runs page over {args.runs:,} runs (median of {REPEATS} requests)")
+    table = Table(title=f"Web UI pages over {args.runs:,} runs (median of {REPEATS} requests)")
     for column in ("store", "page", "median", "target", "HTML"):
         table.add_column(column, justify="left" if column in ("store", "page") else "right")
     missed = False
     for backend, opener in backends:
-        with opener() as store:
+        with opener() as (store, home):
             seconds = seed(store, args.runs)
             console.print(f"{backend}: seeded {args.runs:,} runs in {seconds:.1f} s")
-            for label, ms, size in measure(store):
-                first = label.startswith("first")
+            lifecycle = None
+            if not args.runs_page_only:
+                lifecycle, seconds = fill_lifecycle(store, home)
+                console.print(
+                    f"{backend}: a quickstart run, a model and its checks in {seconds:.1f} s"
+                )
+            for label, ms, size in measure(store, lifecycle):
+                first = label.startswith("runs: first")
                 ok = ms < TARGET_MS
                 missed |= first and not ok
                 target = f"< {TARGET_MS:.0f} ms" if first else "-"
-                shown = f"[{'green' if ok else 'red'}]{ms:.1f} ms[/]"
+                colour = "green" if ok else "red" if first else "yellow"
+                shown = f"[{colour}]{ms:.1f} ms[/]"
                 table.add_row(backend, label, shown, target, f"{size / 1024:.0f} KiB")
     console.print(table)
     return 1 if missed else 0

@@ -260,12 +260,18 @@ class Monitored:
 def fill_monitoring(store: Store) -> Monitored:
     """Six daily checks of ``penguins`` v2 (the model :func:`fill` registers), recorded as
     ``shipyard monitor`` records them: real drift tests of three inputs and two outputs
-    (drifting on days 3, 4 and 6), estimated and realised accuracy, and the alert rule
+    (drifting on days 3, 4 and 6), the predicted class shares (from day 2: the first check
+    predates them), estimated and realised accuracy, and the alert rule
     ``drift_share > 0.3`` opening an incident on day 3 (delivered), resolving it on day 5, and
     opening another on day 6 whose notice could not be delivered."""
     import numpy as np
 
-    from shipyard.monitor import alert_signals, compare_performance, detect_drift
+    from shipyard.monitor import (
+        alert_signals,
+        class_share_summary,
+        compare_performance,
+        detect_drift,
+    )
     from shipyard.pipeline import AlertChannels, apply_alerts
     from shipyard.registry import MonitorHistory
     from shipyard.spec import AlertRuleSpec, AlertsSpec
@@ -319,6 +325,11 @@ def fill_monitoring(store: Store) -> Monitored:
             labelled=labelled,
         )
         start = MONITOR_START + day * MONITOR_DAY
+        summary: dict[str, object] = {"uri": "models:/penguins@production"}
+        if day > 0:  # the first check was recorded before checks kept the distribution
+            summary["distribution"] = class_share_summary(
+                _shares(ref_predictions["prediction"]), _shares(predicted["prediction"])
+            )
         check = history.record(
             "penguins",
             2,
@@ -326,7 +337,7 @@ def fill_monitoring(store: Store) -> Monitored:
             predictions=outputs,
             performance=performance,
             window=(start, start + MONITOR_DAY),
-            summary={"uri": "models:/penguins@production"},
+            summary=summary,
         )
         out.checks.append(check.id)
         channels = AlertChannels()
@@ -342,6 +353,10 @@ def fill_monitoring(store: Store) -> Monitored:
         )
     out.incidents = [i.id for i in history.incidents("penguins")]
     return out
+
+
+def _shares(values: pd.Series) -> dict[str, float]:
+    return {str(k): float(v) for k, v in values.value_counts(normalize=True).items()}
 
 
 @dataclass

@@ -9,16 +9,15 @@ without them, except under ``CI=true``, where a missing browser fails the test.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from browser import headless_chrome
 from shipyard.store import Store
 from ui_store import (
     Filled,
@@ -32,8 +31,6 @@ from ui_store import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.http]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ADMIN_KEY = "browser-admin-key-0123456789"
 RUN_SPEC = """\
 name: penguins
@@ -57,30 +54,8 @@ class Site:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        reason = (
-            f"no headless Chromium: {', '.join(missing)} missing; install it with "
-            "`apt-get install -y chromium chromium-driver` (.ci/run does)"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(flag)
-    options.add_argument("--window-size=1366,900")  # a laptop
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.implicitly_wait(5)
-    try:
+    with headless_chrome(implicit_wait=5) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture(scope="module")
@@ -294,6 +269,8 @@ def test_monitoring_heatmap_and_charts(browser: Any, site: Site) -> None:
     charts = _charts(browser)  # drift share, prediction drift, accuracy, ...
     assert len(charts) >= 3 and all(c["drawn"] == "1" and c["width"] > 100 for c in charts)
     assert all(c["series"] >= 2 for c in charts)
+    [shares] = _charts(browser, '[data-chart="dist-1-data"]')  # each class and its reference
+    assert shares["drawn"] == "1" and shares["series"] >= 4
     header = browser.find_element(By.CSS_SELECTOR, "#heatmap-inputs th.hm-check a")
     header.click()  # a column opens its check
     _wait_for(browser, lambda: "/monitoring/checks/" in browser.current_url)

@@ -7,14 +7,23 @@ import html
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
-from shipyard.registry import MonitorHistory, Registry
+from shipyard.registry import CheckRecord, MonitorHistory, Registry
 from shipyard.store import Store
 from shipyard.ui import UiAuth, create_app
-from shipyard.ui._monitoring import BUCKETS, bucket, stat_text
+from shipyard.ui._monitoring import (
+    BUCKETS,
+    bucket,
+    distribution,
+    distribution_charts,
+    distribution_rows,
+    quantile_name,
+    stat_text,
+)
 from ui_store import Monitored, fill, fill_monitoring, package
 
 
@@ -303,3 +312,119 @@ def test_pages_keep_the_csp_and_need_no_inline_script(client: TestClient) -> Non
     scripts = re.findall(r"<script(?![^>]*\bsrc=)([^>]*)>", response.text)
     assert scripts and all('type="application/json"' in s for s in scripts)
     assert ' style="' not in response.text
+
+
+# --- the prediction distribution --------------------------------------------------------
+
+
+def test_class_shares_are_charted_by_check_with_the_reference_dashed(client: TestClient) -> None:
+    page = client.get("/models/penguins/versions/2/monitoring").text
+    chart = _chart(page, "dist-1")
+    assert chart["percent"] is True and len(chart["x"]) == 6  # type: ignore[arg-type]
+    series = {s["label"]: s for s in chart["series"]}  # type: ignore[attr-defined]
+    assert list(series) == ["a", "b", "reference a", "reference b"]
+    assert [s["dash"] for s in series.values()] == [False, False, True, True]
+    assert series["a"]["colour"] == series["reference a"]["colour"] == 0  # a class, one colour
+    b, ref_b = series["b"]["values"], series["reference b"]["values"]
+    assert b[0] is None and ref_b[0] is None  # the first check did not record it
+    assert len(set(ref_b[1:])) == 1 and 0.3 < ref_b[1] < 0.5  # the reference: 40% b
+    assert all(b[d] > 0.55 for d in (2, 3, 5)) and all(b[d] < 0.55 for d in (1, 4))  # shifted
+    assert all(
+        a + bb == pytest.approx(1) for a, bb in zip(series["a"]["values"][1:], b[1:], strict=True)
+    )
+    assert 'aria-label="Predicted class shares by check (dashed: the reference&#39;s)' in page
+    assert "Not recorded for 1 of the 6 checks" in page
+    assert page.index('id="dist-1-data"') < page.index(
+        'id="pred-1-data"'
+    )  # then the drift statistics
+
+
+def test_a_checks_page_shows_its_distribution_or_says_it_was_not_recorded(
+    client: TestClient, filled: tuple[Store, Monitored]
+) -> None:
+    _, monitored = filled
+    old = client.get(f"/monitoring/checks/{monitored.checks[0]}").text
+    assert "Not recorded for this check" in old and 'id="distribution"' not in old
+    page = client.get(f"/monitoring/checks/{monitored.checks[2]}").text
+    table = page.split('<table id="distribution">', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(
+        r'<th scope="row">(\w+)</th>\s*<td class="num">([\d.]+)%</td><td class="num">([\d.]+)%'
+        r'</td><td class="num">([+-][\d.]+) pp</td>',
+        table,
+    )
+    assert [r[0] for r in rows] == ["a", "b"]
+    for _, ref, cur, change in rows:
+        assert float(change) == pytest.approx(float(cur) - float(ref), abs=0.11)
+    assert float(rows[1][2]) > 55  # b predicted far more than its reference share
+
+
+def _regression_check(i: int, summary: dict[str, object]) -> CheckRecord:
+    return CheckRecord(
+        f"r{i}", "m", 1, "drift", None, float(i), float(i), 10, 10, 1, 0, 0.0, False, summary
+    )
+
+
+def test_a_regressions_median_and_band_are_charted_against_the_reference() -> None:
+    from shipyard.monitor import quantile_summary
+
+    checks = [
+        _regression_check(0, {}),  # before checks kept the distribution
+        _regression_check(1, {"distribution": quantile_summary(range(101), range(101))}),
+        _regression_check(2, {"distribution": quantile_summary(range(101), range(50, 151))}),
+        _regression_check(3, {"distribution": {"kind": "quantiles", "quantiles": "bad"}}),
+        _regression_check(4, {"distribution": quantile_summary(range(101), [])}),
+    ]
+    assert [distribution(c) is not None for c in checks] == [False, True, True, False, True]
+    [chart] = distribution_charts(checks, [0.0, 1.0, 2.0, 3.0, 4.0])
+    lines = {s["label"]: s for s in chart["series"]}
+    assert lines["median"]["values"] == [None, 50.0, 100.0, None, None]
+    assert lines["90th percentile"]["values"] == [None, 90.0, 140.0, None, None]
+    assert lines["10th percentile"]["values"] == [None, 10.0, 60.0, None, None]
+    assert lines["reference median"]["values"] == [None, 50.0, 50.0, None, 50.0]
+    assert lines["reference median"]["dash"] and not lines["median"]["dash"]
+    assert chart["bands"] == [[0, 2, 0]]  # the 10-90% band: between the first and third line
+    assert [s["label"] for s in chart["series"]][:3] == [
+        "90th percentile",
+        "median",
+        "10th percentile",
+    ]
+    assert "median from 50.0000 to 100.0000" in chart["summary"]
+
+
+def test_distributions_that_cannot_be_read_are_not_recorded() -> None:
+    for stored in (
+        None,
+        "classes",
+        {"kind": "histogram"},
+        {"kind": "classes", "reference": {"a": "x"}, "current": {}},
+        {"kind": "classes", "reference": {"a": 1.0}},
+        {"kind": "quantiles", "quantiles": [0.5], "reference": [1.0, 2.0], "current": None},
+    ):
+        assert distribution(_regression_check(0, {"distribution": stored})) is None, stored
+    assert distribution_charts([_regression_check(0, {})], [0.0]) == []
+    assert distribution_rows(
+        {"kind": "quantiles", "quantiles": [0.1, 0.5], "reference": [1.0, 2.0], "current": None}
+    ) == [("10th percentile", 1.0, None), ("median", 2.0, None)]
+    assert [quantile_name(q) for q in (0.01, 0.02, 0.03, 0.11, 0.25, 0.975)] == [
+        "1st percentile",
+        "2nd percentile",
+        "3rd percentile",
+        "11th percentile",
+        "25th percentile",
+        "97.5th percentile",
+    ]
+
+
+def test_a_version_whose_checks_predate_the_distribution_says_so(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from shipyard.monitor import detect_drift
+
+    frame = pd.DataFrame({"x": [float(i) for i in range(50)]})
+    with Store.open(root=tmp_path / "sy") as store:
+        Registry(store).register("old", package(0.9))
+        MonitorHistory(store).record("old", 1, inputs=detect_drift(frame, frame))
+        with TestClient(create_app(store, auth=UiAuth()), base_url="http://127.0.0.1") as c:
+            page = c.get("/models/old/versions/1/monitoring").text
+    assert "The prediction distribution is not recorded for this check" in page
+    assert 'id="dist-1-data"' not in page and "No check tested the predictions." in page

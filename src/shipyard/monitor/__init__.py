@@ -8,6 +8,7 @@ prediction log and records results is :mod:`shipyard.pipeline` (``check_model``)
 
 from shipyard.monitor._alerts import RuleOutcome, alert_signals, evaluate_rules, share_change
 from shipyard.monitor._columns import ColumnKind, ColumnSamples, ValueCounts
+from shipyard.monitor._distribution import QUANTILES, class_share_summary, quantile_summary
 from shipyard.monitor._drift import (
     ColumnDrift,
     ColumnTable,
@@ -33,6 +34,7 @@ from shipyard.monitor._report import (
 )
 
 __all__ = [
+    "QUANTILES",
     "AlertLine",
     "Calibration",
     "ColumnDrift",
@@ -50,6 +52,7 @@ __all__ = [
     "Table",
     "ValueCounts",
     "alert_signals",
+    "class_share_summary",
     "column_kinds",
     "compare_performance",
     "default_drift_methods",
@@ -57,6 +60,7 @@ __all__ = [
     "estimate_performance",
     "evaluate_rules",
     "fit_calibration",
+    "quantile_summary",
     "render_monitor_report",
     "share_change",
 ]

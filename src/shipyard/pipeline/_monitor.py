@@ -43,10 +43,12 @@ from shipyard.monitor import (
     PerformanceReport,
     Table,
     alert_signals,
+    class_share_summary,
     compare_performance,
     detect_drift,
     evaluate_rules,
     fit_calibration,
+    quantile_summary,
     render_monitor_report,
 )
 from shipyard.pipeline._alerts import AlertChannels, AlertOutcome, apply_alerts
@@ -197,6 +199,11 @@ def check_model(
         methods=methods,
     )
     performance = _performance(package, preds_ref, logged, LabelStore(store), version.name)
+    shares = _class_shares(package, preds_ref, logged)
+    summary: dict[str, Any] = {"uri": model_uri}
+    distribution = _distribution(package, shares, preds_ref, current_preds)
+    if distribution is not None:
+        summary["distribution"] = distribution
     check = None
     if record:
         window = (
@@ -210,9 +217,8 @@ def check_model(
             predictions=outputs,
             performance=performance,
             window=window,
-            summary={"uri": model_uri},
+            summary=summary,
         )
-    shares = _class_shares(package, preds_ref, logged)
     signals = alert_signals(inputs, outputs, performance, shares)
     outcome = None
     if alerts is not None and alerts.rules:
@@ -338,6 +344,26 @@ def _class_shares(
         return out
 
     return shares(reference["prediction"]), shares(logged["prediction"])
+
+
+def _distribution(
+    package: ModelPackage,
+    shares: tuple[dict[str, float], dict[str, float]] | None,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+) -> dict[str, Any] | None:
+    """The prediction distribution the check keeps: a classifier's class shares, a
+    regression's deciles (reference and window; ``None`` when there are no predictions)."""
+    if shares is not None:
+        return class_share_summary(*shares)
+    if package.task != "regression" or "prediction" not in reference.columns:
+        return None
+
+    def numbers(frame: pd.DataFrame) -> np.ndarray:
+        values = pd.to_numeric(frame["prediction"], errors="coerce")
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+
+    return quantile_summary(numbers(reference), numbers(current))
 
 
 def _performance(

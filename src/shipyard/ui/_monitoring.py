@@ -27,10 +27,14 @@ __all__ = [
     "Heatmap",
     "bucket",
     "check_page",
+    "distribution",
+    "distribution_charts",
+    "distribution_rows",
     "heatmap",
     "incident_state",
     "model_monitoring",
     "monitoring_page",
+    "quantile_name",
     "version_monitoring",
 ]
 
@@ -153,6 +157,7 @@ def _version(
         heatmaps=[h for h in (heatmap(checks, s) for s in ("inputs", "predictions")) if h.rows],
         buckets=BUCKETS,
         charts=_charts(checks),
+        unrecorded=sum(1 for c in checks if distribution(c) is None),
         incidents=incidents,
         known_checks=known,
         delivery=incident_state,
@@ -180,6 +185,8 @@ def check_page(ctx: View) -> Response:
         check=check,
         sections=[(s, rows) for s, rows in sections if rows],
         cells={(r.section, r.column): cell(r, check) for r in check.results},
+        distribution=distribution(check),
+        distribution_rows=distribution_rows,
         incidents=incidents,
         known_checks={check.id: check},
         delivery=incident_state,
@@ -288,7 +295,7 @@ def _charts(checks: Sequence[CheckRecord]) -> dict[str, list[dict[str, Any]]]:
     """The version page's charts (uPlot, drawn by ui.js): drift shares, prediction drift by
     statistic, and each metric's holdout, estimated and realised values."""
     if not checks:
-        return {"drift": [], "predictions": [], "performance": []}
+        return {"drift": [], "distribution": [], "predictions": [], "performance": []}
     x = [check_time(c) for c in checks]
     predicted = [_prediction_share(c) for c in checks]
     shares: list[tuple[str, list[float | None]]] = [
@@ -299,9 +306,161 @@ def _charts(checks: Sequence[CheckRecord]) -> dict[str, list[dict[str, Any]]]:
     drift = [_chart("Share of columns drifted", x, shares, "share", percent=True)]
     return {
         "drift": drift,
+        "distribution": distribution_charts(checks, x),
         "predictions": _prediction_charts(checks, x),
         "performance": _performance_charts(checks, x),
     }
+
+
+def distribution(check: CheckRecord) -> dict[str, Any] | None:
+    """The prediction distribution a check stored (``summary["distribution"]``: class shares
+    or quantiles, reference and window), or ``None`` for a check recorded before Shipyard
+    kept it (or one whose entry cannot be read)."""
+    found = check.summary.get("distribution")
+    if not isinstance(found, dict):
+        return None
+    if found.get("kind") == "classes":
+        shares = [found.get("reference"), found.get("current")]
+        if all(
+            isinstance(side, dict) and all(isinstance(v, int | float) for v in side.values())
+            for side in shares
+        ):
+            return found
+    elif found.get("kind") == "quantiles":
+        levels = found.get("quantiles")
+        if isinstance(levels, list) and all(isinstance(q, int | float) for q in levels):
+            sides = [found.get("reference"), found.get("current")]
+            if all(
+                side is None
+                or (
+                    isinstance(side, list)
+                    and len(side) == len(levels)
+                    and all(isinstance(v, int | float) for v in side)
+                )
+                for side in sides
+            ):
+                return found
+    return None
+
+
+def distribution_rows(found: dict[str, Any]) -> list[tuple[str, float | None, float | None]]:
+    """A stored distribution as table rows: (class or quantile, reference, window).
+
+    Example:
+        >>> distribution_rows({"kind": "classes", "reference": {"a": 0.6}, "current": {}})
+        [('a', 0.6, None)]
+        >>> distribution_rows(
+        ...     {"kind": "quantiles", "quantiles": [0.5], "reference": [2.0], "current": None}
+        ... )
+        [('median', 2.0, None)]
+    """
+    if found["kind"] == "classes":
+        reference, current = found["reference"], found["current"]
+        names = list(dict.fromkeys([*reference, *current]))
+        return [(name, reference.get(name), current.get(name)) for name in names]
+    reference, current = found["reference"], found["current"]
+    return [
+        (
+            quantile_name(q),
+            None if reference is None else reference[i],
+            None if current is None else current[i],
+        )
+        for i, q in enumerate(found["quantiles"])
+    ]
+
+
+def quantile_name(q: float) -> str:
+    """``0.5`` is the median, ``0.1`` the 10th percentile.
+
+    Example:
+        >>> quantile_name(0.5), quantile_name(0.1), quantile_name(0.25)
+        ('median', '10th percentile', '25th percentile')
+    """
+    if q == 0.5:
+        return "median"
+    pct = round(q * 100, 2)
+    text = f"{pct:g}"
+    suffix = "th"
+    if pct == int(pct) and int(pct) % 100 not in (11, 12, 13):
+        suffix = {1: "st", 2: "nd", 3: "rd"}.get(int(pct) % 10, "th")
+    return f"{text}{suffix} percentile"
+
+
+def distribution_charts(checks: Sequence[CheckRecord], x: list[float]) -> list[dict[str, Any]]:
+    """The prediction distribution over the checks that stored it: a classifier's share of
+    each predicted class (a solid line each, its reference share dashed in the same colour),
+    a regression's median with its 10-90% band (its reference's dashed). A check without a
+    stored distribution is a gap."""
+    found = [distribution(c) for c in checks]
+    charts = []
+    shares = [d if d is not None and d["kind"] == "classes" else None for d in found]
+    if any(d is not None for d in shares):
+        names: dict[str, None] = {}
+        for d in reversed(shares):  # the newest check's order (by reference share) first
+            if d is not None:
+                names.update(dict.fromkeys([*d["reference"], *d["current"]]))
+        lines: list[tuple[str, list[float | None]]] = []
+        styles: dict[str, tuple[int, bool]] = {}
+        for i, name in enumerate(names):
+            lines.append(
+                (name, [None if d is None else d["current"].get(name, 0.0) for d in shares])
+            )
+            styles[name] = (i, False)
+        for i, name in enumerate(names):
+            label = f"reference {name}"
+            lines.append(
+                (label, [None if d is None else d["reference"].get(name, 0.0) for d in shares])
+            )
+            styles[label] = (i, True)
+        charts.append(
+            _chart(
+                "Predicted class shares by check (dashed: the reference's)",
+                x,
+                lines,
+                "share",
+                percent=True,
+                styles=styles,
+            )
+        )
+    values = [d if d is not None and d["kind"] == "quantiles" else None for d in found]
+    if any(d is not None for d in values):
+
+        def level(side: str, q: float) -> list[float | None]:
+            out: list[float | None] = []
+            for d in values:
+                levels = [] if d is None else list(d["quantiles"])
+                if d is None or d[side] is None or q not in levels:
+                    out.append(None)
+                else:
+                    out.append(float(d[side][levels.index(q)]))
+            return out
+
+        lines = [
+            ("90th percentile", level("current", 0.9)),
+            ("median", level("current", 0.5)),
+            ("10th percentile", level("current", 0.1)),
+            ("reference 90th percentile", level("reference", 0.9)),
+            ("reference median", level("reference", 0.5)),
+            ("reference 10th percentile", level("reference", 0.1)),
+        ]
+        styles = {
+            "90th percentile": (0, False),
+            "median": (0, False),
+            "10th percentile": (0, False),
+            "reference 90th percentile": (7, True),
+            "reference median": (7, True),
+            "reference 10th percentile": (7, True),
+        }
+        chart = _chart(
+            "Predicted value by check: median and 10-90% band (dashed: the reference's)",
+            x,
+            lines,
+            "prediction",
+            styles=styles,
+        )
+        chart["bands"] = [[0, 2, 0]]  # between the 90th and the 10th percentile, colour 0
+        charts.append(chart)
+    return charts
 
 
 def _prediction_share(check: CheckRecord) -> float | None:
@@ -362,8 +521,12 @@ def _chart(
     ylabel: str,
     *,
     percent: bool = False,
+    styles: dict[str, tuple[int, bool]] | None = None,
 ) -> dict[str, Any]:
+    """A time chart's data for ui.js: each line's label, values (``None``: a gap), dash and
+    colour (by ``styles[label]``: a palette index and whether dashed; else by its label)."""
     lines = [(label, [_finite(v) for v in values]) for label, values in series]
+    styles = styles or {}
     return {
         "title": title,
         "x": x,
@@ -374,8 +537,12 @@ def _chart(
             {
                 "label": label,
                 "values": values,
-                "dash": label.startswith(("holdout", "threshold")),
-                "colour": _COLOURS.get(label.split(" ")[0]),
+                "dash": styles[label][1]
+                if label in styles
+                else label.startswith(("holdout", "threshold")),
+                "colour": styles[label][0]
+                if label in styles
+                else _COLOURS.get(label.split(" ")[0]),
             }
             for label, values in lines
         ],

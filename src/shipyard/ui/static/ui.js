@@ -12,6 +12,12 @@
     return uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC");
   }
 
+  // "#0b57d0" and an opacity as "rgba(11, 87, 208, 0.15)": a band's fill, in a line's colour.
+  function tint(hex, alpha) {
+    var n = parseInt(hex.slice(1), 16);
+    return "rgba(" + [(n >> 16) & 255, (n >> 8) & 255, n & 255, alpha].join(", ") + ")";
+  }
+
   function widthOf(area) {
     return Math.max(260, Math.floor(area.getBoundingClientRect().width));
   }
@@ -66,6 +72,15 @@
     };
     if (time) {
       options.tzDate = utc;
+    }
+    if (Array.isArray(data.bands)) {
+      // [upper line, lower line, colour]: the area between two lines (series 0 is x)
+      options.bands = data.bands.map(function (band) {
+        return {
+          series: [band[0] + 1, band[1] + 1],
+          fill: tint(COLOURS[band[2] % COLOURS.length], 0.15)
+        };
+      });
     }
     area._chart = new uPlot(options, columns, area);
     area.dataset.drawn = "1";
