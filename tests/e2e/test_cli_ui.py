@@ -8,12 +8,12 @@ import shutil
 import signal
 import socket
 import ssl
-import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
+from certificates import self_signed
 from cli_runner import cli
 from shipyard.cli._ui import is_loopback
 from shipyard.store import Store
@@ -104,29 +104,7 @@ def test_which_hosts_count_as_loopback(host: str, loopback: bool) -> None:
 @pytest.mark.http
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
 def test_https_with_keys_logs_in_and_stops_on_sigterm(home: Path) -> None:
-    cert, key = home / "ui.pem", home / "ui.key"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed(home, "ui")
     keys = home / "keys.txt"
     keys.write_text(f"# the UI's keys\n{ADMIN_KEY} role=admin\n")
     trust = ssl.create_default_context(cafile=str(cert))

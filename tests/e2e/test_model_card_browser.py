@@ -7,7 +7,6 @@ without them, except under ``CI=true``, where a missing browser fails the test.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,14 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from browser import headless_chrome
 from shipyard.data import CheckResult, ColumnSchema, Signature
 from shipyard.evaluate import CandidateRow, RunReport, build_model_card, render_run_report
 from shipyard.spec import EvaluationSpec
 
 pytestmark = [pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SECTIONS = (
     "summary",
     "candidates",
@@ -47,29 +45,8 @@ CARD_PLOTS = ("card-calibration", "card-importance", "card-shap", "card-learning
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        reason = (
-            f"no headless Chromium: {', '.join(missing)} missing; install it with "
-            "`apt-get install -y chromium chromium-driver` (.ci/run does)"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(flag)
-    options.add_argument("--window-size=1366,900")  # a laptop
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
+    with headless_chrome() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _penguins() -> tuple[pd.DataFrame, pd.Series, Signature]:

@@ -15,9 +15,32 @@ from shipyard.errors import ShipyardError
 from shipyard.registry import ModelPackage, Registry, parse_model_uri
 
 if TYPE_CHECKING:
-    from shipyard.serve import ServeApp
+    from shipyard.serve import ServeApp, TlsFiles
 
-__all__ = ["predict", "serve"]
+__all__ = ["TlsCertfileOption", "TlsKeyfileOption", "checked_tls", "predict", "serve"]
+
+TlsCertfileOption = Annotated[
+    Path | None,
+    typer.Option(help="Serve HTTPS with this PEM certificate (chain); needs --tls-keyfile."),
+]
+TlsKeyfileOption = Annotated[
+    Path | None, typer.Option(help="The certificate's unencrypted PEM private key.")
+]
+
+
+def checked_tls(certfile: Path | None, keyfile: Path | None) -> TlsFiles | None:
+    """The TLS pair of ``--tls-certfile``/``--tls-keyfile``, checked now (a wrong file is an
+    error before anything is served, not in every worker later); ``None`` without one."""
+    from shipyard.serve import TlsFiles
+
+    if (certfile is None) != (keyfile is None):
+        msg = "give both --tls-certfile and --tls-keyfile, or neither"
+        raise typer.BadParameter(msg, param_hint="--tls-certfile/--tls-keyfile")
+    if certfile is None or keyfile is None:
+        return None
+    tls = TlsFiles(certfile, keyfile)
+    tls.check()
+    return tls
 
 
 class OodPolicy(enum.StrEnum):
@@ -187,13 +210,8 @@ def serve(
             "as a share of the range's width.",
         ),
     ] = 0.1,
-    tls_certfile: Annotated[
-        Path | None,
-        typer.Option(help="Serve HTTPS with this PEM certificate (chain); needs --tls-keyfile."),
-    ] = None,
-    tls_keyfile: Annotated[
-        Path | None, typer.Option(help="The certificate's unencrypted PEM private key.")
-    ] = None,
+    tls_certfile: TlsCertfileOption = None,
+    tls_keyfile: TlsKeyfileOption = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve a registered model over HTTP: POST /predict, /health, /ready, /metadata, /metrics.
@@ -205,7 +223,6 @@ def serve(
         BatchingConfig,
         RateLimit,
         ServeConfig,
-        TlsFiles,
         bind_socket,
         create_app,
         default_workers,
@@ -219,14 +236,7 @@ def serve(
     from shipyard.store import store_location
 
     state: CliState = ctx.obj
-    if (tls_certfile is None) != (tls_keyfile is None):
-        msg = "give both --tls-certfile and --tls-keyfile, or neither"
-        raise typer.BadParameter(msg, param_hint="--tls-certfile/--tls-keyfile")
-    tls = (
-        None if tls_certfile is None or tls_keyfile is None else TlsFiles(tls_certfile, tls_keyfile)
-    )
-    if tls is not None:
-        tls.check()  # a wrong file is an error now, not in every worker later
+    tls = checked_tls(tls_certfile, tls_keyfile)
     roles = load_api_key_roles(file=api_keys_file, env_value=os.environ.get("SHIPYARD_API_KEYS"))
     digests = tuple(sorted(roles))
     n_workers = workers or default_workers()

@@ -12,6 +12,7 @@ import typer
 
 from shipyard.cli._context import CliState, current_user, open_store
 from shipyard.cli._render import escape
+from shipyard.cli._serve import TlsCertfileOption, TlsKeyfileOption, checked_tls
 from shipyard.errors import ShipyardError
 
 __all__ = ["ui"]
@@ -46,13 +47,8 @@ def ui(
     session_hours: Annotated[
         float, typer.Option(min=0.01, max=24 * 30, help="How long a login lasts.")
     ] = 8.0,
-    tls_certfile: Annotated[
-        Path | None,
-        typer.Option(help="Serve HTTPS with this PEM certificate (chain); needs --tls-keyfile."),
-    ] = None,
-    tls_keyfile: Annotated[
-        Path | None, typer.Option(help="The certificate's unencrypted PEM private key.")
-    ] = None,
+    tls_certfile: TlsCertfileOption = None,
+    tls_keyfile: TlsKeyfileOption = None,
     server: Annotated[
         str | None,
         typer.Option(
@@ -72,19 +68,13 @@ def ui(
     admin: also promote and roll back). Ctrl-C or SIGTERM stops it.
     """
     from shipyard._apikeys import load_api_key_roles
-    from shipyard.serve import TlsFiles, bind_socket, run_server
+    from shipyard.serve import bind_socket, run_server
     from shipyard.ui import UiAuth, create_app
 
     state: CliState = ctx.obj
     if store is not None:
         state.store_url = store
-    if (tls_certfile is None) != (tls_keyfile is None):
-        msg = "give both --tls-certfile and --tls-keyfile, or neither"
-        raise typer.BadParameter(msg, param_hint="--tls-certfile/--tls-keyfile")
-    tls = None
-    if tls_certfile is not None and tls_keyfile is not None:
-        tls = TlsFiles(tls_certfile, tls_keyfile)
-        tls.check()
+    tls = checked_tls(tls_certfile, tls_keyfile)
     server_key = os.environ.get("SHIPYARD_UI_SERVER_KEY") or None
     if server is not None:
         from shipyard.ui import normalise_server_url
