@@ -11,6 +11,8 @@ from urllib.parse import urlparse
 import pytest
 from hypothesis import settings
 
+pytest_plugins = ["s3_server"]  # the S3 server fixtures: s3_endpoint, s3_bucket
+
 # No per-example deadline: a shared 2-core CI machine must not turn slowness into failures.
 settings.register_profile("shipyard", deadline=None)
 settings.load_profile("shipyard")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from palmerpenguins import load_penguins
@@ -94,3 +96,30 @@ def test_a_missing_onnx_graph_and_contradicting_limits_are_user_errors(
         capsys, "serve", "models:/penguins/1", "--max-queue-rows", "10", "--max-batch-rows", "20"
     )
     assert code == 1 and "max_queue_rows (10) must be at least max_batch_rows (20)" in out
+
+
+def test_the_prediction_log_comes_from_the_environment_as_deploy_sets_it(
+    capsys: pytest.CaptureFixture[str], home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``shipyard deploy`` gives the server SHIPYARD_PREDICTION_LOG (from a Secret): the
+    option's environment form; the flag still wins."""
+    import shipyard.serve
+
+    served: list[Any] = []
+
+    def fake_run_server(app: Any, **kwargs: Any) -> Any:
+        served.append(app.shipyard.config.prediction_log)
+        return SimpleNamespace(drained=True)
+
+    monkeypatch.setattr(shipyard.serve, "run_server", fake_run_server)
+    monkeypatch.setenv("SHIPYARD_PREDICTION_LOG", "off")
+    code, out = cli(capsys, "serve", "models:/penguins/1", "--port", "0", "--workers", "1")
+    assert code == 0, out
+    assert served == [None] and "no prediction log" in out
+    folder = home / "logged"
+    code, out = cli(
+        capsys, "serve", "models:/penguins/1", "--port", "0", "--workers", "1",
+        "--prediction-log", str(folder),
+    )  # fmt: skip
+    assert code == 0, out
+    assert served[-1] == str(folder)

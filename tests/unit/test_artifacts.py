@@ -186,3 +186,25 @@ def test_a_database_failure_is_a_store_error_naming_the_store_and_leaves_no_file
     ):
         with pytest.raises(StoreError, match=f"{doing}.*check that it is running"):
             call()
+
+
+def test_delete_removes_record_and_file_together(store: Store, tmp_path: Path) -> None:
+    store.artifacts.put("runs/a/one.txt", b"1")
+    store.artifacts.put("runs/a/two.txt", b"2")
+    assert store.artifacts.delete("runs/a/one.txt") is True
+    assert store.artifacts.delete("runs/a/one.txt") is False  # nothing recorded any more
+    assert [r.path for r in store.artifacts.list()] == ["runs/a/two.txt"]
+    assert _files(tmp_path / "sy" / "artifacts") == ["runs/a/two.txt"]
+
+
+def test_a_root_with_credentials_is_never_shown(tmp_path: Path) -> None:
+    root = "memory://me:pw-secret@bucket/sy?token=tok-secret"
+    store = ArtifactStore(root, sa.create_engine("sqlite://"))
+    for shown in (store.location, repr(store)):
+        assert "pw-secret" not in shown and "tok-secret" not in shown
+    assert store.location == "memory://me:***@bucket/sy?token=***"
+
+
+def test_an_unknown_filesystem_is_a_store_error() -> None:
+    with pytest.raises(StoreError, match="cannot use the artifact root 'nosuchfs://b/sy'"):
+        ArtifactStore("nosuchfs://b/sy", sa.create_engine("sqlite://"))

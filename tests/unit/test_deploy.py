@@ -18,9 +18,11 @@ from dockerfile_parse import DockerfileParser
 from shipyard.deploy import (
     COMPOSE_FILE,
     DASHBOARD_FILE,
+    PREDICTION_LOG_ENV,
     UID,
     WORKFLOW_FILE,
     DeploySpec,
+    PredictionLog,
     Target,
     dns_name,
     render,
@@ -250,6 +252,36 @@ def test_compose_runs_the_server_on_a_healthy_postgres() -> None:
     assert "${POSTGRES_PASSWORD:?" in db["environment"]["POSTGRES_PASSWORD"]
     assert server["command"][0] == "models:/penguins@production"
     assert server["build"] == {"context": "."}
+
+
+@pytest.mark.parametrize("log", list(PredictionLog))
+def test_the_prediction_log_goes_where_asked(log: PredictionLog) -> None:
+    """store: the server's log table in the store's database, its URL from the same Secret
+    (k8s) or the same value (compose), never written out; folder: the default, under
+    SHIPYARD_HOME; off: no log."""
+    spec = _spec(prediction_log=log)
+    (container,) = _k8s(spec)["deployment"]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    server = yaml.safe_load(render(spec, Target.compose)[COMPOSE_FILE])["services"][
+        "shipyard-penguins"
+    ]
+    docker = _dockerfile(spec)
+    if log is PredictionLog.store:
+        ref = env[PREDICTION_LOG_ENV]["valueFrom"]["secretKeyRef"]
+        assert ref == env["SHIPYARD_STORE_URL"]["valueFrom"]["secretKeyRef"]
+        assert (
+            server["environment"][PREDICTION_LOG_ENV] == server["environment"]["SHIPYARD_STORE_URL"]
+        )
+        assert f'{PREDICTION_LOG_ENV}="$SHIPYARD_STORE_URL"' in docker.content
+    elif log is PredictionLog.folder:
+        assert PREDICTION_LOG_ENV not in env
+        assert PREDICTION_LOG_ENV not in server["environment"]
+        assert any(v.endswith(":/var/lib/shipyard/predictions") for v in server["volumes"])
+    else:
+        assert env[PREDICTION_LOG_ENV] == {"name": PREDICTION_LOG_ENV, "value": "off"}
+        assert server["environment"][PREDICTION_LOG_ENV] == "off"
+        assert docker.envs[PREDICTION_LOG_ENV] == "off"
+    assert docker.baseimage == "python:3.11-slim"  # still one valid stage
 
 
 def _exported_names() -> set[str]:

@@ -71,6 +71,20 @@ def test_intervals_contain_the_estimate_and_narrow_with_more_rows(task: str) -> 
     assert widths[1] < widths[0] / 3  # sqrt(25) = 5 times narrower, give or take
 
 
+def test_a_past_deadline_stops_the_bootstrap_after_its_minimum() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=20_000)  # 100 resamples per block of indices
+    kwargs: dict[str, Any] = {"metrics": ["mae"], "n_resamples": 2_000, "confidence": 0.9}
+    full = bootstrap_intervals("regression", y, y + 0.1, None, None, seed=1, **kwargs)
+    cut = bootstrap_intervals(
+        "regression", y, y + 0.1, None, None, seed=1, deadline=0.0, min_resamples=300, **kwargs
+    )
+    assert full["mae"].n == 2_000
+    assert cut["mae"].n == 300  # three blocks, then the deadline (long past) stops it
+    assert cut["mae"].estimate == full["mae"].estimate
+    assert cut["mae"].low <= cut["mae"].estimate <= cut["mae"].high
+
+
 def test_intervals_leave_out_what_they_cannot_score() -> None:
     y, pred, _ = _binary_rows(100)
     ci = bootstrap_intervals(

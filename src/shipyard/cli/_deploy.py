@@ -10,7 +10,7 @@ import typer
 from shipyard import __version__
 from shipyard.cli._context import CliState, open_store
 from shipyard.cli._render import escape, table
-from shipyard.deploy import Target, render, spec_for, write_files
+from shipyard.deploy import PredictionLog, Target, render, spec_for, write_files
 from shipyard.errors import DeployError
 from shipyard.registry import Registry
 
@@ -72,6 +72,14 @@ def deploy(
             "environment); the ServiceMonitor presents one to scrape /metrics.",
         ),
     ] = False,
+    prediction_log: Annotated[
+        PredictionLog,
+        typer.Option(
+            help="Where the server logs predictions for `shipyard monitor`: store: a table in "
+            "the store's database (every replica, outlives pods); folder: Parquet under "
+            "SHIPYARD_HOME/predictions in the container; off.",
+        ),
+    ] = PredictionLog.store,
     wheel: Annotated[
         Path | None,
         typer.Option(
@@ -114,6 +122,7 @@ def deploy(
             store_url_env=store_url_env,
             secret_name=secret_name or "",
             api_keys=api_keys,
+            prediction_log=prediction_log,
         )
     finally:
         store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,6 +74,13 @@ def quickstart(
     state.out.print(f"Predict:   [bold]{predict}[/]")
 
 
+class Engine(enum.StrEnum):
+    """Where ``shipyard run`` fits the cross-validation folds (``--engine``)."""
+
+    local = "local"
+    ray = "ray"
+
+
 def run(
     ctx: typer.Context,
     spec: Annotated[Path, typer.Argument(help="The project file or its folder.")] = Path(
@@ -85,9 +93,26 @@ def run(
             "(same store, same project) join it and run trials too."
         ),
     ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="local: fit the folds in this process; ray: each trial's folds in parallel "
+            "on Ray actors (pip install 'shipyard\\[ray]')."
+        ),
+    ] = Engine.local,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SHIPYARD_RAY_ADDRESS",
+            help="The Ray cluster's address (--engine ray; default: start a local one).",
+        ),
+    ] = None,
 ) -> None:
     """Validate the data, train and compare the candidates, register the best model."""
-    _run(ctx.obj, spec, study=study)
+    if address is not None and engine is not Engine.ray:
+        msg = "--address names a Ray cluster; add --engine ray"
+        raise typer.BadParameter(msg, param_hint="--address")
+    _run(ctx.obj, spec, study=study, engine=engine, address=address)
 
 
 def worker(
@@ -182,7 +207,14 @@ def _verdict(passed: bool, severity: str) -> str:
     return "[red]ERROR[/]" if severity == "error" else "[yellow]warn[/]"
 
 
-def _run(state: CliState, spec_path: Path, *, study: str | None = None) -> RunResult:
+def _run(
+    state: CliState,
+    spec_path: Path,
+    *,
+    study: str | None = None,
+    engine: Engine = Engine.local,
+    address: str | None = None,
+) -> RunResult:
     from shipyard.pipeline import run_project  # the training stack loads on use
 
     spec = load_spec(spec_path)
@@ -190,7 +222,13 @@ def _run(state: CliState, spec_path: Path, *, study: str | None = None) -> RunRe
     try:
         with _progress(state) as handler:
             result = run_project(
-                spec, store=store, user=current_user(), on_event=handler, study=study
+                spec,
+                store=store,
+                user=current_user(),
+                on_event=handler,
+                study=study,
+                engine=engine.value,
+                ray_address=address,
             )
         report = _report_location(store, result)
     finally:

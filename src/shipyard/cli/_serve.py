@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import enum
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from shipyard.cli._context import CliState, open_store
 from shipyard.cli._render import escape
@@ -161,9 +173,11 @@ def serve(
     prediction_log: Annotated[
         str | None,
         typer.Option(
+            envvar="SHIPYARD_PREDICTION_LOG",  # what `shipyard deploy` sets from the Secret
             help="Where every prediction is logged: a folder (Parquet; default "
             "<SHIPYARD_HOME>/predictions), a SQLAlchemy URL (a table), or 'off'.",
             show_default=False,
+            show_envvar=False,  # its value may hold a password: never printed
         ),
     ] = None,
     prediction_log_buffer: Annotated[
@@ -342,6 +356,13 @@ def serve(
     state.out.print("Stopped: every admitted request was answered.")
 
 
+class Engine(enum.StrEnum):
+    """Where ``shipyard predict`` runs (``--engine``)."""
+
+    local = "local"
+    ray = "ray"
+
+
 def predict(
     ctx: typer.Context,
     model_uri: Annotated[str, typer.Argument(help="models:/NAME@ALIAS or models:/NAME/VERSION")],
@@ -353,14 +374,98 @@ def predict(
         Runtime,
         typer.Option(help="auto: the package's ONNX graph when it has one, else sklearn."),
     ] = Runtime.auto,
+    chunk_rows: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Rows read, predicted and written at a time (bounds memory; default 100,000).",
+            show_default=False,
+        ),
+    ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(help="local: stream the file in this process; ray: on a Ray cluster."),
+    ] = Engine.local,
+    address: Annotated[
+        str | None,
+        typer.Option(help="The Ray cluster's address (--engine ray; default: start one)."),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar (none when not a terminal).")
+    ] = False,
 ) -> None:
-    """Predict a CSV or Parquet file with a registered model (as the server would)."""
-    from shipyard.pipeline import predict_file
+    """Predict a CSV or Parquet file with a registered model (as the server would).
 
+    The file is streamed in chunks of --chunk-rows rows, so memory stays bounded whatever its
+    size, and the output appears only once every row is written.
+    """
     state: CliState = ctx.obj
+    if address is not None and engine is not Engine.ray:
+        msg = "--address names a Ray cluster; add --engine ray"
+        raise typer.BadParameter(msg, param_hint="--address")
     package = _load(state, model_uri)
-    n = predict_file(package, input_path, output, runtime=runtime.value)
+    with _predict_progress(quiet=quiet) as on_progress:
+        if engine is Engine.ray:
+            predict_file_ray = _ray_engine()
+            n = predict_file_ray(
+                package,
+                input_path,
+                output,
+                runtime=runtime.value,
+                address=address,
+                on_progress=on_progress,
+            )
+        else:
+            from shipyard.pipeline import predict_file
+
+            chunking = {} if chunk_rows is None else {"chunk_rows": chunk_rows}
+            n = predict_file(
+                package,
+                input_path,
+                output,
+                runtime=runtime.value,
+                on_progress=on_progress,
+                **chunking,
+            )
     state.out.print(f"Wrote {n:,} predictions to [bold]{escape(output)}[/]")
+
+
+def _ray_engine() -> Callable[..., int]:
+    try:
+        from shipyard.pipeline import predict_file_ray
+    except ImportError as exc:
+        msg = f"the Ray engine needs Ray: pip install 'shipyard[ray]' ({exc})"
+        raise ShipyardError(msg) from exc
+    return predict_file_ray
+
+
+@contextmanager
+def _predict_progress(*, quiet: bool) -> Iterator[Callable[[int, int | None], None] | None]:
+    """A progress bar on stderr fed by the predict callback; ``None`` when quiet or when
+    stderr is not a terminal (a log file gets no bar)."""
+    console = Console(stderr=True)
+    if quiet or not console.is_terminal:
+        yield None
+        return
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("predicting"),
+        BarColumn(),
+        TextColumn("{task.completed:,} / {task.fields[of]} rows"),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+    task = bar.add_task("predict", total=None, of="?")
+
+    def on_progress(done: int, total: int | None) -> None:
+        of = "?" if total is None else f"{total:,}"
+        bar.update(task, completed=done, total=total, of=of)
+
+    with bar:
+        yield on_progress
 
 
 def _log_note(target: str | None) -> str:

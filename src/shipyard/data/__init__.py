@@ -5,6 +5,7 @@ Nothing here knows about the metadata store: DataFrames in, result objects out.
 """
 
 from shipyard.data._build import build_signature
+from shipyard.data._chunks import SourceChunks, open_chunks
 from shipyard.data._coerce import category_text, coerce_frame, to_numbers, to_text
 from shipyard.data._fingerprint import fingerprint
 from shipyard.data._leakage import LeakageFinding, LeakageKind, leakage_warnings
@@ -53,6 +54,7 @@ __all__ = [
     "PiiSuggestion",
     "ReferenceProfile",
     "Signature",
+    "SourceChunks",
     "ValidationReport",
     "build_signature",
     "category_text",
@@ -64,6 +66,7 @@ __all__ = [
     "infer_task",
     "leakage_warnings",
     "load_source",
+    "open_chunks",
     "profile_frame",
     "profile_values",
     "read_numbers",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +52,7 @@ def load_source(source: CsvSource | ParquetSource | SqlSource, base_dir: Path) -
     return df
 
 
-def _check_file(path: Path, kind: str) -> None:
+def check_file(path: Path, kind: str) -> None:
     if not path.is_file():
         what = "is a directory, not a file" if path.is_dir() else "does not exist"
         msg = f"the {kind} file {path} {what}; check data.source.path in the project file"
@@ -58,10 +60,19 @@ def _check_file(path: Path, kind: str) -> None:
 
 
 def _read_csv(source: CsvSource, path: Path) -> pd.DataFrame:
-    _check_file(path, "CSV")
-    try:
+    check_file(path, "CSV")
+    with csv_errors(source, path):
         frame = pd.read_csv(path, sep=source.delimiter, encoding=source.encoding)
-        _check_header(source, path)
+        check_header(source, path)
+    return frame
+
+
+@contextmanager
+def csv_errors(source: CsvSource, path: Path) -> Iterator[None]:
+    """Turn pandas' CSV errors inside the block into a :class:`DataError` naming the file (and
+    the line, when the parser gives one) and what to do."""
+    try:
+        yield
     except pd.errors.EmptyDataError as exc:
         msg = f"the CSV file {path} is empty (no header row); add a header and data rows"
         raise DataError(msg) from exc
@@ -79,10 +90,9 @@ def _read_csv(source: CsvSource, path: Path) -> pd.DataFrame:
             "set data.source.encoding (e.g. 'latin-1')"
         )
         raise DataError(msg) from exc
-    return frame
 
 
-def _check_header(source: CsvSource, path: Path) -> None:
+def check_header(source: CsvSource, path: Path) -> None:
     """Refuse a header that names a column twice.
 
     pandas renames repeats (``alcohol``, ``alcohol.1``) before anything else sees them, so the
@@ -118,9 +128,16 @@ def _and(numbers: list[int]) -> str:
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
-    _check_file(path, "Parquet")
-    try:
+    check_file(path, "Parquet")
+    with parquet_errors(path):
         return pd.read_parquet(path)
+
+
+@contextmanager
+def parquet_errors(path: Path) -> Iterator[None]:
+    """Turn pyarrow's read errors inside the block into a :class:`DataError` naming the file."""
+    try:
+        yield
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         msg = f"cannot read the Parquet file {path}: {exc}; is it a Parquet file?"
         raise DataError(msg) from exc

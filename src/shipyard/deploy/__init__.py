@@ -15,16 +15,25 @@ from shipyard.deploy._docker import UID
 from shipyard.deploy._grafana import dashboard
 from shipyard.deploy._k8s import STORE_URL_KEY, manifests
 from shipyard.deploy._render import COMPOSE_FILE, DASHBOARD_FILE, WORKFLOW_FILE, render
-from shipyard.deploy._spec import DeploySpec, Resources, Target, dns_name
+from shipyard.deploy._spec import (
+    PREDICTION_LOG_ENV,
+    DeploySpec,
+    PredictionLog,
+    Resources,
+    Target,
+    dns_name,
+)
 from shipyard.deploy._write import WrittenFile, write_files
 
 __all__ = [
     "COMPOSE_FILE",
     "DASHBOARD_FILE",
+    "PREDICTION_LOG_ENV",
     "STORE_URL_KEY",
     "UID",
     "WORKFLOW_FILE",
     "DeploySpec",
+    "PredictionLog",
     "Resources",
     "Target",
     "WrittenFile",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shipyard.deploy._spec import DeploySpec
+from shipyard.deploy._spec import PREDICTION_LOG_ENV, DeploySpec, PredictionLog
 
 __all__ = ["compose"]
 
@@ -35,6 +35,11 @@ def compose(spec: DeploySpec) -> dict[str, Any]:
             "retries": 10,
         },
     }
+    log_env = {
+        PredictionLog.store: {PREDICTION_LOG_ENV: url},  # a table beside the registry
+        PredictionLog.folder: {},  # SHIPYARD_HOME/predictions, on the volume below
+        PredictionLog.off: {PREDICTION_LOG_ENV: "off"},
+    }[spec.prediction_log]
     server = {
         "build": {"context": "."},
         "image": spec.image_ref,
@@ -44,6 +49,7 @@ def compose(spec: DeploySpec) -> dict[str, Any]:
         "environment": {
             spec.store_url_env: url,
             "SHIPYARD_ARTIFACT_ROOT": "/var/lib/shipyard/artifacts",
+            **log_env,
             **(
                 {"SHIPYARD_API_KEYS": "${SHIPYARD_API_KEYS:?set SHIPYARD_API_KEYS}"}
                 if spec.api_keys

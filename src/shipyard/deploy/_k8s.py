@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from shipyard.deploy._docker import UID
-from shipyard.deploy._spec import DeploySpec
+from shipyard.deploy._spec import PREDICTION_LOG_ENV, DeploySpec, PredictionLog
 
 __all__ = ["STORE_URL_KEY", "manifests"]
 
@@ -55,6 +55,10 @@ def _env(spec: DeploySpec) -> list[dict[str, Any]]:
         _secret_env(spec, spec.store_url_env, STORE_URL_KEY, optional=False),
         _secret_env(spec, "SHIPYARD_ARTIFACT_ROOT", _ARTIFACT_ROOT_KEY, optional=True),
     ]
+    if spec.prediction_log is PredictionLog.store:  # a table in the store's database
+        env.append(_secret_env(spec, PREDICTION_LOG_ENV, STORE_URL_KEY, optional=False))
+    elif spec.prediction_log is PredictionLog.off:
+        env.append({"name": PREDICTION_LOG_ENV, "value": "off"})
     if spec.api_keys:
         env.append(_secret_env(spec, "SHIPYARD_API_KEYS", _API_KEYS_KEY, optional=False))
     return env

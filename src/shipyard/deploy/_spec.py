@@ -7,7 +7,10 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["DeploySpec", "Resources", "Target", "dns_name"]
+__all__ = ["PREDICTION_LOG_ENV", "DeploySpec", "PredictionLog", "Resources", "Target", "dns_name"]
+
+PREDICTION_LOG_ENV = "SHIPYARD_PREDICTION_LOG"
+"""The environment variable ``shipyard serve --prediction-log`` is read from."""
 
 _QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
 
@@ -18,6 +21,20 @@ class Target(enum.StrEnum):
     docker = "docker"
     k8s = "k8s"
     compose = "compose"
+
+
+class PredictionLog(enum.StrEnum):
+    """Where the deployed server logs its predictions (what ``shipyard monitor`` reads).
+
+    ``store``: a table in the metadata store's database (the URL from the same Secret or
+    environment variable as the store's): every replica writes there, and it outlives pods.
+    ``folder``: Parquet files under ``SHIPYARD_HOME/predictions`` in the container (a volume in
+    compose; an ``emptyDir`` in Kubernetes, lost with the pod). ``off``: no log.
+    """
+
+    store = "store"
+    folder = "folder"
+    off = "off"
 
 
 class Resources(BaseModel):
@@ -79,6 +96,7 @@ class DeploySpec(BaseModel):
             by name, never written.
         api_keys: the server requires API keys (``SHIPYARD_API_KEYS`` from the Secret); the
             ServiceMonitor then presents one to scrape ``/metrics``.
+        prediction_log: where the server logs its predictions (see :class:`PredictionLog`).
         extras: the Shipyard extras the image installs (``postgres`` for a PostgreSQL store).
         base_image: the Python base image, pinned by tag.
     """
@@ -102,6 +120,7 @@ class DeploySpec(BaseModel):
     store_url_env: str = Field("SHIPYARD_STORE_URL", pattern=r"^[A-Z_][A-Z0-9_]*$")
     secret_name: str = ""
     api_keys: bool = False
+    prediction_log: PredictionLog = PredictionLog.store
     extras: tuple[str, ...] = ("postgres",)
     base_image: str = Field("python:3.11-slim", pattern=r"^[^\s@]+:[^\s@]+$")
 

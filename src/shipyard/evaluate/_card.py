@@ -356,13 +356,22 @@ def _holdout_plan(job: _Job, clock: _Clock) -> _Plan:
             n_resamples=n_resamples,
             confidence=job.options.confidence,
             seed=job.seed,
+            deadline=clock.deadline,  # the estimate is a constant: the clock has the last word
+            min_resamples=min(n_resamples, _MIN_RESAMPLES),
         )
-        return intervals, None
+        out = _Intervals(intervals)
+        drawn = max((i.n for i in intervals.values()), default=n_resamples)
+        if intervals and drawn < job.options.bootstrap and clock.remaining() <= 0:
+            out.note = f"{drawn} resamples of the {job.options.bootstrap} asked, for time"
+        return out, None
 
-    note = ""
-    if n_resamples < job.options.bootstrap:
-        note = f"{n_resamples} resamples of the {job.options.bootstrap} asked, for time"
-    return compute, per_resample * n_resamples, note
+    return compute, per_resample * n_resamples, ""
+
+
+class _Intervals(dict[str, Interval]):
+    """The holdout's intervals, with a note when the bootstrap was cut short for time."""
+
+    note: str = ""
 
 
 def _cv_plan(job: _Job, folds: Sequence[Mapping[str, float]] | None) -> _Plan:

@@ -7,7 +7,8 @@ The bootstrap resamples the holdout predictions, never refits; the resampled sco
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,8 @@ def bootstrap_intervals(
     n_resamples: int,
     confidence: float,
     seed: int,
+    deadline: float | None = None,
+    min_resamples: int = 200,
 ) -> dict[str, Interval]:
     """Percentile bootstrap intervals of ``metrics`` on the holdout predictions.
 
@@ -77,6 +80,10 @@ def bootstrap_intervals(
         n_resamples: how many resamples (at least 1).
         confidence: the interval's coverage, e.g. ``0.95``.
         seed: the resampling's random seed.
+        deadline: a :func:`time.monotonic` time after which no further block of resamples
+            is drawn once ``min_resamples`` are in (each interval's ``n`` says how many were
+            scored); ``None``: all ``n_resamples``.
+        min_resamples: the resamples drawn whatever the deadline.
 
     Returns:
         ``{metric: Interval}``; the estimate is the metric on all the rows.
@@ -101,14 +108,18 @@ def bootstrap_intervals(
         except ValueError:  # a metric the vectorised scorers do not know: no interval
             continue
     draws: dict[str, list[np.ndarray]] = {name: [] for name in scorers}
+    drawn = 0
     for rows in _resamples(n, n_resamples, seed):
+        if deadline is not None and drawn >= min_resamples and time.monotonic() >= deadline:
+            break  # enough for an interval, and no time for more
         for name, scorer in scorers.items():
             draws[name].append(scorer(rows))
+        drawn += len(rows)
     whole = np.arange(n)[None, :]
     tail = (1.0 - confidence) / 2 * 100
     out = {}
     for name, scorer in scorers.items():
-        values = np.concatenate(draws[name])
+        values = np.concatenate(draws[name]) if draws[name] else np.empty(0)
         finite = values[np.isfinite(values)]
         low, high = (
             (float(np.percentile(finite, tail)), float(np.percentile(finite, 100 - tail)))
@@ -119,11 +130,13 @@ def bootstrap_intervals(
     return out
 
 
-def _resamples(n: int, n_resamples: int, seed: int) -> list[np.ndarray]:
+def _resamples(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """Blocks of resampled row indices, drawn one at a time (a stopped bootstrap draws no
+    more), the same rows for the same seed whatever the stop."""
     rng = np.random.default_rng(seed)
     per_block = max(1, _CELLS_PER_BLOCK // max(n, 1))
-    sizes = [min(per_block, n_resamples - s) for s in range(0, n_resamples, per_block)]
-    return [rng.integers(0, n, size=(size, n)) for size in sizes]
+    for start in range(0, n_resamples, per_block):
+        yield rng.integers(0, n, size=(min(per_block, n_resamples - start), n))
 
 
 def fold_intervals(folds: Sequence[Mapping[str, float]], confidence: float) -> dict[str, Interval]:

@@ -24,6 +24,7 @@ from shipyard.pipeline._monitor import (
     read_pair,
 )
 from shipyard.pipeline._predict import predict_file, read_table, write_table
+from shipyard.pipeline._predict_ray import predict_file_ray
 from shipyard.pipeline._quickstart import QUICKSTART_SPEC, create_quickstart_project
 from shipyard.pipeline._result import CandidateResult, RunResult
 from shipyard.pipeline._run import WorkerResult, run_project, run_search_worker
@@ -62,6 +63,7 @@ __all__ = [
     "monitor_report",
     "parse_window",
     "predict_file",
+    "predict_file_ray",
     "preflight",
     "read_pair",
     "read_table",

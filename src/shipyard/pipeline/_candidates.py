@@ -20,6 +20,7 @@ from shipyard.spec import ProjectSpec
 from shipyard.tracking import Run, Tracker
 from shipyard.train import (
     Catalogue,
+    FoldEngine,
     SearchBudget,
     StopTrial,
     Trial,
@@ -193,7 +194,9 @@ def _cross_validate_one(
             ctx.on_event(Event("fold", f"{cand.label}: fold {fold + 1}", fold + 1, n_folds))
 
         pipeline = build_pipeline(ctx.spec, ctx.prepared, estimator, warn=ctx.warn)
-        result = _cross_validate_in(child, ctx.prepared, pipeline, cand.label, cand.model, on_fold)
+        result = _cross_validate_in(
+            child, ctx.prepared, pipeline, cand.label, cand.model, on_fold, engine=ctx.engine
+        )
     if result.predictions is not None:
         pool[cand.label] = result.predictions
     return result.candidate
@@ -214,25 +217,28 @@ def _cross_validate_in(
     on_fold: Callable[[int, dict[str, float]], None],
     params: Mapping[str, Any] | None = None,
     folds: int | None = None,
+    engine: FoldEngine | None = None,
 ) -> _Validated:
     """Cross-validate ``pipeline`` (unfitted) on the training part, recording each fold's
     metrics and the means in ``child`` (an exception from ``on_fold``, such as a stopped
     trial, ends it before the means are recorded); on the first ``folds`` folds only when
-    given."""
+    given; the folds fitted by ``engine`` (in this process by default)."""
 
     def record_fold(fold: int, scores: dict[str, float]) -> None:
         child.log_metrics({f"fold.{k}": v for k, v in scores.items()}, step=fold)
         on_fold(fold, scores)
 
+    x, y = prepared.train_part
     cv_result = cross_validate(
         pipeline,
-        prepared.x.iloc[prepared.train_idx],
-        prepared.y.iloc[prepared.train_idx],
+        x,
+        y,
         cv=prepared.folds if folds is None else prepared.folds[:folds],
         task=prepared.task,
         classes=prepared.signature.classes,
         on_fold=record_fold,
         keep_predictions=True,
+        engine=engine,
     )
     child.log_metrics({f"cv.{k}": v for k, v in cv_result.mean.items()})
     child.log_metrics({f"cv.{k}.std": v for k, v in cv_result.std.items()})
@@ -273,9 +279,11 @@ def search_trials(
     parent_id: str,
     shared: SharedSearch | None = None,
     should_stop: Callable[[], bool] | None = None,
+    engine: FoldEngine | None = None,
 ) -> _Trials:
     """Run the search's trials in this process, each a child run of ``parent_id``: the whole
-    search, or a worker's share of a shared one."""
+    search, or a worker's share of a shared one; each trial's folds fitted by ``engine`` (in
+    this process by default)."""
     search = spec.search
     assert search is not None
     metric, task = prepared.metric, prepared.task
@@ -308,7 +316,15 @@ def search_trials(
             try:
                 pipeline = build_pipeline(spec, prepared, estimator, warn=warn)
                 validated = _cross_validate_in(
-                    child, prepared, pipeline, label, trial.family, on_fold, trial.params, n_folds
+                    child,
+                    prepared,
+                    pipeline,
+                    label,
+                    trial.family,
+                    on_fold,
+                    trial.params,
+                    n_folds,
+                    engine,
                 )
             except StopTrial as stop:  # pruned or out of time: the run itself went fine
                 child.set_tags({"trial_state": stop.reason})
@@ -424,6 +440,7 @@ def _search_all(
         budget=budget,
         parent_id=ctx.run.id,
         shared=shared,
+        engine=ctx.engine,
     )
     outcome, results = found.outcome, dict(found.results)
     pool.update(found.pool)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ from shipyard.features import build_features
 from shipyard.pipeline._events import EventHandler
 from shipyard.spec import FeaturesSpec, ProjectSpec
 from shipyard.tracking import Run, Tracker
-from shipyard.train import Catalogue, apply_class_weight, make_pipeline
+from shipyard.train import Catalogue, FoldEngine, LocalEngine, apply_class_weight, make_pipeline
 
 __all__ = ["Prepared", "RunContext", "build_pipeline", "warn_once"]
 
@@ -48,6 +49,12 @@ class Prepared:
     folds: list[tuple[np.ndarray, np.ndarray]]
     estimators: dict[str, Any]
 
+    @cached_property
+    def train_part(self) -> tuple[pd.DataFrame, pd.Series]:
+        """The training part's inputs and target: the same objects every time it is asked
+        (an engine then sends them to its workers once per run)."""
+        return self.x.iloc[self.train_idx], self.y.iloc[self.train_idx]
+
 
 @dataclass(frozen=True)
 class RunContext:
@@ -61,6 +68,7 @@ class RunContext:
         catalogue: the model families.
         started: ``time.monotonic()`` when the run began (a search's budget is the run's).
         warn: says a warning once (however many trials meet it).
+        engine: where cross-validation folds are fitted (in this process by default).
     """
 
     spec: ProjectSpec
@@ -71,6 +79,7 @@ class RunContext:
     catalogue: Catalogue
     started: float
     warn: Callable[[str], None]
+    engine: FoldEngine = field(default_factory=LocalEngine)
 
     @property
     def project(self) -> str:

@@ -25,6 +25,7 @@ from shipyard.evaluate import Evaluation, curve_points
 from shipyard.model import DecisionThreshold
 from shipyard.pipeline._candidates import Trained, search_trials, train_candidates
 from shipyard.pipeline._context import Prepared, RunContext, warn_once
+from shipyard.pipeline._engine import ENGINES, EngineName, run_engine
 from shipyard.pipeline._events import Event, EventHandler, ignore_events
 from shipyard.pipeline._inspect import Inspection, Plan, inspect_data, pii_policy, preflight
 from shipyard.pipeline._log import RunLog
@@ -54,6 +55,8 @@ def run_project(
     on_event: EventHandler = ignore_events,
     tags: Mapping[str, str] | None = None,
     study: str | None = None,
+    engine: EngineName = "local",
+    ray_address: str | None = None,
 ) -> RunResult:
     """Run a project end to end and register the winning model.
 
@@ -66,6 +69,12 @@ def run_project(
         tags: tags for the run (a retraining records what triggered it).
         study: share the search (``search:``) under this name with worker processes
             (``shipyard worker --study NAME``, same store): this run leads it.
+        engine: where the candidates' cross-validation folds are fitted: ``local`` (this
+            process, one after another) or ``ray`` (in parallel on Ray actors; needs
+            ``shipyard[ray]``). With the same seed and a budget of trials, both give the same
+            trials and scores. Refits, the ensemble and the rest of the run stay local.
+        ray_address: the Ray cluster to use (``ray`` engine); without one, a local cluster
+            is started with this machine's CPUs for the training step, and stopped after it.
 
     Everything :func:`preflight` can check (the same checks as ``shipyard validate``) is
     checked before the first candidate is trained. The run keeps its events as ``run.log``
@@ -76,14 +85,29 @@ def run_project(
             the split does not fit the data; nothing was trained.
         DataValidationError: an error-level check failed; nothing was trained.
         TrainingError: a candidate names an unknown model or parameter (nothing was trained),
-            or failed to train; or ``study`` without ``search:``, or a name already used.
+            or failed to train; or ``study`` without ``search:``, or a name already used; or
+            an unknown engine.
+        ShipyardError: the ``ray`` engine without Ray installed, or an unreachable cluster.
     """
-    started = time.monotonic()  # a search's budget is the whole run's
+    started = time.monotonic()  # a search's budget is the whole run's (Ray's start-up too)
     if study is not None and spec.search is None:
         msg = f"--study shares a search, and {spec.locate()} has no 'search:' section"
         raise TrainingError(msg)
+    if engine not in ENGINES:
+        msg = f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}"
+        raise TrainingError(msg)
     with RunLog(on_event) as log:
-        return _run(spec, store, user, catalogue or default_catalogue(), log, tags, study, started)
+        return _run(
+            spec,
+            store,
+            user,
+            catalogue or default_catalogue(),
+            log,
+            tags,
+            study,
+            started,
+            (engine, ray_address),
+        )
 
 
 def _run(
@@ -95,6 +119,7 @@ def _run(
     tags: Mapping[str, str] | None,
     study: str | None,
     started: float,
+    engine: tuple[EngineName, str | None],
 ) -> RunResult:
     """:func:`run_project` itself, its events recorded by ``log`` on their way to the shell."""
     on_event = log.on_event
@@ -122,23 +147,26 @@ def _run(
             schema=prepared.signature.model_dump(mode="json"),
         )
         warn = warn_once(on_event)
-        ctx = RunContext(spec, prepared, tracker, run, on_event, catalogue, started, warn)
-        if session is not None:
-            assert spec.search is not None
-            budget = spec.search.budget
-            session.publish(
-                run_id=run.id,
-                fingerprint=prepared.fingerprint,
-                spec_hash=spec_hash(spec),
-                deadline=None if budget is None else time.time() + budget,
-                trials=spec.search.trials,
+        with run_engine(*engine, run, on_event) as fold_engine:  # Ray: for training only
+            ctx = RunContext(
+                spec, prepared, tracker, run, on_event, catalogue, started, warn, fold_engine
             )
-            run.set_tags({"search.study": session.name})
-        try:
-            trained = train_candidates(ctx, session.search if session is not None else None)
-        finally:
             if session is not None:
-                session.finish()
+                assert spec.search is not None
+                budget = spec.search.budget
+                session.publish(
+                    run_id=run.id,
+                    fingerprint=prepared.fingerprint,
+                    spec_hash=spec_hash(spec),
+                    deadline=None if budget is None else time.time() + budget,
+                    trials=spec.search.trials,
+                )
+                run.set_tags({"search.study": session.name})
+            try:
+                trained = train_candidates(ctx, session.search if session is not None else None)
+            finally:
+                if session is not None:
+                    session.finish()
         candidates, search = trained.candidates, trained.search
         best = candidates[0]
         run.set_tags({"best_candidate": best.label, "task": prepared.task})

@@ -18,7 +18,6 @@ from shipyard.store._db import (
     HEAD_REVISION,
     Store,
     default_store_url,
-    redact_url,
     store_location,
 )
 from shipyard.store._erasure import (
@@ -38,6 +37,7 @@ from shipyard.store._predlog import (
     read_predictions,
 )
 from shipyard.store._tables import dialect_insert, metadata, upsert_latest_metrics
+from shipyard.store._urls import redact_root, redact_url
 
 __all__ = [
     "BASE_COLUMNS",
@@ -66,6 +66,7 @@ __all__ = [
     "metadata",
     "open_sink",
     "read_predictions",
+    "redact_root",
     "redact_url",
     "store_location",
     "tables",

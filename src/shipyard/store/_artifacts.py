@@ -1,6 +1,31 @@
 """The artifact store: files under a root (a local folder or any fsspec URL), each recorded
 with its sha256 and size in the ``artifacts`` table and verified when read back; encrypted
 (AES-256-GCM) when a key is configured, the sha256 being that of the stored ciphertext.
+
+Writes keep two promises on every kind of root: a reader never sees a half-written file, and
+the file and its row agree even when writers race on one path. The row is upserted first (on
+PostgreSQL that locks it until the commit, so two writers of one path take turns), the file
+is put at its final name inside that transaction, then the transaction commits; when putting
+the file fails, the row is rolled back.
+
+* Local folders and filesystems with a rename (``sftp://``, ``memory://``, ...): the bytes go
+  to a temporary name first, renamed into place inside the transaction.
+* Object stores (``s3://``, ``gs://``, ``az://`` ...): there is no atomic rename (fsspec's
+  ``mv`` is a copy then a delete), but a single PUT of the whole object to its final key is
+  atomic (large objects go up as a multipart upload, which appears only once it completes).
+  So the bytes are sent straight to the final key, in one request, and nothing is left to
+  clean up if the process dies. No folders are created either (``makedirs`` on ``s3://``
+  would create a missing bucket, turning a typo into a new bucket).
+
+If the process dies after the file is in place but before the commit lands, the path holds
+the new file and the old row (or none): a read then fails with
+:class:`~shipyard.errors.ArtifactIntegrityError` instead of loading bytes nobody recorded,
+and new paths (runs and model versions use fresh folders) are simply never referenced.
+
+Credentials are never part of the store: the root names a bucket and prefix only, and the
+filesystem takes its credentials (and, for S3-compatible servers such as MinIO, the
+endpoint: ``AWS_ENDPOINT_URL``) from the environment. Messages show the root through
+:func:`~shipyard.store.redact_root`.
 """
 
 from __future__ import annotations
@@ -20,14 +45,23 @@ import sqlalchemy as sa
 from fsspec.implementations.local import LocalFileSystem
 from sqlalchemy.engine import Connection, Engine
 
-from shipyard.errors import ArtifactIntegrityError, StoreError
+from shipyard.errors import ArtifactIntegrityError, ShipyardError, StoreError
 from shipyard.store._crypto import EncryptionKey, open_envelope, resolve_key
 from shipyard.store._tables import artifacts as artifacts_table
 from shipyard.store._tables import dialect_insert
+from shipyard.store._urls import redact_root
 
 __all__ = ["ArtifactRecord", "ArtifactStore", "check_artifact_path"]
 
 logger = logging.getLogger(__name__)
+
+#: fsspec protocols of object stores: a single PUT is atomic and there is no cheap rename.
+OBJECT_STORE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"})
+_EXTRAS = {"s3": "s3", "s3a": "s3"}
+_CREDENTIALS_HINT = (
+    "check the credentials and endpoint in the environment (for S3: AWS_ACCESS_KEY_ID, "
+    "AWS_SECRET_ACCESS_KEY or AWS_PROFILE, and AWS_ENDPOINT_URL for an S3-compatible server)"
+)
 
 
 @dataclass(frozen=True)
@@ -87,14 +121,20 @@ class ArtifactStore:
     """Content files with their sha256 recorded in the metadata store.
 
     Args:
-        root: a local directory or an fsspec URL (``s3://bucket/shipyard``, ``memory://x``).
+        root: a local directory or an fsspec URL (``s3://bucket/shipyard``, ``memory://x``);
+            credentials come from the environment, never from the root.
         engine: the metadata store's engine (the ``artifacts`` table must exist).
         encryption_key: encrypt every artifact written with this key (an
             :class:`EncryptionKey` or its urlsafe base64 text); ``None`` takes
             ``SHIPYARD_ENCRYPTION_KEY``, and without it artifacts are written in clear.
             Encrypted and clear artifacts are both read back.
 
+    Attributes:
+        root: the root as given.
+        location: the root with any password or query values hidden, for messages.
+
     Raises:
+        StoreError: the root's filesystem is unknown or its library is not installed.
         EncryptionError: the key is invalid, or the cryptography library is missing.
 
     Example:
@@ -107,10 +147,14 @@ class ArtifactStore:
         self, root: str, engine: Engine, *, encryption_key: EncryptionKey | str | None = None
     ) -> None:
         self.root = str(root)
+        self.location = redact_root(self.root)
         self.engine = engine
         self._key = resolve_key(encryption_key)
-        self._fs, base = fsspec.core.url_to_fs(self.root)
+        self._fs, base = _filesystem(self.root, self.location)
         self._local = isinstance(self._fs, LocalFileSystem)
+        protocols = self._fs.protocol
+        protocols = {protocols} if isinstance(protocols, str) else set(protocols)
+        self._object_store = bool(protocols & OBJECT_STORE_PROTOCOLS)
         self._base = str(Path(base).resolve()) if self._local else base.rstrip("/")
 
     @property
@@ -124,10 +168,12 @@ class ArtifactStore:
     def put(self, path: str, data: bytes, *, run_id: str | None = None) -> str:
         """Store ``data`` at ``path`` atomically and record its sha256 and size.
 
-        The bytes go to a temporary name that is renamed into place only once the database
-        row is written, so readers never see a half-written file; storing the same path
-        again replaces both file and record. With an encryption key, the stored bytes (and
-        the recorded sha256 and size) are those of the encrypted envelope.
+        Readers never see a half-written file: on a local folder the bytes go to a temporary
+        name renamed into place once the database row is written; on an object store
+        (``s3://`` ...) they go to the final key in one PUT inside the row's transaction (see
+        the module docstring). Storing the same path again replaces both file and record.
+        With an encryption key, the stored bytes (and the recorded sha256 and size) are those
+        of the encrypted envelope.
 
         Args:
             path: the relative artifact path.
@@ -145,16 +191,17 @@ class ArtifactStore:
             data = self._key.seal(data)
         sha256 = hashlib.sha256(data).hexdigest()
         full = self._full(path)
-        tmp = f"{full}.tmp-{uuid.uuid4().hex}"
+        tmp = None if self._object_store else f"{full}.tmp-{uuid.uuid4().hex}"
         try:
-            self._write(tmp, data)
-            with self.engine.begin() as conn:
-                self._upsert(conn, path, sha256, len(data), run_id)
-                self._rename(tmp, full)
-        except OSError as exc:
-            self._discard(tmp)
-            msg = f"cannot write artifact {path!r} under {self.root!r}: {exc}"
-            raise StoreError(msg) from exc
+            if tmp is None:
+                with self.engine.begin() as conn:
+                    self._upsert(conn, path, sha256, len(data), run_id)
+                    self._fs.pipe_file(full, data)  # one PUT: the object appears whole
+            else:
+                self._write(tmp, data)
+                with self.engine.begin() as conn:
+                    self._upsert(conn, path, sha256, len(data), run_id)
+                    self._rename(tmp, full)
         except sa.exc.IntegrityError as exc:
             self._discard(tmp)
             msg = (
@@ -166,11 +213,60 @@ class ArtifactStore:
             self._discard(tmp)
             doing = f"recording artifact {path!r}"
             raise self._database_error(doing, exc) from exc
+        except ShipyardError:
+            self._discard(tmp)
+            raise
+        except Exception as exc:  # OSError, or a filesystem library's own (botocore ...)
+            self._discard(tmp)
+            msg = f"cannot write artifact {path!r} under {self.location!r}: {_describe(exc)}"
+            if not self._local:
+                msg += f"; {_CREDENTIALS_HINT}"
+            raise StoreError(msg) from exc
         except BaseException:
             self._discard(tmp)
             raise
         logger.debug("stored artifact %s (%d bytes, sha256 %s)", path, len(data), sha256)
         return sha256
+
+    def delete(self, path: str) -> bool:
+        """Remove the artifact at ``path``: its record and its file, together.
+
+        The row is deleted and the file removed inside one transaction (which holds the
+        row's lock, so a concurrent :meth:`put` of the same path waits and then writes both
+        anew); when removing the file fails, the record stays.
+
+        Args:
+            path: the relative artifact path.
+
+        Returns:
+            Whether an artifact was recorded at ``path``.
+
+        Raises:
+            StoreError: the path is invalid, or the store or the file cannot be reached.
+        """
+        path = check_artifact_path(path)
+        full = self._full(path)
+        try:
+            with self.engine.begin() as conn:
+                deleted = conn.execute(
+                    sa.delete(artifacts_table).where(artifacts_table.c.path == path)
+                ).rowcount
+                if deleted:
+                    try:
+                        self._fs.rm_file(full)
+                    except FileNotFoundError:
+                        logger.warning("artifact %s had no file to remove", path)
+        except sa.exc.SQLAlchemyError as exc:
+            doing = f"deleting artifact {path!r}"
+            raise self._database_error(doing, exc) from exc
+        except Exception as exc:  # OSError, or a filesystem library's own
+            msg = (
+                f"cannot delete artifact {path!r} under {self.location!r}: {_describe(exc)}; "
+                "its record was kept"
+            )
+            raise StoreError(msg) from exc
+        logger.debug("deleted artifact %s", path)
+        return bool(deleted)
 
     @contextmanager
     def _database(self, doing: str) -> Iterator[None]:
@@ -200,11 +296,13 @@ class ArtifactStore:
         else:
             self._fs.mv(tmp, full)
 
-    def _discard(self, tmp: str) -> None:
+    def _discard(self, tmp: str | None) -> None:
+        if tmp is None:
+            return
         try:
             if self._fs.exists(tmp):
                 self._fs.rm(tmp)
-        except OSError:
+        except Exception:  # cleaning up after a failure must not hide that failure
             logger.warning("could not remove the temporary artifact file %s", tmp)
 
     def _upsert(
@@ -241,7 +339,7 @@ class ArtifactStore:
         if row is None:
             msg = (
                 f"no artifact is recorded at {path!r} in the metadata store (artifact root "
-                f"{self.root!r}); check the path, or store it first with put()"
+                f"{self.location!r}); check the path, or store it first with put()"
             )
             raise StoreError(msg)
         return _record(row)
@@ -265,17 +363,22 @@ class ArtifactStore:
         rec = self.record(path)
         try:
             data = self._fs.cat_file(self._full(rec.path))
-        except (FileNotFoundError, OSError) as exc:
+        except FileNotFoundError as exc:
             msg = (
                 f"artifact {rec.path!r} is recorded in the metadata store but its file is "
-                f"missing under {self.root!r} ({exc}); was the artifact root moved or "
+                f"missing under {self.location!r} ({exc}); was the artifact root moved or "
                 "cleaned? point artifact_root at the right place or store it again"
             )
+            raise StoreError(msg) from exc
+        except Exception as exc:  # OSError, or a filesystem library's own (botocore ...)
+            msg = f"cannot read artifact {rec.path!r} under {self.location!r}: {_describe(exc)}"
+            if not self._local:
+                msg += f"; {_CREDENTIALS_HINT}"
             raise StoreError(msg) from exc
         found = hashlib.sha256(data).hexdigest()
         if found != rec.sha256:
             msg = (
-                f"artifact {rec.path!r} under {self.root!r} has sha256 {found}, expected "
+                f"artifact {rec.path!r} under {self.location!r} has sha256 {found}, expected "
                 f"{rec.sha256}: the file was changed after it was stored; refusing to load "
                 "it (store it again if the change is intended)"
             )
@@ -309,7 +412,39 @@ class ArtifactStore:
             recorded = conn.execute(
                 sa.select(artifacts_table.c.id).where(artifacts_table.c.path == path)
             ).first()
-        return recorded is not None and bool(self._fs.exists(self._full(path)))
+        if recorded is None:
+            return False
+        full = self._full(path)
+        try:
+            if not self._local:  # another process may have written or removed it since
+                self._fs.invalidate_cache(full)
+            return bool(self._fs.exists(full))
+        except Exception as exc:  # OSError, or a filesystem library's own
+            msg = f"cannot look up artifact {path!r} under {self.location!r}: {_describe(exc)}"
+            raise StoreError(msg) from exc
 
     def __repr__(self) -> str:
-        return f"ArtifactStore({self.root!r})"
+        return f"ArtifactStore({self.location!r})"
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _filesystem(root: str, location: str) -> tuple[Any, str]:
+    """The fsspec filesystem and base path of ``root``; StoreError names the missing extra."""
+    try:
+        return fsspec.core.url_to_fs(root)
+    except ImportError as exc:
+        scheme = root.split("://", 1)[0]
+        extra = _EXTRAS.get(scheme)
+        hint = f"pip install 'shipyard[{extra}]'" if extra else f"install fsspec's {scheme} support"
+        msg = f"cannot use the artifact root {location!r}: {exc}; {hint}"
+        raise StoreError(msg) from exc
+    except ValueError as exc:
+        msg = (
+            f"cannot use the artifact root {location!r}: {exc}; expected a local folder or an "
+            "fsspec URL such as s3://bucket/prefix (SHIPYARD_ARTIFACT_ROOT)"
+        )
+        raise StoreError(msg) from exc

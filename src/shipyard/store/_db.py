@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +25,7 @@ from shipyard.errors import StoreError
 from shipyard.store._artifacts import ArtifactStore
 from shipyard.store._crypto import EncryptionKey, resolve_key
 from shipyard.store._tables import metadata
+from shipyard.store._urls import redact_root, redact_url
 
 __all__ = [
     "ARTIFACT_ROOT_ENV",
@@ -52,7 +52,6 @@ HOME_ENV = "SHIPYARD_HOME"
 ARTIFACT_ROOT_ENV = "SHIPYARD_ARTIFACT_ROOT"
 _IMMEDIATE = "shipyard_begin_immediate"
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
-_PASSWORD_RE = re.compile(r"(://[^:/@]*:)[^@/]*@")
 
 
 STUDY_SCHEMA = "shipyard_optuna"
@@ -98,25 +97,6 @@ def store_location(
     folder = Path(root or os.environ.get(HOME_ENV) or DEFAULT_HOME)
     artifacts = artifact_root or os.environ.get(ARTIFACT_ROOT_ENV) or None
     return url, folder, artifacts
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, safe to log or show.
-
-    Args:
-        url: a SQLAlchemy database URL (it need not be valid).
-
-    Returns:
-        The URL without its password.
-
-    Example:
-        >>> redact_url("postgresql://me:secret@db/shipyard")
-        'postgresql://me:***@db/shipyard'
-    """
-    try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except (sa.exc.ArgumentError, ValueError):  # unparseable: still hide the password
-        return _PASSWORD_RE.sub(r"\1***@", url)
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -394,7 +374,9 @@ class Store:
             raise
         if artifact_root is None:
             artifact_root = str(Path(root) / ARTIFACT_DIR)
-        logger.debug("opened store %s (artifacts at %s)", redact_url(url), artifact_root)
+        logger.debug(
+            "opened store %s (artifacts at %s)", redact_url(url), redact_root(artifact_root)
+        )
         artifacts = ArtifactStore(artifact_root, engine, encryption_key=artifact_key)
         return cls(url, engine, artifacts)
 
@@ -507,4 +489,4 @@ class Store:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Store({redact_url(self.url)!r}, artifacts={self.artifacts.root!r})"
+        return f"Store({redact_url(self.url)!r}, artifacts={self.artifacts.location!r})"

@@ -1,8 +1,18 @@
 """Training: the model catalogue, cross-validation, refitting, the budgeted search and
-imbalanced classes (class weights, resampling, decision thresholds)."""
+imbalanced classes (class weights, resampling, decision thresholds); the engines that fit
+cross-validation folds (in this process, or on Ray actors)."""
 
 from shipyard.train._catalogue import Catalogue, CatalogueEntry, default_catalogue
-from shipyard.train._cv import CVResult, cross_validate, make_pipeline, predict_evaluate, refit
+from shipyard.train._cv import (
+    CVResult,
+    FoldOutcome,
+    cross_validate,
+    fit_fold,
+    make_pipeline,
+    predict_evaluate,
+    refit,
+)
+from shipyard.train._engine import FoldEngine, LocalEngine
 from shipyard.train._ensemble import EnsembleChoice, ensemble_pipeline, select_ensemble
 from shipyard.train._imbalance import (
     THRESHOLD_METRICS,
@@ -15,6 +25,7 @@ from shipyard.train._imbalance import (
     strip_samplers,
     tune_threshold,
 )
+from shipyard.train._ray import RAY_MISSING, RayCluster, RayEngine, import_ray, ray_cluster
 from shipyard.train._search import (
     Family,
     SearchBudget,
@@ -28,6 +39,7 @@ from shipyard.train._search import (
 )
 
 __all__ = [
+    "RAY_MISSING",
     "THRESHOLD_METRICS",
     "CVResult",
     "Catalogue",
@@ -35,7 +47,12 @@ __all__ = [
     "ClassWeighting",
     "EnsembleChoice",
     "Family",
+    "FoldEngine",
+    "FoldOutcome",
     "FoldSMOTE",
+    "LocalEngine",
+    "RayCluster",
+    "RayEngine",
     "SearchBudget",
     "SearchResult",
     "StopTrial",
@@ -47,9 +64,12 @@ __all__ = [
     "cross_validate",
     "default_catalogue",
     "ensemble_pipeline",
+    "fit_fold",
+    "import_ray",
     "make_pipeline",
     "make_sampler",
     "predict_evaluate",
+    "ray_cluster",
     "refit",
     "resampling_pipeline",
     "search_families",

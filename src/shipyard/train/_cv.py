@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -18,9 +19,21 @@ from shipyard.evaluate import Evaluation, aligned_proba, evaluate_predictions
 from shipyard.features import build_features
 from shipyard.train._imbalance import Resample, ThresholdChoice, make_sampler, resampling_pipeline
 
-__all__ = ["CVResult", "cross_validate", "make_pipeline", "predict_evaluate", "refit"]
+if TYPE_CHECKING:
+    from shipyard.train._engine import FoldEngine
+
+__all__ = [
+    "CVResult",
+    "FoldOutcome",
+    "cross_validate",
+    "fit_fold",
+    "make_pipeline",
+    "predict_evaluate",
+    "refit",
+]
 
 FoldCallback = Callable[[int, dict[str, float]], None]
+Fold = tuple[np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,7 @@ def cross_validate(
     classes: Sequence[str] | None,
     on_fold: FoldCallback | None = None,
     keep_predictions: bool = False,
+    engine: FoldEngine | None = None,
 ) -> CVResult:
     """Fit a clone of ``pipeline`` on each training fold and score it on the held-out fold.
 
@@ -96,6 +110,9 @@ def cross_validate(
         classes: the class labels of a classifier.
         on_fold: called with each fold's number and scores.
         keep_predictions: keep the out-of-fold predictions (for an ensemble).
+        engine: where the folds are fitted (:class:`shipyard.train.RayEngine`: in parallel);
+            in this process, one after another, by default. Every engine gives the folds
+            back in order, so ``on_fold`` sees the same scores in the same order.
 
     Returns:
         Each fold's metrics with their mean, standard deviation and the fitting time.
@@ -105,28 +122,77 @@ def cross_validate(
     """
     folds: list[dict[str, float]] = []
     fit_seconds = 0.0
-    splits = cv.split(x, y) if hasattr(cv, "split") else cv
+    splits: list[Fold] = list(cv.split(x, y) if hasattr(cv, "split") else cv)
     oof: np.ndarray | None = None
-    for i, (tr, te) in enumerate(splits):
-        model = clone(pipeline)
-        started = time.perf_counter()
-        _fit(model, x.iloc[tr], y.iloc[tr])
-        fit_seconds += time.perf_counter() - started
-        evaluation = predict_evaluate(model, x.iloc[te], y.iloc[te], task=task, classes=classes)
-        scores = evaluation.metrics
-        if keep_predictions:
-            held = evaluation.y_pred if evaluation.proba is None else evaluation.proba
-            held = np.asarray(held, dtype=float)
-            if oof is None:
-                oof = np.full((len(x), *held.shape[1:]), np.nan)
-            oof[te] = held
-        folds.append(scores)
-        if on_fold is not None:
-            on_fold(i, scores)
+    outcomes = (
+        (
+            fit_fold(pipeline, x, y, tr, te, task=task, classes=classes, keep=keep_predictions)
+            for tr, te in splits
+        )
+        if engine is None
+        else engine.fit_folds(
+            pipeline, x, y, splits, task=task, classes=classes, keep_predictions=keep_predictions
+        )
+    )
+    with closing(outcomes):  # a stopped trial abandons the folds not yet given back
+        for i, outcome in enumerate(outcomes):
+            fit_seconds += outcome.fit_seconds
+            if outcome.held is not None:
+                if oof is None:
+                    oof = np.full((len(x), *outcome.held.shape[1:]), np.nan)
+                oof[splits[i][1]] = outcome.held
+            folds.append(outcome.scores)
+            if on_fold is not None:
+                on_fold(i, outcome.scores)
     keys = folds[0].keys()
     mean = {k: float(np.nanmean([f[k] for f in folds])) for k in keys}
     std = {k: float(np.nanstd([f[k] for f in folds])) for k in keys}
     return CVResult(folds=folds, mean=mean, std=std, fit_seconds=fit_seconds, predictions=oof)
+
+
+@dataclass(frozen=True)
+class FoldOutcome:
+    """One fitted and scored fold.
+
+    Attributes:
+        scores: the held-out rows' metrics.
+        fit_seconds: how long the fit took.
+        held: with ``keep``, the held-out rows' predictions (class probabilities or values),
+            in the fold's order; ``None`` otherwise.
+    """
+
+    scores: dict[str, float]
+    fit_seconds: float
+    held: np.ndarray | None
+
+
+def fit_fold(
+    pipeline: Pipeline,
+    x: pd.DataFrame,
+    y: pd.Series,
+    train: np.ndarray,
+    test: np.ndarray,
+    *,
+    task: str,
+    classes: Sequence[str] | None,
+    keep: bool,
+) -> FoldOutcome:
+    """Fit a clone of ``pipeline`` on the ``train`` positions and score it on ``test`` (one
+    fold of :func:`cross_validate`, wherever an engine runs it).
+
+    Raises:
+        TrainingError: the estimator fails to fit (wrapping the library's error).
+    """
+    model = clone(pipeline)
+    started = time.perf_counter()
+    _fit(model, x.iloc[train], y.iloc[train])
+    seconds = time.perf_counter() - started
+    evaluation = predict_evaluate(model, x.iloc[test], y.iloc[test], task=task, classes=classes)
+    held = None
+    if keep:
+        held = evaluation.y_pred if evaluation.proba is None else evaluation.proba
+        held = np.asarray(held, dtype=float)
+    return FoldOutcome(evaluation.metrics, seconds, held)
 
 
 def predict_evaluate(
