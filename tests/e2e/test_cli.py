@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -56,9 +57,13 @@ def test_run_then_inspect_runs_and_models(
     assert code == 0, out
     assert "Registered cancer version 1" in out and "promoted" in out
     assert "report.html" in out
-    code, out = cli(capsys, "--verbose", "run", "shipyard.yaml")
+    code, out = cli(capsys, "--verbose", "run", "shipyard.yaml", "--result", "result.json")
     assert code == 0 and "version 2" in out
     assert "not promoted" in out and "a tie keeps the champion" in out  # same data, same model
+    outcome = json.loads((project / "result.json").read_text())  # what a CI job's gate reads
+    assert outcome["model_uri"] == "models:/cancer/2" and outcome["promoted"] is False
+    assert "a tie keeps the champion" in outcome["gate"] and outcome["run_id"] in out
+    assert not list(project.glob(".result.json*"))  # written whole, then renamed
 
     code, out = cli(capsys, "runs", "list")
     assert code == 0 and out.count("finished") == 2

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
+import json
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import (
@@ -18,7 +20,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from shipyard.cli._context import CliState, current_user, open_store
+from shipyard.cli._context import CliState, current_user, open_store, write_file
 from shipyard.cli._render import escape, fmt_float, table
 from shipyard.errors import SpecError
 from shipyard.spec import load_spec, starter_spec
@@ -107,12 +109,41 @@ def run(
             help="The Ray cluster's address (--engine ray; default: start a local one).",
         ),
     ] = None,
+    result_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--result",
+            help="Also write the outcome as JSON to this file (run id, model URI, version, "
+            "promoted and the gate's reason): what a CI job reads to decide whether to deploy.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Validate the data, train and compare the candidates, register the best model."""
     if address is not None and engine is not Engine.ray:
         msg = "--address names a Ray cluster; add --engine ray"
         raise typer.BadParameter(msg, param_hint="--address")
-    _run(ctx.obj, spec, study=study, engine=engine, address=address)
+    result = _run(ctx.obj, spec, study=study, engine=engine, address=address)
+    if result_file is not None:
+        write_file(result_file, (json.dumps(run_outcome(result), indent=2) + "\n").encode())
+
+
+def run_outcome(result: RunResult) -> dict[str, Any]:
+    """What ``shipyard run --result FILE`` writes: the run, the version and the gate's call."""
+    return {
+        "run_id": result.run_id,
+        "model_uri": result.model_uri,
+        "model_name": result.model_name,
+        "model_version": result.model_version,
+        "alias": result.alias,
+        "promoted": result.promoted,
+        "gate": result.gate,
+        "metric": result.metric,
+        "best": result.best,
+        "holdout": {k: v if math.isfinite(v) else None for k, v in result.holdout.items()},
+        "runtime": result.runtime,
+        "dataset_fingerprint": result.dataset_fingerprint,
+    }
 
 
 def worker(

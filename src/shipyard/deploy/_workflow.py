@@ -27,7 +27,7 @@ def _store_env() -> dict[str, str]:
     return {
         "SHIPYARD_STORE_URL": _secret("SHIPYARD_STORE_URL"),
         "SHIPYARD_ARTIFACT_ROOT": _secret("SHIPYARD_ARTIFACT_ROOT"),
-        "COLUMNS": "200",  # one result line per line in the log the gate reads
+        "COLUMNS": "200",  # wide tables in the job logs
     }
 
 
@@ -46,8 +46,9 @@ def _pip_requirement(spec: DeploySpec) -> str:
 
 def _gate_script() -> str:
     return (
-        "shipyard run shipyard.yaml | tee run.log\n"
-        "if grep -q '(promoted:' run.log; then promoted=true; else promoted=false; fi\n"
+        "shipyard run shipyard.yaml --result run-result.json\n"
+        'promoted=$(python -c "import json; '
+        "print(str(json.load(open('run-result.json'))['promoted']).lower())\")\n"
         'echo "promoted=$promoted" >> "$GITHUB_OUTPUT"\n'
     )
 

@@ -361,7 +361,8 @@ def _holdout_plan(job: _Job, clock: _Clock) -> _Plan:
         )
         out = _Intervals(intervals)
         drawn = max((i.n for i in intervals.values()), default=n_resamples)
-        if intervals and drawn < job.options.bootstrap and clock.remaining() <= 0:
+        cut = n_resamples < job.options.bootstrap or clock.remaining() <= 0  # for time
+        if intervals and drawn < job.options.bootstrap and cut:
             out.note = f"{drawn} resamples of the {job.options.bootstrap} asked, for time"
         return out, None
 

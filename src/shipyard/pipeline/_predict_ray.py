@@ -156,6 +156,9 @@ def _batches(scored: Any, path: Path) -> Any:
 def _shipyard_cause(exc: BaseException) -> ShipyardError | None:
     """The Shipyard error an actor raised. Ray Data keeps only its traceback's text (the
     exception object does not cross back), whose last lines are ``shipyard.errors.NAME: ...``."""
+    cause = getattr(exc, "cause", None)  # kept by Ray tasks, though not by Ray Data's
+    if isinstance(cause, ShipyardError):
+        return cause
     found = _REMOTE_ERROR.search(str(exc))
     if found is None:
         return None

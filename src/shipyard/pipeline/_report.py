@@ -25,7 +25,7 @@ from shipyard.pipeline._result import CandidateResult, RunResult
 from shipyard.spec import ProjectSpec
 from shipyard.tracking import Run
 
-__all__ = ["CARD_SHARE", "CardInputs", "card_allowance", "write_report"]
+__all__ = ["CARD_SHARE", "CardInputs", "build_card", "card_allowance", "write_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,28 @@ class CardInputs:
     deadline: float
 
 
+def build_card(
+    spec: ProjectSpec, holdout: Evaluation, card: CardInputs, run: Run, on_event: EventHandler
+) -> ModelCard | None:
+    """Compute the model card within ``card.deadline`` and store its numbers with the run
+    (``model_card.json``, the ``card.seconds`` metric); ``None``, with a warning, when it
+    fails: the run must not fail because a card section could not be computed.
+
+    It needs only the holdout model, so the run computes it while the refit model converts to
+    ONNX in another thread (the card's numerical work leaves the interpreter lock to the
+    converter).
+    """
+    try:
+        model_card = _card(spec, holdout, card, on_event)
+        run.log_artifact("model_card.json", json.dumps(model_card.to_dict(), default=str).encode())
+        run.log_metrics({"card.seconds": model_card.seconds})
+    except Exception as exc:  # any section bug beyond what the card catches itself
+        logger.warning("could not build the model card of run %s: %s", run.id, exc, exc_info=True)
+        on_event(Event("warning", f"no model card: {type(exc).__name__}: {exc}"))
+        return None
+    return model_card
+
+
 def write_report(
     spec: ProjectSpec,
     inspection: Inspection,
@@ -57,21 +79,15 @@ def write_report(
     git_commit: str | None,
     run: Run,
     on_event: EventHandler,
-    card: CardInputs | None = None,
+    model_card: ModelCard | None = None,
 ) -> str | None:
-    """Store the HTML report, the model card's sections included (and the card's numbers as
-    ``model_card.json``); a failure here is reported but never fails the run.
+    """Store the HTML report, the model card's sections included (see :func:`build_card`); a
+    failure here is reported but never fails the run.
 
     The model is registered (and maybe promoted) by now, so the run must not end as failed
     because a plot could not be drawn.
     """
     try:
-        model_card = None if card is None else _card(spec, holdout, card, on_event)
-        if model_card is not None:
-            run.log_artifact(
-                "model_card.json", json.dumps(model_card.to_dict(), default=str).encode()
-            )
-            run.log_metrics({"card.seconds": model_card.seconds})
         report = _report(spec, inspection, result, holdout, git_commit)
         html = render_run_report(dataclasses.replace(report, card=model_card))
     except Exception as exc:  # any plotting or templating bug: report it and go on

@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,7 @@ from shipyard.pipeline._events import Event, EventHandler, ignore_events
 from shipyard.pipeline._inspect import Inspection, Plan, inspect_data, pii_policy, preflight
 from shipyard.pipeline._log import RunLog
 from shipyard.pipeline._package import export_onnx, refit_best, refit_on_all, register
-from shipyard.pipeline._report import CardInputs, card_allowance, write_report
+from shipyard.pipeline._report import CardInputs, build_card, card_allowance, write_report
 from shipyard.pipeline._result import RunResult
 from shipyard.pipeline._shared import SharedSession
 from shipyard.spec import ProjectSpec, spec_hash
@@ -184,7 +185,15 @@ def _run(
             model = refit_on_all(ctx, best)
         run.set_tags({"refit": spec.split.refit})
         on_event(Event("step", f"converting {best.label} to ONNX and checking it on the holdout"))
-        onnx, onnx_info = export_onnx(prepared, model, threshold)
+        budget = spec.search.budget if spec.search is not None else None
+        # the conversion (pure Python, holding the interpreter lock) and the model card (of the
+        # holdout model: numerical work that releases it) overlap on two threads
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipyard-onnx") as pool:
+            converting = pool.submit(export_onnx, prepared, model, threshold)
+            allowance = card_allowance(budget, time.monotonic() - started)
+            card = dataclasses.replace(scored, deadline=time.monotonic() + allowance)
+            model_card = build_card(spec, holdout, card, run, on_event)
+            onnx, onnx_info = converting.result()
         run.set_tags({"runtime": "onnx" if onnx is not None else "sklearn"})
         on_event(Event("step", "registering the model"))
         result = register(
@@ -202,12 +211,9 @@ def _run(
             pii,
             threshold,
         )
-        budget = spec.search.budget if spec.search is not None else None
-        allowance = card_allowance(budget, time.monotonic() - started)
-        card = dataclasses.replace(scored, deadline=time.monotonic() + allowance)
         on_event(Event("step", "writing the HTML report and the model card"))
         path = write_report(
-            spec, inspection, result, holdout, lineage.git_commit, run, on_event, card
+            spec, inspection, result, holdout, lineage.git_commit, run, on_event, model_card
         )
         return dataclasses.replace(result, report_path=path, search=search)
 
