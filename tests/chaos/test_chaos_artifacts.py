@@ -121,9 +121,10 @@ def _check_store(project: Path) -> tuple[list[Any], list[tuple[str, str, str]], 
     return versions, runs, len(records)
 
 
-# validation.json, signature.json, evaluation.json, curves.json: stored before the package;
-# run.log: stored as the failed run ends
-RUN_ARTIFACTS = 5
+# validation.json, signature.json, evaluation.json, curves.json and model_card.json (the card
+# is computed while the model converts to ONNX): stored before the package; run.log: stored as
+# the failed run ends
+RUN_ARTIFACTS = 6
 
 
 @pytest.mark.parametrize(

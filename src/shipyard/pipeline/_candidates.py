@@ -532,8 +532,10 @@ def _post_search_seconds(
 
 def _after_refit_seconds(budget: float) -> float:
     """The run's steps after the refits: ONNX conversion and its check and registration
-    (about 2 s, and more on larger tables), the report's ``CARD_SHARE`` of the budget."""
-    return 2.0 + 0.02 * budget + CARD_SHARE * budget  # the card: see card_allowance
+    (about 2 s, and more on larger tables) and the report's ``CARD_SHARE`` of the budget, of
+    which the model card's sections (about half; the rest renders the page) run while the
+    conversion does."""
+    return 2.0 + 0.02 * budget + 0.5 * CARD_SHARE * budget  # the card: see card_allowance
 
 
 def _finite(value: float) -> float:
