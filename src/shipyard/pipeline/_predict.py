@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from shipyard import data as sd
+from shipyard.data import PiiPolicy
 from shipyard.errors import DataError, PredictionError
 from shipyard.model import Runtime, RuntimeChoice
 from shipyard.pipeline._output import TableWriter
@@ -139,15 +140,23 @@ def predict_file(
     with writer:
         for chunk in chunks:
             predictions = _predict_chunk(package, model, chunk, chunks.path)
-            out = chunk.drop(columns=[c for c in predictions.columns if c in chunk.columns])
-            if pii is not None:  # personal data leaves dropped or hashed, as the server logs it
-                out = pii.protect_frame(out, where=f"model {package.metadata.get('name')!r}")
-            out = pd.concat([out.reset_index(drop=True), predictions], axis=1)
-            writer.write(out)
+            writer.write(scored_rows(package, chunk, predictions, pii))
             if on_progress is not None:
                 on_progress(writer.n_rows, chunks.total_rows)
     logger.info("wrote %d predictions to %s", writer.n_rows, output_path)
     return writer.n_rows
+
+
+def scored_rows(
+    package: ModelPackage, rows: pd.DataFrame, predictions: pd.DataFrame, pii: PiiPolicy | None
+) -> pd.DataFrame:
+    """What a batch prediction writes for ``rows``: their columns (personal data dropped or
+    hashed as the model's ``features.pii`` says, as the server logs it), then the predictions
+    (which replace input columns of the same name)."""
+    out = rows.drop(columns=[c for c in predictions.columns if c in rows.columns])
+    if pii is not None:
+        out = pii.protect_frame(out, where=f"model {package.metadata.get('name')!r}")
+    return pd.concat([out.reset_index(drop=True), predictions], axis=1)
 
 
 def _predict_chunk(

@@ -21,7 +21,7 @@ from shipyard.data import PiiPolicy, Signature
 from shipyard.errors import DataError, ShipyardError
 from shipyard.model import RuntimeChoice
 from shipyard.pipeline._output import TableWriter
-from shipyard.pipeline._predict import ProgressCallback, predict_file
+from shipyard.pipeline._predict import ProgressCallback, predict_file, scored_rows
 from shipyard.registry import ModelPackage
 from shipyard.train import ray_cluster
 
@@ -182,9 +182,4 @@ class _Scorer:
     def __call__(self, block: Any) -> pd.DataFrame:
         batch = block.to_pandas()
         predictions = self._model.predict_frame(batch).to_frame()
-        out = batch.drop(columns=[c for c in predictions.columns if c in batch.columns])
-        if self._pii is not None:  # personal data leaves dropped or hashed, as the server logs it
-            out = self._pii.protect_frame(
-                out, where=f"model {self._package.metadata.get('name')!r}"
-            )
-        return pd.concat([out.reset_index(drop=True), predictions], axis=1)
+        return scored_rows(self._package, batch, predictions, self._pii)
