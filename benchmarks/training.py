@@ -1021,8 +1021,8 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     console.print(
         f"One seeded {1 - TEST_SIZE:.0%}/{TEST_SIZE:.0%} split per data set (stratified for "
         "classes); every contender sees only the 80% and is scored on the same 20%. Shipyard "
-        "holds out 20% of what it is given for its own holdout and gate, and refits its winner "
-        f"on the rest (64% of the table); the peers refit on all of the 80%. Peers' learners "
+        "holds out 20% of what it is given for its own holdout and gate, then refits its "
+        "winner on all of the 80% (split.refit: all), as the peers do. Peers' learners "
         f"use {args.n_jobs} thread(s)."
     )
     for key in args.datasets:

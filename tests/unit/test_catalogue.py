@@ -15,7 +15,7 @@ from sklearn.model_selection import cross_validate as sk_cross_validate
 from shipyard.data import ColumnSchema, Signature
 from shipyard.errors import TrainingError
 from shipyard.train import default_catalogue, make_pipeline, predict_evaluate, refit
-from shipyard.train._boosting import validation_split
+from shipyard.train._boosting import DEFAULT_FRACTION, full_fit_rounds, validation_split
 
 SIG = Signature(
     inputs=(
@@ -46,10 +46,15 @@ def _data(task: str, n: int = 300, *, seed: int = 1) -> tuple[pd.DataFrame, pd.S
     return x, pd.Series(labels[np.digitize(signal, [0.0, 1.0])])
 
 
-def _fit(key: str, task: str, params: dict | None = None, n: int = 300) -> tuple:
+def _fit(
+    key: str, task: str, params: dict | None = None, n: int = 300, *, full: bool = True
+) -> tuple:
+    """The family's pipeline as the run registers it (``refit``), or as a CV fold or a trial
+    fits it (``full=False``)."""
     estimator = default_catalogue().create(key, task, seed=0, params=params or {})
     x, y = _data(task, n)
-    return refit(make_pipeline(SIG, estimator), x, y), x, y
+    pipeline = make_pipeline(SIG, estimator)
+    return (refit(pipeline, x, y) if full else pipeline.fit(x, y)), x, y
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
@@ -160,10 +165,10 @@ def test_a_classifier_without_probabilities_is_refused_before_any_fit() -> None:
 
 def _best(model: object) -> int:
     """Boosting rounds kept (the best iteration, counted from 1)."""
+    if hasattr(model, "get_best_iteration"):  # CatBoost (its best_iteration_ counts from 0)
+        return int(model.tree_count_)
     if hasattr(model, "best_iteration_"):  # LightGBM
         return int(model.best_iteration_)
-    if hasattr(model, "get_best_iteration"):  # CatBoost
-        return int(model.tree_count_)
     return int(model.best_iteration) + 1  # type: ignore[attr-defined]
 
 
@@ -171,14 +176,32 @@ def _best(model: object) -> int:
 @pytest.mark.parametrize("key", BOOSTING)
 def test_boosting_stops_early_before_the_cap_and_is_reproducible(key: str, task: str) -> None:
     params = {"learning_rate": 0.3}
-    first, x, _ = _fit(key, task, params, n=400)
-    again, _, _ = _fit(key, task, params, n=400)
+    first, x, _ = _fit(key, task, params, n=400, full=False)  # a CV fold's or a trial's fit
+    again, _, _ = _fit(key, task, params, n=400, full=False)
     assert _best(first[-1]) < 1000  # the catalogue's cap
     assert _best(first[-1]) == _best(again[-1])
     predict = "predict" if task == "regression" else "predict_proba"
     np.testing.assert_array_equal(getattr(first, predict)(x), getattr(again, predict)(x))
     off, _, _ = _fit(key, task, {"early_stopping_rounds": None, CAP[key]: 7}, n=400)
     assert _best_or_all(off[-1]) == 7  # off: every row, every round
+
+
+@pytest.mark.parametrize("task", ["binary", "regression"])
+@pytest.mark.parametrize("key", BOOSTING)
+def test_a_refit_fits_every_row_for_the_rounds_early_stopping_found(key: str, task: str) -> None:
+    params = {"learning_rate": 0.3}
+    stopped, x, y = _fit(key, task, params, n=400, full=False)
+    full, _, _ = _fit(key, task, params, n=400)  # refit sets full_fit
+    rounds = _best(stopped[-1])
+    assert rounds < 1000
+    assert _best_or_all(full[-1]) == full_fit_rounds(rounds, DEFAULT_FRACTION, 1000)
+    assert full[-1].get_params()["early_stopping_rounds"] == 50  # the parameters are kept
+    assert full[-1].get_params()[CAP[key]] == 1000
+    # the rows held out to stop early are fitted: the model differs from the stopped one
+    predict = "predict" if task == "regression" else "predict_proba"
+    assert not np.allclose(getattr(full, predict)(x), getattr(stopped, predict)(x))
+    again = refit(full, x, y)  # and a refit of a refit is the same again
+    np.testing.assert_allclose(getattr(again, predict)(x), getattr(full, predict)(x))
 
 
 def _best_or_all(model: object) -> int:
@@ -267,11 +290,17 @@ def test_the_lightgbm_estimator_converts_to_onnx_at_its_best_iteration(task: str
         np.testing.assert_allclose(outputs[1], model.predict_proba(x), atol=1e-5)
 
 
+@pytest.mark.parametrize("full", [False, True])
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
-def test_the_xgboost_estimator_converts_to_onnx_at_its_best_iteration(task: str) -> None:
+def test_the_xgboost_estimator_converts_to_onnx_at_its_best_iteration(
+    task: str, full: bool
+) -> None:
     # 400 rows: nearly every value is a threshold, and imputed ones repeat (float32 ties)
-    model, x, _ = _fit("xgboost", task, n=400)
-    assert model[-1].best_iteration < 1000
+    model, x, _ = _fit("xgboost", task, n=400, full=full)
+    if full:  # refit on every row for the rounds found: no early stopping, all its trees
+        assert not hasattr(model[-1], "best_iteration")
+    else:
+        assert model[-1].best_iteration < 1000
     outputs = _onnx_predictions(model, x)
     if task == "regression":
         np.testing.assert_allclose(outputs[0].ravel(), model.predict(x), rtol=1e-4)

@@ -27,6 +27,7 @@ from shipyard.train import (
     budgeted_search,
     cross_validate,
     ensemble_pipeline,
+    refit_factor,
     search_families,
     select_ensemble,
     trial_folds,
@@ -111,7 +112,7 @@ def _with_ensemble(
     refits = 1 + (ctx.spec.split.refit == "all")  # on the training part, then on every row
 
     def refit_cost(c: CandidateResult) -> float:  # a fold's fit and then some, per refit
-        return refits * 1.5 * c.fit_seconds / max(len(c.cv_folds), 1)
+        return refits * refit_factor(c.model) * c.fit_seconds / max(len(c.cv_folds), 1)
 
     if deadline is not None:  # only members whose refits fit the time left (the best's does)
         budget = ctx.spec.search.budget if ctx.spec.search is not None else None
@@ -364,6 +365,7 @@ def search_trials(
         reserve=lambda best: _post_search_seconds(
             best.seconds / n_folds,
             search.budget or 0.0,
+            factor=refit_factor(best.family),
             cv_folds=len(prepared.folds),
             test_size=spec.split.test_size,
             refit_all=spec.split.refit == "all",
@@ -512,19 +514,25 @@ def _search_all(
 
 
 def _post_search_seconds(
-    fold_seconds: float, budget: float, *, cv_folds: int, test_size: float, refit_all: bool
+    fold_seconds: float,
+    budget: float,
+    *,
+    factor: float = 1.5,
+    cv_folds: int,
+    test_size: float,
+    refit_all: bool,
 ) -> float:
     """What a run needs after its search, given the best trial's time per fold: the refits of
     the best (on the training part, ``cv_folds / (cv_folds - 1)`` times a fold's rows, then,
-    with ``refit_all``, on every row, ``1 / (1 - test_size)`` times more; each with half again
-    to spare, for boosting that stops later on more rows) and the steps after them (ONNX
+    with ``refit_all``, on every row, ``1 / (1 - test_size)`` times more; each ``factor``
+    times a fold's fit: :func:`~shipyard.train.refit_factor`) and the steps after them (ONNX
     conversion and its check, registration: about 2-4 s on tables of 10,000-40,000 rows on 2
     cores, measured by ``benchmarks/training.py``; the report's and model card's
     ``CARD_SHARE`` of the budget); at most a third of the budget, so that a small budget still
     searches."""
     on_train = cv_folds / max(cv_folds - 1, 1)
     rows = on_train + (on_train / (1.0 - test_size) if refit_all else 0.0)
-    refit = 1.5 * fold_seconds * rows
+    refit = factor * fold_seconds * rows
     # as much again for an ensemble's other members (a model as costly as the best, or a few
     # cheaper ones), so that one can be refit in time
     return min(2 * refit + _after_refit_seconds(budget), budget / 3)

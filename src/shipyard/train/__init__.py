@@ -2,6 +2,7 @@
 imbalanced classes (class weights, resampling, decision thresholds); the engines that fit
 cross-validation folds (in this process, or on Ray actors)."""
 
+from shipyard.train._boosting import refit_factor
 from shipyard.train._catalogue import Catalogue, CatalogueEntry, default_catalogue
 from shipyard.train._cv import (
     CVResult,
@@ -71,6 +72,7 @@ __all__ = [
     "predict_evaluate",
     "ray_cluster",
     "refit",
+    "refit_factor",
     "resampling_pipeline",
     "search_families",
     "select_ensemble",

@@ -528,6 +528,12 @@ def _xgboost(task: str, seed: int) -> Any:
         n_estimators=_BOOSTING_CAP,
         learning_rate=0.1,
         max_depth=6,
+        # XGBoost's own defaults, spelled out: where the search's local steps start
+        min_child_weight=1.0,
+        subsample=1.0,
+        colsample_bytree=1.0,
+        reg_alpha=0.0,
+        reg_lambda=1.0,
         tree_method="hist",
         random_state=seed,
         n_jobs=1,
@@ -546,6 +552,7 @@ def _catboost(task: str, seed: int) -> Any:
         iterations=_BOOSTING_CAP,
         learning_rate=0.1,
         depth=6,
+        l2_leaf_reg=3.0,  # CatBoost's default, spelled out: where the search starts
         random_seed=seed,
         thread_count=1,
         logging_level="Silent",

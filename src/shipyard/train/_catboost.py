@@ -18,29 +18,37 @@ from shipyard.train._boosting import (
     DEFAULT_FRACTION,
     DEFAULT_ROUNDS,
     check_early_stopping,
+    full_fit_rounds,
     validation_split,
 )
 
 __all__ = ["EarlyStoppingCatBoostClassifier", "EarlyStoppingCatBoostRegressor"]
 
+_CATBOOST_ITERATIONS = 1000  # CatBoost's default ``iterations``
+
+
+_OURS = ("validation_fraction", "full_fit")  # not CatBoost's own parameters
+
 
 class _EarlyStopping:
     validation_fraction: float
+    full_fit: bool
     _stratify = False
     _library: type
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Every parameter (``None``: CatBoost's default), with ``validation_fraction``."""
+        """Every parameter (``None``: CatBoost's default), with ours."""
         names = inspect.signature(self._library).parameters
         params: dict[str, Any] = dict.fromkeys(names)
         params.update(super().get_params())  # type: ignore[misc]
-        params["validation_fraction"] = self.validation_fraction
+        params.update((name, getattr(self, name)) for name in _OURS)
         return params
 
     def set_params(self, **params: Any) -> Any:
         """Set parameters; ``None`` restores CatBoost's default."""
-        if "validation_fraction" in params:
-            self.validation_fraction = params.pop("validation_fraction")
+        for name in _OURS:
+            if name in params:
+                setattr(self, name, params.pop(name))
         unset = [name for name, value in params.items() if value is None]
         for name in unset:
             self._init_params.pop(name, None)  # type: ignore[attr-defined]
@@ -64,7 +72,22 @@ class _EarlyStopping:
             return library_fit(X, y, sample_weight=sample_weight, **kwargs)
         x_fit, y_fit, w_fit, x_valid, y_valid, w_valid = split.take(X, y, sample_weight)
         valid = catboost.Pool(x_valid, y_valid, weight=w_valid)
-        return library_fit(x_fit, y_fit, sample_weight=w_fit, eval_set=valid, **kwargs)
+        fitted = library_fit(x_fit, y_fit, sample_weight=w_fit, eval_set=valid, **kwargs)
+        if not self.full_fit:
+            return fitted
+        init: dict[str, Any] = self._init_params  # type: ignore[attr-defined]
+        saved = dict(init)
+        cap = int(init.get("iterations") or _CATBOOST_ITERATIONS)
+        best = int(self.tree_count_)  # type: ignore[attr-defined]  # the best model's rounds
+        init.pop("early_stopping_rounds", None)
+        init["iterations"] = full_fit_rounds(best, self.validation_fraction, cap)
+        self._canonized_params = None  # CatBoost's cache of _init_params
+        try:  # every row, for the rounds found (see shipyard.train._boosting)
+            return library_fit(X, y, sample_weight=sample_weight, **kwargs)
+        finally:
+            init.clear()
+            init.update(saved)
+            self._canonized_params = None  # CatBoost's cache of _init_params
 
 
 class EarlyStoppingCatBoostClassifier(_EarlyStopping, catboost.CatBoostClassifier):
@@ -74,6 +97,7 @@ class EarlyStoppingCatBoostClassifier(_EarlyStopping, catboost.CatBoostClassifie
         early_stopping_rounds: stop after this many rounds without improvement of the
             validation loss; ``None``: no early stopping, ``iterations`` rounds.
         validation_fraction: the share of the fit rows held out for it.
+        full_fit: then fit every row for the rounds found (see :mod:`shipyard.train._boosting`).
         **kwargs: ``CatBoostClassifier``'s parameters.
     """
 
@@ -85,10 +109,12 @@ class EarlyStoppingCatBoostClassifier(_EarlyStopping, catboost.CatBoostClassifie
         *,
         early_stopping_rounds: int | None = DEFAULT_ROUNDS,
         validation_fraction: float = DEFAULT_FRACTION,
+        full_fit: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(early_stopping_rounds=early_stopping_rounds, **kwargs)
         self.validation_fraction = validation_fraction
+        self.full_fit = full_fit
 
     def predict(self, X: Any, prediction_type: str = "Class", **kwargs: Any) -> Any:
         """CatBoost's ``predict``; labels as one column-less array, as scikit-learn's are."""
@@ -108,7 +134,9 @@ class EarlyStoppingCatBoostRegressor(_EarlyStopping, catboost.CatBoostRegressor)
         *,
         early_stopping_rounds: int | None = DEFAULT_ROUNDS,
         validation_fraction: float = DEFAULT_FRACTION,
+        full_fit: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(early_stopping_rounds=early_stopping_rounds, **kwargs)
         self.validation_fraction = validation_fraction
+        self.full_fit = full_fit

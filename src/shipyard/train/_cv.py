@@ -269,7 +269,14 @@ _LIBRARIES = frozenset({"lightgbm", "xgboost", "catboost"})
 
 
 def refit(pipeline: Pipeline, x: pd.DataFrame, y: pd.Series) -> Pipeline:
-    """Fit a fresh clone of ``pipeline`` on all of ``x``/``y`` and return it."""
+    """Fit a fresh clone of ``pipeline`` on all of ``x``/``y`` and return it.
+
+    Early-stopping boosters in it (an ensemble's members too) refit with ``full_fit``: the rows
+    they held out to find their rounds are then fitted too (see :mod:`shipyard.train._boosting`).
+    """
     model = clone(pipeline)
+    full = {name: True for name in model.get_params(deep=True) if name.endswith("__full_fit")}
+    if full:
+        model.set_params(**full)
     _fit(model, x, y)
     return model

@@ -16,12 +16,13 @@ from shipyard.train._boosting import (
     DEFAULT_FRACTION,
     DEFAULT_ROUNDS,
     check_early_stopping,
+    full_fit_rounds,
     validation_split,
 )
 
 __all__ = ["EarlyStoppingLGBMClassifier", "EarlyStoppingLGBMRegressor"]
 
-_OURS = ("early_stopping_rounds", "validation_fraction")
+_OURS = ("early_stopping_rounds", "validation_fraction", "full_fit")
 
 
 class _EarlyStopping:
@@ -29,7 +30,9 @@ class _EarlyStopping:
 
     early_stopping_rounds: int | None
     validation_fraction: float
+    full_fit: bool
     random_state: Any
+    n_estimators: int
     _stratify = False
 
     def _fit_split(self, X: Any, y: Any, sample_weight: Any, kwargs: dict[str, Any]) -> Any:
@@ -46,19 +49,29 @@ class _EarlyStopping:
         stop = lightgbm.early_stopping(
             self.early_stopping_rounds, first_metric_only=True, verbose=False
         )
+        callbacks = kwargs.pop("callbacks", None) or []
         with warnings.catch_warnings():
             # LightGBM 4.7 prefers eval_X/eval_y, but its classifier encodes the labels of
             # eval_set only (and 4.3-4.6 know no other)
             warnings.filterwarnings("ignore", "The argument 'eval_set' is deprecated")
-            return library_fit(
+            fitted = library_fit(
                 x_fit,
                 y_fit,
                 sample_weight=w_fit,
                 eval_set=[(x_valid, y_valid)],
                 eval_sample_weight=None if w_valid is None else [w_valid],
-                callbacks=[*(kwargs.pop("callbacks", None) or []), stop],
+                callbacks=[*callbacks, stop],
                 **kwargs,
             )
+        if not self.full_fit:
+            return fitted
+        cap = self.n_estimators
+        best = int(getattr(self, "best_iteration_", 0) or cap)
+        self.n_estimators = full_fit_rounds(best, self.validation_fraction, cap)
+        try:  # every row, for the rounds found (see shipyard.train._boosting)
+            return library_fit(X, y, sample_weight=sample_weight, callbacks=callbacks, **kwargs)
+        finally:
+            self.n_estimators = cap
 
     def _process_params(self, stage: str) -> dict[str, Any]:
         params: dict[str, Any] = super()._process_params(stage)  # type: ignore[misc]
@@ -74,6 +87,7 @@ class EarlyStoppingLGBMClassifier(_EarlyStopping, lightgbm.LGBMClassifier):
         early_stopping_rounds: stop after this many rounds without improvement of the
             validation log-loss; ``None``: no early stopping, ``n_estimators`` rounds.
         validation_fraction: the share of the fit rows held out for it.
+        full_fit: then fit every row for the rounds found (see :mod:`shipyard.train._boosting`).
         **kwargs: ``LGBMClassifier``'s parameters.
     """
 
@@ -84,11 +98,13 @@ class EarlyStoppingLGBMClassifier(_EarlyStopping, lightgbm.LGBMClassifier):
         *,
         early_stopping_rounds: int | None = DEFAULT_ROUNDS,
         validation_fraction: float = DEFAULT_FRACTION,
+        full_fit: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.early_stopping_rounds = early_stopping_rounds
         self.validation_fraction = validation_fraction
+        self.full_fit = full_fit
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
         """Fit, holding out ``validation_fraction`` of the rows to stop early (unless
@@ -104,11 +120,13 @@ class EarlyStoppingLGBMRegressor(_EarlyStopping, lightgbm.LGBMRegressor):
         *,
         early_stopping_rounds: int | None = DEFAULT_ROUNDS,
         validation_fraction: float = DEFAULT_FRACTION,
+        full_fit: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.early_stopping_rounds = early_stopping_rounds
         self.validation_fraction = validation_fraction
+        self.full_fit = full_fit
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
         """Fit, holding out ``validation_fraction`` of the rows to stop early (unless

@@ -18,21 +18,26 @@ from shipyard.train._boosting import (
     DEFAULT_FRACTION,
     DEFAULT_ROUNDS,
     check_early_stopping,
+    full_fit_rounds,
     validation_split,
 )
 
 __all__ = ["EarlyStoppingXGBClassifier", "EarlyStoppingXGBRegressor"]
 
+_XGBOOST_ROUNDS = 100  # XGBoost's default n_estimators
+
 
 class _EarlyStopping:
     early_stopping_rounds: int | None
     validation_fraction: float
+    full_fit: bool
     random_state: Any
+    n_estimators: int | None
     _stratify = False
 
     def _wrapper_params(self) -> set[str]:
         """Parameters that are not XGBoost's own (kept out of the booster's)."""
-        return {*super()._wrapper_params(), "validation_fraction"}  # type: ignore[misc]
+        return {*super()._wrapper_params(), "validation_fraction", "full_fit"}  # type: ignore[misc]
 
     def _fit_split(self, x: Any, y: Any, sample_weight: Any, kwargs: dict[str, Any]) -> Any:
         check_early_stopping(self.early_stopping_rounds, self.validation_fraction)
@@ -43,13 +48,9 @@ class _EarlyStopping:
                 y, self.validation_fraction, self.random_state, stratify=self._stratify
             )
         if split is None:
-            rounds, self.early_stopping_rounds = self.early_stopping_rounds, None
-            try:  # XGBoost refuses early stopping without an evaluation set
-                return library_fit(x, y, sample_weight=sample_weight, **kwargs)
-            finally:
-                self.early_stopping_rounds = rounds
+            return self._fit_all(x, y, sample_weight, kwargs, self.n_estimators)
         x_fit, y_fit, w_fit, x_valid, y_valid, w_valid = split.take(x, y, sample_weight)
-        return library_fit(
+        fitted = library_fit(
             x_fit,
             y_fit,
             sample_weight=w_fit,
@@ -58,6 +59,24 @@ class _EarlyStopping:
             verbose=False,
             **kwargs,
         )
+        if not self.full_fit:
+            return fitted
+        cap = self.n_estimators or _XGBOOST_ROUNDS
+        best = int(getattr(self, "best_iteration", cap - 1)) + 1
+        rounds = full_fit_rounds(best, self.validation_fraction, cap)
+        return self._fit_all(x, y, sample_weight, kwargs, rounds)
+
+    def _fit_all(
+        self, x: Any, y: Any, sample_weight: Any, kwargs: dict[str, Any], rounds: int | None
+    ) -> Any:
+        """Every row for ``rounds`` rounds, without early stopping (which XGBoost refuses
+        without an evaluation set); the parameters are left as they were."""
+        stopping, self.early_stopping_rounds = self.early_stopping_rounds, None
+        cap, self.n_estimators = self.n_estimators, rounds
+        try:
+            return super().fit(x, y, sample_weight=sample_weight, **kwargs)  # type: ignore[misc]
+        finally:
+            self.early_stopping_rounds, self.n_estimators = stopping, cap
 
 
 class EarlyStoppingXGBClassifier(_EarlyStopping, xgboost.XGBClassifier):
@@ -68,6 +87,7 @@ class EarlyStoppingXGBClassifier(_EarlyStopping, xgboost.XGBClassifier):
             validation log-loss; ``None``: no early stopping, ``n_estimators`` rounds.
         validation_fraction: the share of the fit rows held out for it.
         objective: XGBoost's objective.
+        full_fit: then fit every row for the rounds found (see :mod:`shipyard.train._boosting`).
         **kwargs: ``XGBClassifier``'s parameters.
     """
 
@@ -79,10 +99,12 @@ class EarlyStoppingXGBClassifier(_EarlyStopping, xgboost.XGBClassifier):
         early_stopping_rounds: int | None = DEFAULT_ROUNDS,
         validation_fraction: float = DEFAULT_FRACTION,
         objective: Any = "binary:logistic",
+        full_fit: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(objective=objective, early_stopping_rounds=early_stopping_rounds, **kwargs)
         self.validation_fraction = validation_fraction
+        self.full_fit = full_fit
 
     def fit(self, X: Any, y: Any, *, sample_weight: Any = None, **kwargs: Any) -> Any:
         """Encode the labels, then fit with early stopping (see the class)."""
@@ -124,10 +146,12 @@ class EarlyStoppingXGBRegressor(_EarlyStopping, xgboost.XGBRegressor):
         early_stopping_rounds: int | None = DEFAULT_ROUNDS,
         validation_fraction: float = DEFAULT_FRACTION,
         objective: Any = "reg:squarederror",
+        full_fit: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(objective=objective, early_stopping_rounds=early_stopping_rounds, **kwargs)
         self.validation_fraction = validation_fraction
+        self.full_fit = full_fit
 
     def fit(self, X: Any, y: Any, *, sample_weight: Any = None, **kwargs: Any) -> Any:
         """Fit with early stopping (see the class)."""
