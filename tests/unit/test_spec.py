@@ -234,3 +234,17 @@ def test_environment_variables_fill_in_strings(tmp_path: Path) -> None:
         match=r"shipyard.yaml:3: data.source.url: environment variable 'DB_PASSWORD' is not set",
     ):
         load_spec(path, env={})
+
+
+def test_a_bare_catalogue_key_is_a_candidate_with_its_defaults(tmp_path: Path) -> None:
+    text = VALID.replace("  - model: linear\n", "  - linear\n")
+    (tmp_path / "shipyard.yaml").write_text(text)
+    spec = load_spec(tmp_path)
+    assert [(c.model, c.params) for c in spec.models] == [
+        ("linear", {}),
+        ("lightgbm", {"n_estimators": 10}),
+    ]
+    assert spec.locate("models", 0, "model").endswith("shipyard.yaml:8 (models[0].model)")
+    (tmp_path / "shipyard.yaml").write_text(text.replace("  - linear\n", "  - 42\n"))
+    with pytest.raises(SpecError, match=r"shipyard.yaml:8: models\[0\]"):
+        load_spec(tmp_path)

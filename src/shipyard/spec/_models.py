@@ -270,11 +270,17 @@ class SplitSpec(_Strict):
 
 
 class CandidateSpec(_Strict):
-    """One candidate model: a catalogue entry and its fixed parameters."""
+    """One candidate model: a catalogue entry and its fixed parameters (a bare catalogue key,
+    ``- lightgbm``, is the entry with its defaults)."""
 
     model: str
     name: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_key(cls, value: Any) -> Any:
+        return {"model": value} if isinstance(value, str) else value
 
     @property
     def label(self) -> str:
