@@ -58,6 +58,17 @@ def _cancer() -> pd.DataFrame:
     return frame
 
 
+def _cancer_with_agent() -> pd.DataFrame:
+    """The cancer table with a code-like column: 60 codes, the first 30 mostly on malignant
+    rows (useful, and too many for a category)."""
+    frame = _cancer()
+    rng = np.random.default_rng(0)
+    bad = frame["target"] == "malignant"
+    codes = np.where(bad, rng.integers(0, 30, len(frame)), rng.integers(20, 60, len(frame)))
+    frame["agent"] = [f"A{c:02d}" for c in codes]
+    return frame
+
+
 def test_binary_run_registers_and_promotes(tmp_path: Path, store: Store) -> None:
     spec = load_spec(
         _project(
@@ -515,13 +526,9 @@ def test_a_search_on_one_fold_weighs_its_ensemble_and_threshold_on_that_fold(
 ) -> None:
     """``search.folds: 1``: every trial runs on the first fold only (a holdout), the ensemble
     is weighed on parts of it and the threshold tuned on its rows; a code-like column (short
-    repeated codes, too many for a category) is target-encoded and is an input of the model."""
-    frame = _cancer()
-    rng = np.random.default_rng(0)
-    # 60 codes; the first 30 mostly on malignant rows: a useful, high-cardinality column
-    bad = frame["target"] == "malignant"
-    codes = np.where(bad, rng.integers(0, 30, len(frame)), rng.integers(20, 60, len(frame)))
-    frame["agent"] = [f"A{c:02d}" for c in codes]
+    repeated codes, too many for a category) is an input of the model (target-encoded for the
+    linear model; LightGBM takes it as categories)."""
+    frame = _cancer_with_agent()
     spec = load_spec(
         _project(
             tmp_path,
@@ -542,7 +549,7 @@ def test_a_search_on_one_fold_weighs_its_ensemble_and_threshold_on_that_fold(
         for child in trials:
             if child.tags.get("trial_state", "complete") != "complete":
                 continue
-            steps = [p.step for p in tracker.metric_history(child.id, "fold.roc_auc")]
+            steps = [p.step for p in tracker.metric_history(child.id, "fold.f1_macro")]
             assert steps == [0], child.name  # one fold each, the ensemble's too
         tracker.close()
         assert all(len(c.cv_folds) == 1 for c in result.candidates)
@@ -551,3 +558,32 @@ def test_a_search_on_one_fold_weighs_its_ensemble_and_threshold_on_that_fold(
     assert package.signature.column("agent").kind == "string"
     rows = frame.drop(columns="target").head(4)
     assert len(package.predict(rows).labels) == 4
+
+
+def test_lightgbm_gets_the_code_like_column_as_categories_and_converts_to_onnx(
+    tmp_path: Path,
+) -> None:
+    """LightGBM splits on categories itself: the run hands it a code-like column as category
+    numbers (the first feature column, named as its categorical column) instead of a target
+    encoding, and the checked ONNX graph predicts as the pipeline does, an unseen code too."""
+    frame = _cancer_with_agent()
+    spec = load_spec(
+        _project(
+            tmp_path,
+            frame,
+            "name: cancer\ndata: {source: {type: csv, path: data/train.csv}, target: target}\n"
+            "models: [lightgbm]\n",
+        )
+    )
+    with Store.open(root=tmp_path / ".shipyard") as store:
+        result = run_project(spec, store=store)
+        package = Registry(store).load(f"models:/cancer/{result.model_version}")
+    features, model = package.pipeline[-2], package.pipeline[-1]
+    assert features.get_feature_names_out()[0] == "native_category__agent"
+    assert model.categorical_columns == [0]
+    assert package.onnx is not None, package.metadata.get("onnx")
+    rows = frame.drop(columns="target").head(20).copy()
+    rows.loc[rows.index[:3], "agent"] = "Z99"  # a code never seen in training
+    expected = package.predict(rows).probabilities
+    got = package.runtime("onnx").predict_frame(rows).probabilities
+    np.testing.assert_allclose(got, expected, atol=1e-5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import sys
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from sklearn.model_selection import cross_validate as sk_cross_validate
 
 from shipyard.data import ColumnSchema, Signature
 from shipyard.errors import TrainingError
+from shipyard.features import build_features
 from shipyard.train import default_catalogue, make_pipeline, predict_evaluate, refit
 from shipyard.train._boosting import DEFAULT_FRACTION, full_fit_rounds, validation_split
 
@@ -262,6 +264,15 @@ def test_boosting_estimators_vote_together() -> None:
     assert (model.predict(x) == y).mean() > 0.8
 
 
+def _assert_onnx_predicts_as(model: Any, x: pd.DataFrame, task: str) -> None:
+    outputs = _onnx_predictions(model, x)
+    if task == "regression":
+        np.testing.assert_allclose(outputs[0].ravel(), model.predict(x), rtol=1e-4)
+    else:
+        assert list(outputs[0]) == list(model.predict(x))
+        np.testing.assert_allclose(outputs[1], model.predict_proba(x), atol=1e-5)
+
+
 def _onnx_predictions(model: object, x: pd.DataFrame) -> list[np.ndarray]:
     import onnxruntime as ort
 
@@ -282,12 +293,7 @@ def _onnx_predictions(model: object, x: pd.DataFrame) -> list[np.ndarray]:
 def test_the_lightgbm_estimator_converts_to_onnx_at_its_best_iteration(task: str) -> None:
     model, x, _ = _fit("lightgbm", task, n=400)
     assert model[-1].best_iteration_ < 1000
-    outputs = _onnx_predictions(model, x)
-    if task == "regression":
-        np.testing.assert_allclose(outputs[0].ravel(), model.predict(x), rtol=1e-4)
-    else:
-        assert list(outputs[0]) == list(model.predict(x))
-        np.testing.assert_allclose(outputs[1], model.predict_proba(x), atol=1e-5)
+    _assert_onnx_predicts_as(model, x, task)
 
 
 @pytest.mark.parametrize("full", [False, True])
@@ -301,12 +307,7 @@ def test_the_xgboost_estimator_converts_to_onnx_at_its_best_iteration(
         assert not hasattr(model[-1], "best_iteration")
     else:
         assert model[-1].best_iteration < 1000
-    outputs = _onnx_predictions(model, x)
-    if task == "regression":
-        np.testing.assert_allclose(outputs[0].ravel(), model.predict(x), rtol=1e-4)
-    else:
-        assert list(outputs[0]) == list(model.predict(x))
-        np.testing.assert_allclose(outputs[1], model.predict_proba(x), atol=1e-5)
+    _assert_onnx_predicts_as(model, x, task)
 
 
 def test_catboost_has_no_onnx_converter() -> None:
@@ -315,3 +316,44 @@ def test_catboost_has_no_onnx_converter() -> None:
     model, x, _ = _fit("catboost", "binary", {"learning_rate": 0.3})
     with pytest.raises(OnnxConversionError, match="EarlyStoppingCatBoostClassifier"):
         _onnx_predictions(model, x)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_lightgbm_splits_on_category_numbers_and_converts_to_onnx(task: str) -> None:
+    """The run gives LightGBM the category inputs as numbers and their positions: it splits on
+    them as categories (not as ordered numbers), and the graph gives the same predictions,
+    for a category unseen in training too (LightGBM's missing)."""
+    rng = np.random.default_rng(3)
+    x, y = _data(task, n=600)
+    # a category whose effect is not ordered: a tree on its numbers would need several splits
+    codes = np.asarray(list("abcdefgh"), dtype=object)
+    x["c"] = rng.choice(codes, size=len(x))
+    effect = {"a": 2, "b": -2, "c": 2, "d": -2, "e": 2, "f": -2, "g": 2, "h": -2}
+    if task == "regression":
+        y = y + 1000 * x["c"].map(effect)
+    else:
+        flip = x["c"].map(effect).to_numpy() > 0
+        y = pd.Series(np.where(flip, y.to_numpy(), y.to_numpy()[::-1]), dtype=object)
+    estimator = default_catalogue().create("lightgbm", task, seed=0, params={})
+    estimator.set_params(categorical_columns=[0])
+    features = build_features(SIG, native_categories=True, task=task)
+    model = refit(make_pipeline(SIG, estimator, features=features), x, y)
+    trees = model[-1].booster_.dump_model()["tree_info"]
+    kinds = {
+        node.get("decision_type")
+        for tree in trees
+        for node in _nodes(tree["tree_structure"])
+        if node.get("split_feature") == 0
+    }
+    assert "==" in kinds  # categorical splits on the first column
+    test = x.iloc[:50].copy()
+    test.loc[test.index[:5], "c"] = "never seen"
+    _assert_onnx_predicts_as(model, test, task)
+
+
+def _nodes(node: dict) -> list[dict]:
+    out = [node]
+    for side in ("left_child", "right_child"):
+        if side in node:
+            out += _nodes(node[side])
+    return out

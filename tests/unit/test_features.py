@@ -14,7 +14,9 @@ from shipyard.features import (
     DatetimeFeatures,
     NonNegativeTransform,
     build_features,
+    native_category_columns,
 )
+from shipyard.spec import FeaturesSpec
 
 
 def _sig(*cols: ColumnSchema) -> Signature:
@@ -63,6 +65,32 @@ def test_unknown_category_is_ignored_at_transform() -> None:
     names = list(ct.get_feature_names_out())
     cat_cols = [i for i, n in enumerate(names) if n.startswith("category__")]
     assert row[0, cat_cols].sum() == 0
+
+
+def test_native_categories_are_the_first_columns_as_category_numbers() -> None:
+    """For an estimator that splits on categories itself (LightGBM): one column per category
+    or code-like string input, first, numbered in sorted order; missing is a category of its
+    own and an unseen one is -1 (LightGBM's missing); the other kinds as before."""
+    assert native_category_columns(SIG) == ["c", "s"]
+    ct = build_features(SIG, native_categories=True)
+    out = ct.fit_transform(FRAME)
+    names = list(ct.get_feature_names_out())
+    assert names[:2] == ["native_category__c", "native_category__s"]
+    assert not any(n.startswith("category__") for n in names)  # no one-hot
+    assert "numeric__n" in names and "datetime__d_year" in names
+    order = sorted(["a", "b", MISSING_CATEGORY])  # numbered in sorted order
+    assert list(out[:, 0]) == [order.index(v) for v in ["a", "b", MISSING_CATEGORY, "a"]]
+    assert list(out[:, 1]) == [0.0, 1.0, 2.0, 3.0]  # "free text" < "more" < "x" < "y"
+    new = FRAME.iloc[:1].copy()
+    new["c"] = np.array(["never seen"], dtype=object)
+    assert ct.transform(new)[0, 0] == -1
+    # an option that names a column takes it out of the category numbers
+    options = FeaturesSpec(target_encode=["s"])
+    assert native_category_columns(SIG, options) == ["c"]
+    ct = build_features(SIG, options, task="regression", native_categories=True)
+    frame = pd.concat([FRAME] * 3, ignore_index=True)  # enough rows for the encoder's folds
+    names = list(ct.fit(frame, np.arange(12.0)).get_feature_names_out())
+    assert names[0] == "native_category__c" and "target__s" in names
 
 
 def test_only_free_text_is_an_error() -> None:

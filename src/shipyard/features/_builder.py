@@ -12,6 +12,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import (
     KBinsDiscretizer,
     OneHotEncoder,
+    OrdinalEncoder,
     PowerTransformer,
     QuantileTransformer,
     StandardScaler,
@@ -27,7 +28,7 @@ from shipyard.features._select import build_selector
 from shipyard.features._text import text_pipeline
 from shipyard.spec import BinSpec, FeaturesSpec
 
-__all__ = ["MISSING_CATEGORY", "build_features"]
+__all__ = ["MISSING_CATEGORY", "build_features", "native_category_columns"]
 
 MISSING_CATEGORY = "__missing__"
 """Missing categorical values become this category of their own."""
@@ -46,6 +47,7 @@ def build_features(
     seed: int = 42,
     linear: bool = False,
     dense: bool = False,
+    native_categories: bool = False,
 ) -> ColumnTransformer | Pipeline:
     """Build the feature transformer for a Signature's inputs and the project's options.
 
@@ -84,6 +86,12 @@ def build_features(
             (logistic regression or Lasso) instead of trees.
         dense: always output a dense array (for estimators that refuse sparse input, such as
             HistGradientBoosting), at the cost of memory with large TF-IDF vocabularies.
+        native_categories: the estimator splits on categories itself (LightGBM): the category
+            columns and the code-like ``string`` columns no option names
+            (:func:`native_category_columns`) become the output's first columns, one each,
+            as category numbers (missing values a category of their own, a category unseen in
+            training ``-1``, which LightGBM treats as missing), instead of one-hot and target
+            encoding. Ignored with ``select`` (which would move the columns).
 
     Returns:
         A ``ColumnTransformer``, or a ``Pipeline`` of it and a selector with ``select``.
@@ -99,7 +107,8 @@ def build_features(
         msg = "feature options do not apply to the data: " + "; ".join(map(str, problems))
         raise TrainingError(msg)
     task = task or _task_of(signature)
-    branches = _branches(signature, options, task=task, seed=seed)
+    native = native_categories and options.select is None
+    branches = _branches(signature, options, task=task, seed=seed, native=native)
     if not branches:
         msg = (
             f"no usable feature columns among {signature.input_names}: every input is free "
@@ -133,8 +142,21 @@ def _task_of(signature: Signature) -> str | None:
     return None
 
 
+def native_category_columns(signature: Signature, options: FeaturesSpec | None = None) -> list[str]:
+    """The inputs that ``build_features(..., native_categories=True)`` hands to the estimator
+    as category numbers, in the order of its first output columns: the category columns and
+    the code-like ``string`` columns that no option names."""
+    options = options or FeaturesSpec()
+    special = {*options.transforms, *options.bins, *options.target_encode, *options.text}
+    return [
+        c.name
+        for c in signature.inputs
+        if c.kind in ("category", "string") and c.name not in special
+    ]
+
+
 def _branches(
-    signature: Signature, options: FeaturesSpec, *, task: str | None, seed: int
+    signature: Signature, options: FeaturesSpec, *, task: str | None, seed: int, native: bool
 ) -> list[tuple[str, Any, list[str]]]:
     kinds = {c.name: c.kind for c in signature.inputs}
     names = signature.input_names
@@ -143,6 +165,11 @@ def _branches(
         k: [n for n in names if kinds[n] == k and n not in special] for k in set(kinds.values())
     }
     steps: list[tuple[str, Any, list[str]]] = []
+    if native:  # first, so that they are the output's first columns
+        cols = native_category_columns(signature, options)
+        if cols:
+            steps.append(("native_category", _native_categorical(), cols))
+        plain["category"] = []
     numeric = plain.get("number", []) + plain.get("integer", []) + plain.get("boolean", [])
     if numeric:
         steps.append(("numeric", _numeric(), numeric))
@@ -212,6 +239,13 @@ def _categorical() -> Pipeline:
     return make_pipeline(
         SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY),
         OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+    )
+
+
+def _native_categorical() -> Pipeline:
+    return make_pipeline(
+        SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY),
+        OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
     )
 
 

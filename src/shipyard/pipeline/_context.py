@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from shipyard import data as sd
-from shipyard.features import build_features
+from shipyard.features import build_features, native_category_columns
 from shipyard.pipeline._events import EventHandler
 from shipyard.spec import FeaturesSpec, ProjectSpec
 from shipyard.tracking import Run, Tracker
@@ -103,14 +104,20 @@ def build_pipeline(
     if spec.imbalance.class_weight is not None and not weighting.applied:
         warn(f"imbalance.class_weight: {weighting.reason}")
     estimator = weighting.estimator
+    native = _categorical_param(estimator)
+    options = feature_options(spec, prepared.signature, native=native is not None)
     features = build_features(
         prepared.signature,
-        feature_options(spec, prepared.signature),
+        options,
         task=prepared.task,
         seed=spec.split.seed,
         linear=type(estimator).__module__.startswith("sklearn.linear_model"),
         dense=not _takes_sparse(estimator),
+        native_categories=native is not None,
     )
+    columns = native_category_columns(prepared.signature, options)
+    if native is not None and columns and options.select is None:
+        estimator = clone(estimator).set_params(**{native: list(range(len(columns)))})
     return make_pipeline(
         prepared.signature,
         estimator,
@@ -120,16 +127,32 @@ def build_pipeline(
     )
 
 
-def feature_options(spec: ProjectSpec, signature: sd.Signature) -> FeaturesSpec:
+def feature_options(
+    spec: ProjectSpec, signature: sd.Signature, *, native: bool = False
+) -> FeaturesSpec:
     """The project's ``features`` options, with the ``string`` inputs no option names (the
     code-like columns the Signature keeps, see :func:`shipyard.data.build_signature`) added to
-    ``target_encode``."""
+    ``target_encode``, unless the estimator splits on categories itself (``native``: they are
+    then its category columns, see :func:`shipyard.features.build_features`)."""
     named = {*spec.features.text, *spec.features.target_encode}
     codes = [c.name for c in signature.inputs if c.kind == "string" and c.name not in named]
-    if not codes:
+    if not codes or native:
         return spec.features
     return spec.features.model_copy(
         update={"target_encode": [*spec.features.target_encode, *codes]}
+    )
+
+
+def _categorical_param(estimator: Any) -> str | None:
+    """The parameter through which ``estimator`` (or the one it wraps) is told which input
+    columns hold category numbers (Shipyard's LightGBM estimators), or ``None``."""
+    try:
+        names = estimator.get_params(deep=True)
+    except Exception:  # not a scikit-learn estimator: it gets the encoded features
+        return None
+    return next(
+        (n for n in names if n == "categorical_columns" or n.endswith("__categorical_columns")),
+        None,
     )
 
 

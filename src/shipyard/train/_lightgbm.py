@@ -22,7 +22,7 @@ from shipyard.train._boosting import (
 
 __all__ = ["EarlyStoppingLGBMClassifier", "EarlyStoppingLGBMRegressor"]
 
-_OURS = ("early_stopping_rounds", "validation_fraction", "full_fit")
+_OURS = ("early_stopping_rounds", "validation_fraction", "full_fit", "categorical_columns")
 
 
 class _EarlyStopping:
@@ -31,6 +31,7 @@ class _EarlyStopping:
     early_stopping_rounds: int | None
     validation_fraction: float
     full_fit: bool
+    categorical_columns: list[int] | None
     random_state: Any
     n_estimators: int
     _stratify = False
@@ -38,6 +39,8 @@ class _EarlyStopping:
     def _fit_split(self, X: Any, y: Any, sample_weight: Any, kwargs: dict[str, Any]) -> Any:
         check_early_stopping(self.early_stopping_rounds, self.validation_fraction)
         library_fit = super().fit  # type: ignore[misc]
+        if self.categorical_columns:  # the features' category numbers (build_features)
+            kwargs.setdefault("categorical_feature", list(self.categorical_columns))
         split = None
         if self.early_stopping_rounds is not None and kwargs.get("eval_set") is None:
             split = validation_split(
@@ -88,6 +91,9 @@ class EarlyStoppingLGBMClassifier(_EarlyStopping, lightgbm.LGBMClassifier):
             validation log-loss; ``None``: no early stopping, ``n_estimators`` rounds.
         validation_fraction: the share of the fit rows held out for it.
         full_fit: then fit every row for the rounds found (see :mod:`shipyard.train._boosting`).
+        categorical_columns: positions of the input columns that hold category numbers, split
+            on as categories (LightGBM's ``categorical_feature``); set by the run from the
+            features (:func:`shipyard.features.build_features`).
         **kwargs: ``LGBMClassifier``'s parameters.
     """
 
@@ -99,12 +105,14 @@ class EarlyStoppingLGBMClassifier(_EarlyStopping, lightgbm.LGBMClassifier):
         early_stopping_rounds: int | None = DEFAULT_ROUNDS,
         validation_fraction: float = DEFAULT_FRACTION,
         full_fit: bool = False,
+        categorical_columns: list[int] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.early_stopping_rounds = early_stopping_rounds
         self.validation_fraction = validation_fraction
         self.full_fit = full_fit
+        self.categorical_columns = categorical_columns
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
         """Fit, holding out ``validation_fraction`` of the rows to stop early (unless
@@ -121,12 +129,14 @@ class EarlyStoppingLGBMRegressor(_EarlyStopping, lightgbm.LGBMRegressor):
         early_stopping_rounds: int | None = DEFAULT_ROUNDS,
         validation_fraction: float = DEFAULT_FRACTION,
         full_fit: bool = False,
+        categorical_columns: list[int] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.early_stopping_rounds = early_stopping_rounds
         self.validation_fraction = validation_fraction
         self.full_fit = full_fit
+        self.categorical_columns = categorical_columns
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
         """Fit, holding out ``validation_fraction`` of the rows to stop early (unless
