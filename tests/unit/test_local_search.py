@@ -143,3 +143,41 @@ def test_a_cheap_family_far_behind_gets_few_trials() -> None:
     counts = {k: len(v) for k, v in result.by_family().items()}
     assert counts["boost"] >= 4 * counts["knn"]
     assert counts["knn"] >= 1
+
+
+def test_a_study_with_no_finished_trial_steps_from_the_defaults() -> None:
+    """A shared search's worker samples before any trial has finished (the lead runs the
+    defaults): the first step starts at them."""
+    sampler = LocalSearchSampler(SPACE, start_point(SPACE, DEFAULTS), seed=7)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    _, params = _ask(study)
+    assert _distance(params, DEFAULTS) == pytest.approx(STEP * math.sqrt(3), rel=0.2)
+
+
+def test_a_trial_that_crashes_is_not_left_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug inside a trial propagates, and the trial is recorded as failed, not running (a
+    shared search's lead waits for running trials)."""
+    studies: list[optuna.Study] = []
+    create = optuna.create_study
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        studies.append(create(*args, **kwargs))
+        return studies[-1]
+
+    def evaluate(trial, report):  # type: ignore[no-untyped-def]
+        if trial.params:
+            raise RuntimeError("a bug")
+        report(0, 0.5, 0.0)
+        return 0.5
+
+    monkeypatch.setattr(optuna, "create_study", spy)
+    with pytest.raises(RuntimeError, match="a bug"):
+        budgeted_search(
+            [Family("f", {"x": ParamRange(low=0.0, high=1.0)})],
+            evaluate,
+            budget=SearchBudget(trials=3),
+            greater_is_better=True,
+            seed=0,
+        )
+    states = [t.state for t in studies[0].get_trials(deepcopy=False)]
+    assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL]

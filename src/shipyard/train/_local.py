@@ -178,8 +178,8 @@ class LocalSearchSampler(optuna.samplers.BaseSampler):
         after = [t for t in finished if incumbent is None or t.number > incumbent.number]
         pair, opposite = divmod(len(after), 2)
         dims = len(self._space)
-        rng = np.random.default_rng(
-            [self._seed & 0xFFFFFFFF, -1 if incumbent is None else incumbent.number + 1, pair]
+        rng = np.random.default_rng(  # entropy must be non-negative: 0 for the defaults
+            [self._seed & 0xFFFFFFFF, 0 if incumbent is None else incumbent.number + 1, pair]
         )
         direction = rng.standard_normal(dims)
         direction /= max(float(np.linalg.norm(direction)), 1e-12)

@@ -491,7 +491,12 @@ def _run_trial(
 
     fam = state.family
     otrial = state.study.ask()
-    params = state.queue.pop(0) if state.queue else _suggest(otrial, fam.space)
+    try:
+        params = state.queue.pop(0) if state.queue else _suggest(otrial, fam.space)
+    except BaseException:
+        # never leave a trial running in the study: a shared search's lead waits for those
+        state.study.tell(otrial, state=optuna.trial.TrialState.FAIL)
+        raise
     trial = Trial(number, fam.key, params, deadline)
     # what was tried (a queued trial suggests nothing): the local search steps from it, and
     # the lead of a shared search ranks every process's trials with it
@@ -524,6 +529,9 @@ def _run_trial(
         state_name = stop.reason
     except TrainingError as exc:
         state_name, error = "failed", str(exc)
+    except BaseException:  # a bug or an interrupt: recorded as failed, then raised
+        state.study.tell(otrial, state=optuna.trial.TrialState.FAIL)
+        raise
     seconds = time.monotonic() - started
     if state_name == "complete" and (score is None or not math.isfinite(score)):
         state_name, error = "failed", error or "the score is not a finite number"
