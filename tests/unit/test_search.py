@@ -332,6 +332,22 @@ def test_a_shared_search_needs_a_new_name_and_a_lead(tmp_path: Path) -> None:
             SharedSession(store, "a/b", lead=True)
 
 
+def test_a_worker_never_sees_a_half_published_manifest(tmp_path: Path) -> None:
+    """The lead's study exists before its manifest is written: a worker polling in between
+    waits (CI once caught a worker reading run_id before the fingerprint was set)."""
+    from shipyard.pipeline._shared import SharedSession
+    from shipyard.store import Store
+
+    with Store.open(root=tmp_path / ".shipyard") as store:
+        lead = SharedSession(store, "s1", lead=True)
+        study = lead._study(create=True)
+        study.set_user_attr("state", "running")
+        worker = SharedSession(store, "s1", lead=False)
+        assert worker.manifest() is None
+        with pytest.raises(TrainingError, match="no shared search 's1' started within"):
+            worker.wait_for_lead(0.1)
+
+
 def test_a_family_whose_first_trial_would_not_fit_the_time_left_is_left_out() -> None:
     # "slow" ranks 50 times "fast": after fast's first trial (about 0.1 s), slow's first would
     # take about 5 s, far past a 1.5 s budget; the search gives its time to "fast" instead

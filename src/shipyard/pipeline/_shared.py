@@ -87,16 +87,18 @@ class SharedSession:
                 "name (its trials are kept under it)"
             )
             raise TrainingError(msg) from None
-        attrs = {
-            "run_id": run_id,
-            "fingerprint": fingerprint,
-            "spec_hash": spec_hash,
-            "deadline": deadline,
-            "trials": trials,
-            "state": _RUNNING,
-        }
-        for key, value in attrs.items():
-            study.set_user_attr(key, value)
+        study.set_user_attr("state", _RUNNING)
+        # one attribute, written last and at once: a worker polling meanwhile sees all or nothing
+        study.set_user_attr(
+            "manifest",
+            {
+                "run_id": run_id,
+                "fingerprint": fingerprint,
+                "spec_hash": spec_hash,
+                "deadline": deadline,
+                "trials": trials,
+            },
+        )
 
     def finish(self) -> None:
         """Tell the workers the lead is done (they start no new trial)."""
@@ -108,14 +110,15 @@ class SharedSession:
             attrs = self._study(create=False).user_attrs
         except KeyError:
             return None
-        if "run_id" not in attrs:
+        published = attrs.get("manifest")
+        if not isinstance(published, dict):
             return None
         return Manifest(
-            run_id=str(attrs["run_id"]),
-            fingerprint=str(attrs["fingerprint"]),
-            spec_hash=str(attrs["spec_hash"]),
-            deadline=attrs.get("deadline"),
-            trials=attrs.get("trials"),
+            run_id=str(published["run_id"]),
+            fingerprint=str(published["fingerprint"]),
+            spec_hash=str(published["spec_hash"]),
+            deadline=published.get("deadline"),
+            trials=published.get("trials"),
             state=str(attrs.get("state", _RUNNING)),
         )
 
