@@ -206,6 +206,39 @@ def test_a_refit_fits_every_row_for_the_rounds_early_stopping_found(key: str, ta
     np.testing.assert_allclose(getattr(again, predict)(x), getattr(full, predict)(x))
 
 
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+@pytest.mark.parametrize("key", BOOSTING)
+def test_a_refit_on_more_rows_fits_the_rounds_the_scored_model_has_once(
+    key: str, task: str
+) -> None:
+    params = {"learning_rate": 0.3}
+    scored, x, y = _fit(key, task, params, n=300)  # the holdout's model (its refit found them)
+    estimator = default_catalogue().create(key, task, seed=0, params=params)
+    more_x, more_y = _data(task, 450)
+    on_all = refit(make_pipeline(SIG, estimator), more_x, more_y, rounds_of=scored)
+    assert _rounds(on_all[-1]) == _rounds(scored[-1]) < 1000
+    assert on_all[-1].get_params()["early_stopping_rounds"] is None  # no early stop: once
+    # without the scored model it finds its own rounds on the new rows
+    own = refit(make_pipeline(SIG, estimator), more_x, more_y)
+    assert own[-1].get_params()["early_stopping_rounds"] == 50
+    # a family without rounds refits as before
+    forest = make_pipeline(
+        SIG, default_catalogue().create("random_forest", task, seed=0, params={})
+    )
+    fitted_forest = refit(forest, x, y)
+    again = refit(forest, x, y, rounds_of=fitted_forest)
+    assert again[-1].get_params() == fitted_forest[-1].get_params()
+
+
+def _rounds(model: object) -> int:
+    """Boosting rounds a fitted model has (a multiclass LightGBM has a tree per class each)."""
+    if hasattr(model, "booster_"):
+        return int(model.booster_.current_iteration())
+    if hasattr(model, "tree_count_"):
+        return int(model.tree_count_)
+    return int(model.get_booster().num_boosted_rounds())  # type: ignore[attr-defined]
+
+
 def _best_or_all(model: object) -> int:
     if hasattr(model, "booster_"):
         return int(model.booster_.num_trees())  # binary/regression: one tree a round

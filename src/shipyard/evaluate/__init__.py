@@ -19,7 +19,12 @@ from shipyard.evaluate._metrics import (
     score_predictions,
 )
 from shipyard.evaluate._paired import PROBA_METRICS, PairedBootstrap, paired_bootstrap
-from shipyard.evaluate._report import CandidateRow, RunReport, render_run_report
+from shipyard.evaluate._report import (
+    CandidateRow,
+    RunReport,
+    render_report_plots,
+    render_run_report,
+)
 
 __all__ = [
     "FAIRNESS_MEASURES",
@@ -51,6 +56,7 @@ __all__ = [
     "fold_intervals",
     "greater_is_better",
     "paired_bootstrap",
+    "render_report_plots",
     "render_run_report",
     "score_predictions",
     "slice_metrics",

@@ -29,7 +29,7 @@ from shipyard.evaluate._plots import (
     roc_curves_png,
 )
 
-__all__ = ["CandidateRow", "RunReport", "render_run_report"]
+__all__ = ["CandidateRow", "RunReport", "render_report_plots", "render_run_report"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,8 @@ class RunReport:
         facts: further key/value lines (data fingerprint, rows, lineage).
         card: the model card's sections (see :func:`build_model_card`); without one the
             report shows the metrics and plots only.
+        plots: the plots, drawn beforehand by :func:`render_report_plots` (else drawn when
+            the report renders).
     """
 
     project: str
@@ -75,6 +77,7 @@ class RunReport:
     facts: dict[str, Any] = field(default_factory=dict)
     created_at: float | None = None
     card: ModelCard | None = None
+    plots: Sequence[tuple[str, str]] | None = None
 
 
 def render_run_report(report: RunReport) -> str:
@@ -93,7 +96,11 @@ def render_run_report(report: RunReport) -> str:
     return template.render(
         r=report,
         created=created.strftime("%Y-%m-%d %H:%M"),
-        plots=_plots_for(report),
+        plots=(
+            render_report_plots(report.task, report.metric, report.candidates, report.holdout)
+            if report.plots is None
+            else report.plots
+        ),
         failed=[c for c in report.validation if not c.passed],
         n_passed=sum(c.passed for c in report.validation),
         metric_names=sorted(report.holdout.metrics),
@@ -104,23 +111,24 @@ def render_run_report(report: RunReport) -> str:
     )
 
 
-def _plots_for(report: RunReport) -> list[tuple[str, str]]:
-    """(title, data URI) for every plot that applies to the task."""
-    ev = report.holdout
+def render_report_plots(
+    task: str, metric: str, candidates: Sequence[CandidateRow], holdout: Evaluation
+) -> list[tuple[str, str]]:
+    """(title, data URI) for every report plot that applies to the task: the candidates' CV
+    scores on ``metric`` and the holdout's plots."""
+    ev = holdout
     pngs: list[tuple[str, bytes | None]] = []
-    if report.candidates:
-        folds = [[f[report.metric] for f in c.folds] for c in report.candidates]
-        labels = [c.label for c in report.candidates]
-        pngs.append(("Cross-validation", cv_scores_png(labels, folds, report.metric)))
-    if report.task == "regression" and ev.y_true is not None and ev.y_pred is not None:
+    if candidates:
+        folds = [[f[metric] for f in c.folds] for c in candidates]
+        labels = [c.label for c in candidates]
+        pngs.append(("Cross-validation", cv_scores_png(labels, folds, metric)))
+    if task == "regression" and ev.y_true is not None and ev.y_pred is not None:
         pngs.append(("Holdout predictions", regression_png(ev.y_true, ev.y_pred)))
     if ev.confusion_matrix is not None and ev.labels is not None:
         pngs.append(("Confusion matrix", confusion_matrix_png(ev.labels, ev.confusion_matrix)))
     if ev.proba is not None and ev.y_true is not None and ev.labels is not None:
-        pngs.append(("ROC", roc_curves_png(report.task, ev.y_true, ev.proba, ev.labels)))
-        pngs.append(
-            ("Precision-recall", pr_curves_png(report.task, ev.y_true, ev.proba, ev.labels))
-        )
+        pngs.append(("ROC", roc_curves_png(task, ev.y_true, ev.proba, ev.labels)))
+        pngs.append(("Precision-recall", pr_curves_png(task, ev.y_true, ev.proba, ev.labels)))
     return [(title, _data_uri(png)) for title, png in pngs if png is not None]
 
 

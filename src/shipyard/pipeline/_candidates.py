@@ -109,11 +109,12 @@ def _with_ensemble(
         on_event(Event("warning", "no ensemble: the budget is spent"))
         ctx.run.set_tags({"ensemble": "skipped: the budget is spent"})
         return ranked
-    refits = 1 + (ctx.spec.split.refit == "all")  # on the training part, then on every row
+    refit_all = ctx.spec.split.refit == "all"  # on the training part, then on every row
 
     def refit_cost(c: CandidateResult) -> float:  # a fold's fit and then some, per refit
         fold = c.fit_seconds / max(len(c.cv_folds), 1)
-        return refits * refit_factor(c.model) * fold + CONVERSION_SECONDS.get(c.model, 0.0)
+        factor = refit_factor(c.model) + (ALL_ROWS_FACTOR if refit_all else 0.0)
+        return factor * fold + CONVERSION_SECONDS.get(c.model, 0.0)
 
     if deadline is not None:  # only members whose refits fit the time left (the best's does)
         budget = ctx.spec.search.budget if ctx.spec.search is not None else None
@@ -536,12 +537,17 @@ def _post_search_seconds(
     ``CARD_SHARE`` of the budget); at most a third of the budget, so that a small budget still
     searches."""
     on_train = cv_folds / max(cv_folds - 1, 1)
-    rows = on_train + (on_train / (1.0 - test_size) if refit_all else 0.0)
-    refit = factor * fold_seconds * rows
+    refit = factor * fold_seconds * on_train
+    if refit_all:  # with the rounds the first refit found (a booster fits once)
+        refit += min(factor, ALL_ROWS_FACTOR) * fold_seconds * on_train / (1.0 - test_size)
     # as much again for an ensemble's other members (a model as costly as the best, or a few
     # cheaper ones), so that one can be refit in time
     return min(2 * (refit + conversion) + _after_refit_seconds(budget), budget / 3)
 
+
+ALL_ROWS_FACTOR = refit_factor("", rounds_known=True)
+"""The refit on every row (``split.refit: all``), in units of a fold's fit: one fit, its
+boosters' rounds found by the refit before it (see :func:`~shipyard.train.refit_factor`)."""
 
 CONVERSION_SECONDS = {"lightgbm": 3.0, "xgboost": 3.0}
 """What converting a boosted model to ONNX adds to a run's last steps, in seconds: about 1,000

@@ -30,7 +30,14 @@ from shipyard.tracking import Run
 from shipyard.train import predict_evaluate, refit, strip_samplers
 from shipyard.train._onnx import OnnxConversionError, convert_to_onnx
 
-__all__ = ["ONNX_TOLERANCE", "export_onnx", "refit_best", "refit_on_all", "register"]
+__all__ = [
+    "ONNX_TOLERANCE",
+    "convert_and_check",
+    "onnx_check_rows",
+    "refit_best",
+    "refit_on_all",
+    "register",
+]
 
 ONNX_CHECK_ROWS = 3_000
 """The most holdout rows the ONNX graph is checked on (a seeded sample of a larger holdout)."""
@@ -67,22 +74,42 @@ def _unfitted(ctx: RunContext, best: CandidateResult) -> Any:
     return build_pipeline(ctx.spec, ctx.prepared, estimator, warn=ctx.warn)
 
 
-def refit_on_all(ctx: RunContext, best: CandidateResult) -> Any:
-    """The winner refit on the training part and the holdout together (``split.refit: all``)."""
+def refit_on_all(ctx: RunContext, best: CandidateResult, scored: Any) -> Any:
+    """The winner refit on the training part and the holdout together (``split.refit: all``);
+    its boosters fit as many rounds as in ``scored``, the model the holdout scored (their
+    early stopping found them there)."""
     prepared = ctx.prepared
     rows = np.concatenate([prepared.train_idx, prepared.test_idx])
-    return strip_samplers(refit(_unfitted(ctx, best), prepared.x.iloc[rows], prepared.y.iloc[rows]))
+    model = refit(
+        _unfitted(ctx, best), prepared.x.iloc[rows], prepared.y.iloc[rows], rounds_of=scored
+    )
+    return strip_samplers(model)
 
 
-def export_onnx(
-    prepared: Prepared, model: Any, threshold: DecisionThreshold | None = None
+def onnx_check_rows(prepared: Prepared) -> pd.DataFrame:
+    """The rows an ONNX graph is checked on: up to ``ONNX_CHECK_ROWS`` holdout rows (a seeded
+    sample of a larger holdout) plus one with every input missing."""
+    test_idx = prepared.test_idx
+    if len(test_idx) > ONNX_CHECK_ROWS:
+        rng = np.random.default_rng(0)
+        test_idx = np.sort(rng.choice(test_idx, ONNX_CHECK_ROWS, replace=False))
+    holdout = prepared.x.iloc[test_idx]
+    blank = pd.DataFrame([dict.fromkeys(prepared.signature.input_names)])
+    return pd.concat([holdout, sd.coerce_frame(blank, prepared.signature)], ignore_index=True)
+
+
+def convert_and_check(
+    model: Any,
+    signature: sd.Signature,
+    task: str,
+    rows: pd.DataFrame,
+    threshold: DecisionThreshold | None = None,
 ) -> tuple[bytes | None, dict[str, Any]]:
-    """Convert the refit pipeline to ONNX; keep the graph only if it reproduces the pipeline.
+    """Convert a fitted pipeline to ONNX and keep the graph only if it reproduces it.
 
-    The check runs both runtimes on the holdout (at most ``ONNX_CHECK_ROWS`` of it; as a
-    frame, as batch prediction does, and as records, as the server does) plus one record with
-    every input missing: labels must be equal and probabilities (or regression values) within
-    the tolerance.
+    The check runs both runtimes on ``rows`` (as a frame, as batch prediction does, and as
+    records, as the server does): labels must be equal and probabilities (or regression
+    values) within ``ONNX_TOLERANCE``.
 
     Returns:
         ``(graph, info)``: the graph or ``None``, and what happened (for the package's
@@ -91,25 +118,17 @@ def export_onnx(
     """
     started = time.perf_counter()
     try:
-        graph = convert_to_onnx(model, prepared.signature)
+        graph = convert_to_onnx(model, signature)
     except OnnxConversionError as exc:
         return None, {"status": "not converted", "reason": f"not converted: {exc}"}
     seconds = round(time.perf_counter() - started, 3)
-    # the check: up to ONNX_CHECK_ROWS holdout rows (seeded), plus one with every input missing
-    test_idx = prepared.test_idx
-    if len(test_idx) > ONNX_CHECK_ROWS:
-        rng = np.random.default_rng(0)
-        test_idx = np.sort(rng.choice(test_idx, ONNX_CHECK_ROWS, replace=False))
-    holdout = prepared.x.iloc[test_idx]
-    blank = pd.DataFrame([dict.fromkeys(prepared.signature.input_names)])
-    rows = pd.concat([holdout, sd.coerce_frame(blank, prepared.signature)], ignore_index=True)
     records: list[dict[str, Any]] = [
         {str(k): v for k, v in r.items()}
         for r in rows.astype(object).where(rows.notna(), None).to_dict("records")
     ]
-    sklearn = SklearnRuntime(model, prepared.signature, prepared.task, threshold=threshold)
-    classes = None if prepared.task == "regression" else [str(c) for c in model.classes_]
-    onnx = OnnxRuntime(graph, prepared.signature, prepared.task, classes, threshold=threshold)
+    sklearn = SklearnRuntime(model, signature, task, threshold=threshold)
+    classes = None if task == "regression" else [str(c) for c in model.classes_]
+    onnx = OnnxRuntime(graph, signature, task, classes, threshold=threshold)
     reference = sklearn.predict_frame(rows)
     checks = [
         compare_predictions(reference, onnx.predict_frame(rows), tolerance=ONNX_TOLERANCE),

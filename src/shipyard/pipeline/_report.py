@@ -16,6 +16,7 @@ from shipyard.evaluate import (
     ModelCard,
     RunReport,
     build_model_card,
+    render_report_plots,
     render_run_report,
 )
 from shipyard.pipeline._context import Prepared
@@ -25,7 +26,14 @@ from shipyard.pipeline._result import CandidateResult, RunResult
 from shipyard.spec import ProjectSpec
 from shipyard.tracking import Run
 
-__all__ = ["CARD_SHARE", "CardInputs", "build_card", "card_allowance", "write_report"]
+__all__ = [
+    "CARD_SHARE",
+    "CardInputs",
+    "build_card",
+    "card_allowance",
+    "report_plots",
+    "write_report",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -80,16 +88,18 @@ def write_report(
     run: Run,
     on_event: EventHandler,
     model_card: ModelCard | None = None,
+    plots: list[tuple[str, str]] | None = None,
 ) -> str | None:
     """Store the HTML report, the model card's sections included (see :func:`build_card`); a
     failure here is reported but never fails the run.
 
     The model is registered (and maybe promoted) by now, so the run must not end as failed
-    because a plot could not be drawn.
+    because a plot could not be drawn. ``plots`` are the report's plots drawn beforehand
+    (:func:`report_plots`); without them they are drawn here.
     """
     try:
         report = _report(spec, inspection, result, holdout, git_commit)
-        html = render_run_report(dataclasses.replace(report, card=model_card))
+        html = render_run_report(dataclasses.replace(report, card=model_card, plots=plots))
     except Exception as exc:  # any plotting or templating bug: report it and go on
         logger.warning("could not write the HTML report of run %s: %s", run.id, exc, exc_info=True)
         on_event(Event("warning", f"no HTML report: {type(exc).__name__}: {exc}"))
@@ -101,6 +111,31 @@ def write_report(
         on_event(Event("warning", f"no HTML report: {exc}"))
         return None
     return f"runs/{run.id}/report.html"
+
+
+def report_plots(
+    candidates: list[CandidateResult],
+    holdout: Evaluation,
+    task: str,
+    metric: str,
+    on_event: EventHandler,
+) -> list[tuple[str, str]] | None:
+    """The report's plots (the candidates' CV scores, the holdout's), drawn before the model
+    is registered (the run draws them while its model converts); ``None``, with a warning,
+    when one cannot be drawn (then :func:`write_report` tries again, and reports it)."""
+    try:
+        return render_report_plots(task, metric, _candidate_rows(candidates), holdout)
+    except Exception as exc:  # any plotting bug: the report says so when it renders
+        logger.warning("could not draw the report's plots: %s", exc, exc_info=True)
+        on_event(Event("warning", f"report plots: {type(exc).__name__}: {exc}"))
+        return None
+
+
+def _candidate_rows(candidates: list[CandidateResult]) -> list[CandidateRow]:
+    return [
+        CandidateRow(c.label, c.model, c.cv_folds, c.cv_mean, c.cv_std, c.fit_seconds)
+        for c in candidates
+    ]
 
 
 def _card(
@@ -145,10 +180,7 @@ def _report(
     holdout: Evaluation,
     git_commit: str | None,
 ) -> RunReport:
-    candidates = [
-        CandidateRow(c.label, c.model, c.cv_folds, c.cv_mean, c.cv_std, c.fit_seconds)
-        for c in result.candidates
-    ]
+    candidates = _candidate_rows(result.candidates)
     assert inspection.signature is not None  # the run got past validation
     ran = min((len(c.cv_folds) for c in result.candidates if c.cv_folds), default=0)
     cv = f"{spec.split.cv_folds}-fold CV"

@@ -1,9 +1,9 @@
 """``shipyard run``: ingest, validate, split, train candidates, evaluate, register, gate.
 
 The run is a sequence of steps over a :class:`RunContext` (the prepared data and the run's
-handles): :func:`train_candidates` (``_candidates``), :func:`refit_best`, :func:`export_onnx`
-and :func:`register` (``_package``), :func:`write_report` (``_report``). ``shipyard worker``
-(:func:`run_search_worker`) runs trials of a lead run's shared search.
+handles): :func:`train_candidates` (``_candidates``), :func:`refit_best` and :func:`register`
+(``_package``), the ONNX conversion (``_convert``) and :func:`write_report` (``_report``).
+``shipyard worker`` (:func:`run_search_worker`) runs trials of a lead run's shared search.
 """
 
 from __future__ import annotations
@@ -26,12 +26,19 @@ from shipyard.evaluate import Evaluation, curve_points
 from shipyard.model import DecisionThreshold
 from shipyard.pipeline._candidates import Trained, search_trials, train_candidates
 from shipyard.pipeline._context import Prepared, RunContext, warn_once
+from shipyard.pipeline._convert import OnnxConverter
 from shipyard.pipeline._engine import ENGINES, EngineName, run_engine
 from shipyard.pipeline._events import Event, EventHandler, ignore_events
 from shipyard.pipeline._inspect import Inspection, Plan, inspect_data, pii_policy, preflight
 from shipyard.pipeline._log import RunLog
-from shipyard.pipeline._package import export_onnx, refit_best, refit_on_all, register
-from shipyard.pipeline._report import CardInputs, build_card, card_allowance, write_report
+from shipyard.pipeline._package import onnx_check_rows, refit_best, refit_on_all, register
+from shipyard.pipeline._report import (
+    CardInputs,
+    build_card,
+    card_allowance,
+    report_plots,
+    write_report,
+)
 from shipyard.pipeline._result import RunResult
 from shipyard.pipeline._shared import SharedSession
 from shipyard.spec import ProjectSpec, spec_hash
@@ -133,6 +140,10 @@ def _run(
         Tracker(store) as tracker,  # closing it stops its writer thread
         tracker.start_run("run", project=spec.name, lineage=lineage) as run,
         log.stored_with(run),  # before the run ends: a failed run keeps its log too
+        # a run with a time budget converts its winner in a helper process started now
+        OnnxConverter(
+            helper=spec.search is not None and spec.search.budget is not None
+        ) as converter,
     ):
         if tags:
             run.set_tags(dict(tags))
@@ -182,17 +193,26 @@ def _run(
         if spec.split.refit == "all":  # the holdout has scored it: now no row is left out
             n_rows = len(prepared.train_idx) + len(prepared.test_idx)
             on_event(Event("step", f"refitting {best.label} on all {n_rows:,} rows"))
-            model = refit_on_all(ctx, best)
+            model = refit_on_all(ctx, best, model)
         run.set_tags({"refit": spec.split.refit})
         on_event(Event("step", f"converting {best.label} to ONNX and checking it on the holdout"))
         budget = spec.search.budget if spec.search is not None else None
-        # the conversion (pure Python, holding the interpreter lock) and the model card (of the
-        # holdout model: numerical work that releases it) overlap on two threads
+        # the conversion (in the helper process when there is one; else pure Python on a
+        # thread, holding the interpreter lock) and the model card (of the holdout model) and
+        # the report's plots (on this thread) overlap
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipyard-onnx") as pool:
-            converting = pool.submit(export_onnx, prepared, model, threshold)
+            converting = pool.submit(
+                converter.export,
+                model,
+                prepared.signature,
+                prepared.task,
+                onnx_check_rows(prepared),
+                threshold,
+            )
             allowance = card_allowance(budget, time.monotonic() - started)
             card = dataclasses.replace(scored, deadline=time.monotonic() + allowance)
             model_card = build_card(spec, holdout, card, run, on_event)
+            plots = report_plots(candidates, holdout, prepared.task, prepared.metric, on_event)
             onnx, onnx_info = converting.result()
         run.set_tags({"runtime": "onnx" if onnx is not None else "sklearn"})
         on_event(Event("step", "registering the model"))
@@ -213,7 +233,7 @@ def _run(
         )
         on_event(Event("step", "writing the HTML report and the model card"))
         path = write_report(
-            spec, inspection, result, holdout, lineage.git_commit, run, on_event, model_card
+            spec, inspection, result, holdout, lineage.git_commit, run, on_event, model_card, plots
         )
         return dataclasses.replace(result, report_path=path, search=search)
 

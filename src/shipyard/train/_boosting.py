@@ -73,11 +73,12 @@ FULL_FIT_FAMILIES = frozenset({"lightgbm", "xgboost", "catboost"})
 """The catalogue's families whose refit fits twice (``full_fit``)."""
 
 
-def refit_factor(family: str) -> float:
+def refit_factor(family: str, rounds_known: bool = False) -> float:
     """A refit's time in units of one CV fold's fit of the same family: the refit has more rows,
     and a booster stops later on more of them, so half again; with ``full_fit``, its second fit
-    on every row about as much again."""
-    return 2.5 if family in FULL_FIT_FAMILIES else 1.5
+    on every row about as much again, unless its rounds are known (``rounds_known``: a refit
+    on every row, after the holdout's model found them), when it fits once."""
+    return 2.5 if family in FULL_FIT_FAMILIES and not rounds_known else 1.5
 
 
 def full_fit_rounds(best_rounds: int, fraction: float, cap: int) -> int:

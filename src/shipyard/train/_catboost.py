@@ -58,6 +58,12 @@ class _EarlyStopping:
     def __sklearn_clone__(self) -> Any:
         return type(self)(**self.get_params())
 
+    def same_rounds_params(self) -> dict[str, Any]:
+        """Parameters for a refit on other rows that fits as many rounds as this fitted
+        model has, without early stopping (see :func:`shipyard.train.refit`)."""
+        rounds = int(self.tree_count_)  # type: ignore[attr-defined]
+        return {"early_stopping_rounds": None, "full_fit": False, "iterations": rounds}
+
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None, **kwargs: Any) -> Any:
         """Fit, holding out ``validation_fraction`` of the rows to stop early (unless
         ``early_stopping_rounds`` is ``None`` or an ``eval_set`` is given)."""

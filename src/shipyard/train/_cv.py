@@ -268,15 +268,43 @@ def _library_error(exc: Exception) -> bool:
 _LIBRARIES = frozenset({"lightgbm", "xgboost", "catboost"})
 
 
-def refit(pipeline: Pipeline, x: pd.DataFrame, y: pd.Series) -> Pipeline:
+def refit(
+    pipeline: Pipeline, x: pd.DataFrame, y: pd.Series, *, rounds_of: Pipeline | None = None
+) -> Pipeline:
     """Fit a fresh clone of ``pipeline`` on all of ``x``/``y`` and return it.
 
     Early-stopping boosters in it (an ensemble's members too) refit with ``full_fit``: the rows
     they held out to find their rounds are then fitted too (see :mod:`shipyard.train._boosting`).
+    With ``rounds_of`` (the same pipeline, fitted on other rows: the holdout's model), they
+    fit as many rounds as there, once, without early stopping: the rounds are known.
     """
     model = clone(pipeline)
-    full = {name: True for name in model.get_params(deep=True) if name.endswith("__full_fit")}
-    if full:
-        model.set_params(**full)
+    names = model.get_params(deep=True)
+    params = {name: True for name in names if name.endswith("__full_fit")}
+    if rounds_of is not None:  # the same nested names (samplers, stripped there, are steps)
+        params.update((k, v) for k, v in _same_rounds(rounds_of).items() if k in names)
+    if params:
+        model.set_params(**params)
     _fit(model, x, y)
     return model
+
+
+def _same_rounds(fitted: Pipeline) -> dict[str, Any]:
+    """For every early-stopping booster in ``fitted``, the parameters that refit it for the
+    rounds it has (by their nested names)."""
+    objects = fitted.get_params(deep=True)
+    params: dict[str, Any] = {}
+    for name in objects:
+        if not name.endswith("__full_fit"):
+            continue
+        prefix = name[: -len("full_fit")]
+        booster = objects.get(prefix[:-2])
+        same = getattr(booster, "same_rounds_params", None)
+        if same is None:
+            continue
+        try:
+            found = same()
+        except (AttributeError, ValueError, TypeError):  # not fitted: it finds its own
+            continue
+        params.update({prefix + key: value for key, value in found.items()})
+    return params

@@ -76,6 +76,12 @@ class _EarlyStopping:
         finally:
             self.n_estimators = cap
 
+    def same_rounds_params(self) -> dict[str, Any]:
+        """Parameters for a refit on other rows that fits as many rounds as this fitted
+        model has, without early stopping (see :func:`shipyard.train.refit`)."""
+        rounds = int(self.booster_.current_iteration())  # type: ignore[attr-defined]
+        return {"early_stopping_rounds": None, "full_fit": False, "n_estimators": rounds}
+
     def _process_params(self, stage: str) -> dict[str, Any]:
         params: dict[str, Any] = super()._process_params(stage)  # type: ignore[misc]
         for name in _OURS:  # ours, not LightGBM's (which reads early_stopping_rounds itself)

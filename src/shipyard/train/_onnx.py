@@ -40,7 +40,7 @@ import numpy as np
 from shipyard.data import Signature
 from shipyard.errors import ShipyardError
 
-__all__ = ["ONNX_OPSETS", "OnnxConversionError", "convert_to_onnx"]
+__all__ = ["ONNX_OPSETS", "OnnxConversionError", "convert_to_onnx", "register_converters"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def convert_to_onnx(pipeline: Any, signature: Signature) -> bytes:
     except ImportError as exc:  # pragma: no cover - a core dependency
         msg = f"skl2onnx is not installed ({exc}); reinstall shipyard"
         raise OnnxConversionError(msg) from exc
-    _register_converters()
+    register_converters()
     graph_input = copy.deepcopy(pipeline)
     _string_imputers_use_empty_marker(graph_input)
     inputs = [
@@ -177,7 +177,7 @@ def _walk(estimator: Any) -> list[Any]:
 _registered = False
 
 
-def _register_converters() -> None:
+def register_converters() -> None:
     """Teach skl2onnx LightGBM, imputers with missing-value indicators and the log/sqrt
     transform (once per process)."""
     global _registered

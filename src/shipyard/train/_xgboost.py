@@ -66,6 +66,12 @@ class _EarlyStopping:
         rounds = full_fit_rounds(best, self.validation_fraction, cap)
         return self._fit_all(x, y, sample_weight, kwargs, rounds)
 
+    def same_rounds_params(self) -> dict[str, Any]:
+        """Parameters for a refit on other rows that fits as many rounds as this fitted
+        model has, without early stopping (see :func:`shipyard.train.refit`)."""
+        rounds = int(self.get_booster().num_boosted_rounds())  # type: ignore[attr-defined]
+        return {"early_stopping_rounds": None, "full_fit": False, "n_estimators": rounds}
+
     def _fit_all(
         self, x: Any, y: Any, sample_weight: Any, kwargs: dict[str, Any], rounds: int | None
     ) -> Any:
