@@ -82,3 +82,27 @@ def test_an_unused_helper_is_stopped() -> None:
     converter.close()
     assert proc.poll() is not None  # killed and reaped: no process left behind
     converter.close()  # twice is harmless
+
+
+def test_a_pipeline_without_a_graph_is_said_so_by_the_helper_without_blocking(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    frame = (
+        load_penguins()
+        .dropna(subset=["species"])
+        .drop(columns=["year"])
+        .sample(120, random_state=0)
+    )
+    frame = frame.reset_index(drop=True)
+    frame["seen"] = pd.date_range("2024-01-01", periods=len(frame), freq="D")
+    signature = build_signature(frame, parse_spec(SPEC), "multiclass")
+    x = coerce_frame(frame, signature)
+    y = pd.Series(to_text(frame["species"]), dtype=object)
+    estimator = default_catalogue().create("logistic_regression", "multiclass", seed=0, params={})
+    model = refit(make_pipeline(signature, estimator), x, y)
+    rows = pd.concat([x] * 20, ignore_index=True)  # a reference larger than a pipe's buffer
+    with caplog.at_level(logging.WARNING), OnnxConverter(helper=True) as converter:
+        graph, info = converter.export(model, signature, "multiclass", rows)
+    assert graph is None and info["status"] == "not converted"
+    assert "seen (datetime)" in info["reason"]
+    assert "failed" not in caplog.text  # the helper answered; the run did not convert again

@@ -5,8 +5,10 @@ interpreter lock for seconds, and importing skl2onnx alone costs 1.6 s. A run wi
 budget therefore starts ``python -m shipyard.pipeline._convert`` when its search starts: the
 helper imports the converters on the core the search leaves free, then waits for one job on
 its standard input (the refit pipeline, its signature and the rows to check it on, pickled),
-converts and checks it (:func:`~shipyard.pipeline._package.convert_and_check`) while the run
-renders its report in parallel, and answers with the graph and its check on standard output.
+converts it while the run computes the pipeline's own predictions for those rows (sent next)
+and draws its report, checks the graph against them
+(:func:`~shipyard.pipeline._package.convert_and_check`) and answers with the graph and its
+check on standard output.
 
 The pickles only ever travel between this process and the helper it started, through their
 pipes; they are never stored. When the helper cannot start or fails (its error is logged),
@@ -28,7 +30,7 @@ import pandas as pd
 
 from shipyard.data import Signature
 from shipyard.model import DecisionThreshold
-from shipyard.pipeline._package import convert_and_check
+from shipyard.pipeline._package import convert_and_check, sklearn_reference
 
 __all__ = ["OnnxConverter"]
 
@@ -52,10 +54,11 @@ class OnnxConverter:
         self._errors: IO[bytes] | None = None
         if helper:
             try:
-                # its errors go to a file: a pipe nobody reads could fill and block it
+                # its errors go to a file: a pipe nobody reads could fill and block it; -P:
+                # the project's directory is not on its path (a local onnx.py shadows nothing)
                 self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
                 self._proc = subprocess.Popen(
-                    [sys.executable, "-m", "shipyard.pipeline._convert"],
+                    [sys.executable, "-P", "-m", "shipyard.pipeline._convert"],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=self._errors,
@@ -95,7 +98,12 @@ class OnnxConverter:
         is read as soon as the helper closes its output, without waiting for it to exit."""
         assert proc.stdin is not None and proc.stdout is not None
         try:
+            # the job first, so that the helper converts while this thread computes the
+            # pipeline's own predictions, which it checks the graph against
             proc.stdin.write(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+            proc.stdin.flush()
+            reference = sklearn_reference(*job)
+            proc.stdin.write(pickle.dumps(reference, protocol=pickle.HIGHEST_PROTOCOL))
             proc.stdin.close()
             out = proc.stdout.read()
         except OSError as exc:  # it died before reading its job (a broken pipe)
@@ -174,11 +182,20 @@ def main() -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     _warm_up()
-    job = sys.stdin.buffer.read()
-    if not job:  # the run ended without a conversion
+    stream = sys.stdin.buffer
+    try:  # from the run that started us (see above)
+        model, signature, task, rows, threshold = pickle.load(stream)
+    except EOFError:  # the run ended without a conversion
         return 0
-    model, signature, task, rows, threshold = pickle.loads(job)  # from the run that started us
-    result = convert_and_check(model, signature, task, rows, threshold)
+    sent: list[Any] = []
+
+    def reference() -> Any:
+        sent.append(pickle.load(stream))
+        return sent[0]
+
+    result = convert_and_check(model, signature, task, rows, threshold, reference=reference)
+    if not sent:  # not converted: read what the run sends anyway, so that it never blocks
+        reference()
     answer.write(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
     answer.close()
     return 0
