@@ -17,6 +17,7 @@ the run converts in its own process, as a run without a time budget always does.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -141,7 +142,8 @@ class OnnxConverter:
                 continue
             for stream in (proc.stdin, proc.stdout):
                 if stream is not None:
-                    stream.close()
+                    with contextlib.suppress(OSError):  # a broken pipe's unsent bytes
+                        stream.close()
             try:
                 proc.wait(timeout=_EXIT_SECONDS)
             except subprocess.TimeoutExpired:  # still tearing down: it is done with us
