@@ -33,6 +33,6 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", _app())
 
 
 @schema.parametrize()
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_request_gives_a_server_error(case: schemathesis.Case) -> None:
     case.call_and_validate(checks=[not_a_server_error])

@@ -155,6 +155,10 @@ def test_sigterm_answers_every_admitted_request_then_exits_0(
             except (ConnectionRefusedError, TimeoutError):
                 late["refused at connect"] += 1
                 return
+            # accepted: its answer may take a while on a loaded machine (a dropped one would
+            # fail fast, reset or closed; a lost one would time out here too)
+            assert conn.sock is not None
+            conn.sock.settimeout(TIMEOUT)
             try:
                 conn.request("POST", "/predict", body=BODY, headers=HEADERS)
             except OSError as exc:

@@ -54,23 +54,27 @@ def test_a_stop_during_the_fork_reaches_the_new_worker() -> None:
         os.kill(os.getpid(), signal.SIGTERM)  # the stop arrives while the fork is under way
         return real_fork()
 
+    # the supervisor's handler stays until the worker is reaped: a stray SIGTERM meanwhile
+    # (a Ray cluster of an earlier test tearing down) must not reach the runner's old handler
     try:
-        os.fork = fork_after_a_stop  # type: ignore[assignment]
-        supervisor._spawn()
+        try:
+            os.fork = fork_after_a_stop  # type: ignore[assignment]
+            supervisor._spawn()
+        finally:
+            os.fork = real_fork  # type: ignore[assignment]
+        (pid,) = supervisor.pids
+        deadline = time.monotonic() + 120  # it stops in milliseconds; untold, in 600 s
+        status = 0
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise AssertionError("the worker forked during the stop was never told to stop")
     finally:
-        os.fork = real_fork  # type: ignore[assignment]
         signal.signal(signal.SIGTERM, previous)
-    (pid,) = supervisor.pids
-    deadline = time.monotonic() + 120  # it stops in milliseconds; untold, it would take 600 s
-    status = 0
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        time.sleep(0.05)
-    else:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        raise AssertionError("the worker forked during the stop was never told to stop")
     assert supervisor.stop_signal == signal.SIGTERM
     assert os.waitstatus_to_exitcode(status) == -signal.SIGTERM

@@ -115,9 +115,10 @@ def build_pipeline(
         dense=not _takes_sparse(estimator),
         native_categories=native is not None,
     )
-    columns = native_category_columns(prepared.signature, options)
-    if native is not None and columns and options.select is None:
-        estimator = clone(estimator).set_params(**{native: list(range(len(columns)))})
+    if native is not None and options.select is None:
+        columns = native_category_columns(prepared.signature, options)
+        if columns:
+            estimator = clone(estimator).set_params(**{native: list(range(len(columns)))})
     return make_pipeline(
         prepared.signature,
         estimator,

@@ -12,7 +12,8 @@ check on standard output.
 
 The pickles only ever travel between this process and the helper it started, through their
 pipes; they are never stored. When the helper cannot start or fails (its error is logged),
-the run converts in its own process, as a run without a time budget always does.
+the run converts in its own process, as a run without a time budget (or with one under
+``HELPER_MIN_BUDGET``) always does.
 """
 
 from __future__ import annotations
@@ -33,9 +34,13 @@ from shipyard.data import Signature
 from shipyard.model import DecisionThreshold
 from shipyard.pipeline._package import convert_and_check, sklearn_reference
 
-__all__ = ["OnnxConverter"]
+__all__ = ["HELPER_MIN_BUDGET", "OnnxConverter"]
 
 logger = logging.getLogger(__name__)
+
+HELPER_MIN_BUDGET = 30.0
+"""The shortest time budget (seconds) whose run converts in a helper: the helper's start (its
+imports take about 5 s of CPU) must be over before the search ends, or the run waits for it."""
 
 _ERROR_TAIL = 2_000  # bytes of a failed helper's error output kept in the log
 _EXIT_SECONDS = 10.0  # how long a helper that answered may take to exit

@@ -26,7 +26,7 @@ from shipyard.evaluate import Evaluation, curve_points
 from shipyard.model import DecisionThreshold
 from shipyard.pipeline._candidates import Trained, search_trials, train_candidates
 from shipyard.pipeline._context import Prepared, RunContext, warn_once
-from shipyard.pipeline._convert import OnnxConverter
+from shipyard.pipeline._convert import HELPER_MIN_BUDGET, OnnxConverter
 from shipyard.pipeline._engine import ENGINES, EngineName, run_engine
 from shipyard.pipeline._events import Event, EventHandler, ignore_events
 from shipyard.pipeline._inspect import Inspection, Plan, inspect_data, pii_policy, preflight
@@ -141,9 +141,7 @@ def _run(
         tracker.start_run("run", project=spec.name, lineage=lineage) as run,
         log.stored_with(run),  # before the run ends: a failed run keeps its log too
         # a run with a time budget converts its winner in a helper process started now
-        OnnxConverter(
-            helper=spec.search is not None and spec.search.budget is not None
-        ) as converter,
+        OnnxConverter(helper=_convert_in_helper(spec)) as converter,
     ):
         if tags:
             run.set_tags(dict(tags))
@@ -236,6 +234,13 @@ def _run(
             spec, inspection, result, holdout, lineage.git_commit, run, on_event, model_card, plots
         )
         return dataclasses.replace(result, report_path=path, search=search)
+
+
+def _convert_in_helper(spec: ProjectSpec) -> bool:
+    """Whether the run's search is long enough to hide the start of the conversion helper
+    (about 5 s of CPU on the free core: ``HELPER_MIN_BUDGET``)."""
+    budget = spec.search.budget if spec.search is not None else None
+    return budget is not None and budget >= HELPER_MIN_BUDGET
 
 
 @dataclasses.dataclass(frozen=True)
