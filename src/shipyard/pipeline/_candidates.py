@@ -32,7 +32,7 @@ from shipyard.train import (
     select_ensemble,
     trial_folds,
 )
-from shipyard.train._search import SharedSearch, shared_trials
+from shipyard.train._search import SharedSearch, TrialResult, shared_trials
 
 __all__ = ["SEARCH_WAIT_SECONDS", "Trained", "search_trials", "train_candidates"]
 
@@ -110,15 +110,19 @@ def _with_ensemble(
         ctx.run.set_tags({"ensemble": "skipped: the budget is spent"})
         return ranked
     refit_all = ctx.spec.split.refit == "all"  # on the training part, then on every row
+    cv_folds, test_size = len(prepared.folds), ctx.spec.split.test_size
 
-    def refit_cost(c: CandidateResult) -> float:  # a fold's fit and then some, per refit
+    def refit_cost(c: CandidateResult) -> float:  # its refits, and its trees' conversion
         fold = c.fit_seconds / max(len(c.cv_folds), 1)
-        factor = refit_factor(c.model) + (ALL_ROWS_FACTOR if refit_all else 0.0)
-        return factor * fold + CONVERSION_SECONDS.get(c.model, 0.0)
+        return refit_seconds(
+            c.model, fold, cv_folds=cv_folds, test_size=test_size, refit_all=refit_all
+        ) + CONVERSION_SECONDS.get(c.model, 0.0)
 
     if deadline is not None:  # only members whose refits fit the time left (the best's does)
         budget = ctx.spec.search.budget if ctx.spec.search is not None else None
-        room, spent = deadline - time.monotonic() - _after_refit_seconds(budget or 0.0), 0.0
+        # the best's conversion is part of the steps after the refits (it overlaps the card)
+        room = deadline - time.monotonic() - _after_refit_seconds(budget or 0.0, chosen[0].model)
+        spent = -CONVERSION_SECONDS.get(chosen[0].model, 0.0)
         affordable: list[CandidateResult] = []
         for c in chosen:
             if not affordable or spent + refit_cost(c) <= room:
@@ -353,6 +357,21 @@ def search_trials(
                 del pool[ranked_now[-1].label]
         return candidate.cv_mean[metric]
 
+    def reserve(best: TrialResult) -> float:  # the refits of the best and maybe one more
+        best_label = f"{best.family}#{prefix}{best.number}"
+        others = _ranked([results[k] for k in pool if k != best_label and k in results], metric)
+        second = None
+        if others:
+            second = (others[0].model, others[0].fit_seconds / max(len(others[0].cv_folds), 1))
+        return _post_search_seconds(
+            (best.family, best.seconds / n_folds),
+            second,
+            search.budget or 0.0,
+            cv_folds=len(prepared.folds),
+            test_size=spec.split.test_size,
+            refit_all=spec.split.refit == "all",
+        )
+
     starts: dict[str, list[dict[str, Any]]] = {}
     if "models" in spec.model_fields_set:  # the project file's candidates are tried first
         for cand in spec.models:
@@ -364,15 +383,7 @@ def search_trials(
         greater_is_better=greater_is_better(metric),
         seed=spec.seed,
         starts=starts,
-        reserve=lambda best: _post_search_seconds(
-            best.seconds / n_folds,
-            search.budget or 0.0,
-            factor=refit_factor(best.family),
-            conversion=CONVERSION_SECONDS.get(best.family, 0.0),
-            cv_folds=len(prepared.folds),
-            test_size=spec.split.test_size,
-            refit_all=spec.split.refit == "all",
-        ),
+        reserve=reserve,
         shared=shared,
         should_stop=should_stop,
     )
@@ -516,38 +527,50 @@ def _search_all(
     return ranked, summary
 
 
+def refit_seconds(
+    family: str, fold_seconds: float, *, cv_folds: int, test_size: float, refit_all: bool
+) -> float:
+    """How long a candidate's refits take, given its time per fold: on the training part
+    (``cv_folds / (cv_folds - 1)`` times a fold's rows) and, with ``refit_all``, on every
+    row (``1 / (1 - test_size)`` times more), each :func:`~shipyard.train.refit_factor` times
+    a fold's fit per row (the second with the rounds the first found)."""
+    on_train = fold_seconds * cv_folds / max(cv_folds - 1, 1)
+    seconds = refit_factor(family) * on_train
+    if refit_all:
+        seconds += refit_factor(family, rounds_known=True) * on_train / (1.0 - test_size)
+    return seconds
+
+
 def _post_search_seconds(
-    fold_seconds: float,
+    best: tuple[str, float],
+    second: tuple[str, float] | None,
     budget: float,
     *,
-    factor: float = 1.5,
-    conversion: float = 0.0,
     cv_folds: int,
     test_size: float,
     refit_all: bool,
 ) -> float:
-    """What a run needs after its search, given the best trial's time per fold: the refits of
-    the best (on the training part, ``cv_folds / (cv_folds - 1)`` times a fold's rows, then,
-    with ``refit_all``, on every row, ``1 / (1 - test_size)`` times more; each ``factor``
-    times a fold's fit: :func:`~shipyard.train.refit_factor`), the ONNX conversion of its
-    trees beyond the usual (``conversion``: :data:`CONVERSION_SECONDS`) and the steps after
-    them (ONNX
-    conversion and its check, registration: about 2-4 s on tables of 10,000-40,000 rows on 2
-    cores, measured by ``benchmarks/training.py``; the report's and model card's
-    ``CARD_SHARE`` of the budget); at most a third of the budget, so that a small budget still
-    searches."""
-    on_train = cv_folds / max(cv_folds - 1, 1)
-    refit = factor * fold_seconds * on_train
-    if refit_all:  # with the rounds the first refit found (a booster fits once)
-        refit += min(factor, ALL_ROWS_FACTOR) * fold_seconds * on_train / (1.0 - test_size)
-    # as much again for an ensemble's other members (a model as costly as the best, or a few
-    # cheaper ones), so that one can be refit in time
-    return min(2 * (refit + conversion) + _after_refit_seconds(budget), budget / 3)
+    """What a run needs after its search: the refits of the best trial (``(family, seconds
+    per fold)``, see :func:`refit_seconds`) and the run's steps after them
+    (:func:`_after_refit_seconds`: the conversion of the best's trees to ONNX overlaps the
+    card); and room for an ensemble of the best and the ``second`` best candidate of the
+    ensemble's pool (its refits and its trees' conversion) when that room fits too. At most a
+    third of the budget, so that a small budget still searches; a run whose ensemble cannot
+    fit keeps no room for it (the ensemble step would not weigh it)."""
+    cap = budget / 3
 
+    def refits(family: str, fold_seconds: float) -> float:
+        return refit_seconds(
+            family, fold_seconds, cv_folds=cv_folds, test_size=test_size, refit_all=refit_all
+        )
 
-ALL_ROWS_FACTOR = refit_factor("", rounds_known=True)
-"""The refit on every row (``split.refit: all``), in units of a fold's fit: one fit, its
-boosters' rounds found by the refit before it (see :func:`~shipyard.train.refit_factor`)."""
+    needed = refits(*best) + _after_refit_seconds(budget, best[0])
+    if second is not None:
+        extra = refits(*second) + CONVERSION_SECONDS.get(second[0], 0.0)
+        if needed + extra <= cap:
+            return needed + extra
+    return min(needed, cap)
+
 
 CONVERSION_SECONDS = {"lightgbm": 3.0, "xgboost": 3.0}
 """What converting a boosted model to ONNX adds to a run's last steps, in seconds: about 1,000
@@ -555,12 +578,15 @@ trees, pure Python in onnxmltools (a 5-class LightGBM of 1,320 trees took 3.2 s 
 two LightGBMs with categorical splits on the hotel table 3.6 s)."""
 
 
-def _after_refit_seconds(budget: float) -> float:
-    """The run's steps after the refits: ONNX conversion and its check and registration
-    (about 2 s, and more on larger tables) and the report's ``CARD_SHARE`` of the budget, of
-    which the model card's sections (about half; the rest renders the page) run while the
-    conversion does."""
-    return 2.0 + 0.02 * budget + 0.5 * CARD_SHARE * budget  # the card: see card_allowance
+def _after_refit_seconds(budget: float, family: str) -> float:
+    """The run's steps after the refits of a best of ``family``: the ONNX conversion of its
+    graph and its check (about 1 s, plus :data:`CONVERSION_SECONDS` for a booster's trees;
+    in the helper process it overlaps the model card's sections, about half the report's
+    ``CARD_SHARE`` of the budget: see ``card_allowance``), then registration and the report
+    (about 0.5 s, more on larger tables). Measured by ``benchmarks/training.py`` with 60 s:
+    4.4 s on hotel_rates (a LightGBM of 827 trees), 4.0 s on diamonds."""
+    conversion = 1.0 + CONVERSION_SECONDS.get(family, 0.0)
+    return 0.5 + 0.01 * budget + max(conversion, 0.5 * CARD_SHARE * budget)
 
 
 def _finite(value: float) -> float:

@@ -1,0 +1,55 @@
+"""The time a budgeted search keeps for what follows it: the refits of its best trial, the run's
+last steps and, when it fits, an ensemble's second member."""
+
+from __future__ import annotations
+
+import pytest
+
+from shipyard.pipeline._candidates import (
+    CONVERSION_SECONDS,
+    _after_refit_seconds,
+    _post_search_seconds,
+    refit_seconds,
+)
+from shipyard.train import refit_factor
+
+SPLIT = {"cv_folds": 5, "test_size": 0.2, "refit_all": True}
+
+
+def test_a_refit_scales_a_folds_time_to_the_rows_it_fits() -> None:
+    # 5 folds: the training part is 5/4 of a fold's rows; every row is 1/0.8 of that
+    on_train = 2.0 * 5 / 4
+    assert refit_seconds("lightgbm", 2.0, **SPLIT) == pytest.approx(
+        refit_factor("lightgbm") * on_train + refit_factor("lightgbm", True) * on_train / 0.8
+    )
+    just_train = {**SPLIT, "refit_all": False}
+    assert refit_seconds("random_forest", 2.0, **just_train) == pytest.approx(1.5 * on_train)
+    # a booster's refit on every row knows its rounds: it fits once, cheaper than its first
+    assert refit_factor("lightgbm", rounds_known=True) < 1.0 < refit_factor("lightgbm")
+
+
+def test_the_reserve_holds_the_best_and_the_steps_after_it() -> None:
+    reserve = _post_search_seconds(("lightgbm", 1.0), None, 60.0, **SPLIT)
+    assert reserve == pytest.approx(
+        refit_seconds("lightgbm", 1.0, **SPLIT) + _after_refit_seconds(60.0, "lightgbm")
+    )
+    # a booster's trees take longer to convert than a linear model's coefficients
+    assert _after_refit_seconds(60.0, "lightgbm") > _after_refit_seconds(60.0, "linear")
+    assert _after_refit_seconds(60.0, "lightgbm") > CONVERSION_SECONDS["lightgbm"]
+
+
+def test_room_for_an_ensembles_second_member_only_when_it_fits() -> None:
+    alone = _post_search_seconds(("lightgbm", 1.0), None, 120.0, **SPLIT)
+    cheap = _post_search_seconds(("lightgbm", 1.0), ("linear", 0.1), 120.0, **SPLIT)
+    assert cheap == pytest.approx(alone + refit_seconds("linear", 0.1, **SPLIT))
+    # a second member as costly as the best does not fit a third of a 60 s budget: the
+    # search keeps room for the best alone, not the cap (the ensemble would not be weighed)
+    best_alone = _post_search_seconds(("lightgbm", 2.7), None, 60.0, **SPLIT)
+    with_twin = _post_search_seconds(("lightgbm", 2.7), ("lightgbm", 2.7), 60.0, **SPLIT)
+    assert best_alone < 60.0 / 3
+    assert with_twin == pytest.approx(best_alone)
+
+
+def test_the_reserve_never_takes_more_than_a_third_of_the_budget() -> None:
+    assert _post_search_seconds(("lightgbm", 30.0), None, 60.0, **SPLIT) == pytest.approx(20.0)
+    assert _post_search_seconds(("linear", 0.01), ("knn", 0.01), 6.0, **SPLIT) <= 2.0
