@@ -118,16 +118,20 @@ def _with_ensemble(
             c.model, fold, cv_folds=cv_folds, test_size=test_size, refit_all=refit_all
         ) + CONVERSION_SECONDS.get(c.model, 0.0)
 
-    if deadline is not None:  # only members whose refits fit the time left (the best's does)
-        budget = ctx.spec.search.budget if ctx.spec.search is not None else None
+    budget = ctx.spec.search.budget if ctx.spec.search is not None else None
+    best_model = chosen[0].model
+
+    def time_needed(members: list[CandidateResult]) -> float:
         # the best's conversion is part of the steps after the refits (it overlaps the card)
-        room = deadline - time.monotonic() - _after_refit_seconds(budget or 0.0, chosen[0].model)
-        spent = -CONVERSION_SECONDS.get(chosen[0].model, 0.0)
+        refits = sum(refit_cost(c) for c in members) - CONVERSION_SECONDS.get(best_model, 0.0)
+        return refits + _after_refit_seconds(budget or 0.0, best_model)
+
+    if deadline is not None:  # only members whose refits fit the time left (the best's does)
+        room = deadline - time.monotonic()
         affordable: list[CandidateResult] = []
         for c in chosen:
-            if not affordable or spent + refit_cost(c) <= room:
+            if not affordable or time_needed([*affordable, c]) <= room:
                 affordable.append(c)
-                spent += refit_cost(c)
         if len(affordable) < 2:
             why = "no other candidate's refit fits the time left"
             on_event(Event("warning", f"no ensemble: {why}"))
@@ -154,9 +158,11 @@ def _with_ensemble(
     if choice is None:
         return ranked
     fit_seconds = {c.label: c.fit_seconds / max(len(c.cv_folds), 1) for c in chosen}
-    refit = sum(refit_cost(c) for c in chosen if c.label in choice.weights)
-    if deadline is not None and time.monotonic() + refit + 2.0 > deadline:  # a slow selection
-        why = f"its refit (about {refit:.0f} s) would end past the budget"
+    needed = time_needed([c for c in chosen if c.label in choice.weights])
+    if deadline is not None and time.monotonic() + needed > deadline:  # a slow selection
+        why = (
+            f"its refits and the steps after them (about {needed:.0f} s) would end past the budget"
+        )
         on_event(Event("warning", f"no ensemble: {why}"))
         ctx.run.set_tags({"ensemble": f"skipped: {why}"})
         return ranked
