@@ -12,6 +12,7 @@ from palmerpenguins import load_penguins
 from shipyard.data import Signature, build_signature, coerce_frame, to_text
 from shipyard.errors import PredictionError, StoreError
 from shipyard.model import (
+    PIPELINE_FILE,
     DecisionThreshold,
     ModelPackage,
     OnnxRuntime,
@@ -20,6 +21,7 @@ from shipyard.model import (
     RuntimeChoice,
     SklearnRuntime,
     compare_predictions,
+    serialise_pipeline,
 )
 from shipyard.spec import parse_spec
 from shipyard.train import (
@@ -260,3 +262,15 @@ def test_a_threshold_that_does_not_fit_the_model_is_refused() -> None:
     broken = ModelPackage(binary, sex_signature, "binary", {"decision_threshold": {"t": 1}})
     with pytest.raises(StoreError, match="needs a numeric 'threshold'"):
         broken.predict(pd.DataFrame())
+
+
+def test_a_pipeline_serialised_ahead_is_stored_as_is_and_loads_as_the_pipeline() -> None:
+    pipeline, x, signature, graph = _binary_model()
+    ahead = serialise_pipeline(pipeline)
+    package = ModelPackage(pipeline, signature, "binary", onnx=graph, pipeline_file=ahead)
+    files = package.to_files()
+    assert files[PIPELINE_FILE] is ahead
+    made_here = ModelPackage(pipeline, signature, "binary", onnx=graph).to_files()
+    for loaded in (ModelPackage.from_files(files), ModelPackage.from_files(made_here)):
+        assert list(loaded.predict(x).labels) == list(pipeline.predict(x))
+        assert loaded.pipeline_file is None  # a loaded package serialises its own on demand

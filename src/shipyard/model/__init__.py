@@ -12,6 +12,7 @@ from shipyard.model._package import (
     PIPELINE_FILE,
     ModelPackage,
     RuntimeChoice,
+    serialise_pipeline,
 )
 from shipyard.model._predictions import Predictions
 from shipyard.model._reference import ReferenceSample
@@ -42,4 +43,5 @@ __all__ = [
     "RuntimeChoice",
     "SklearnRuntime",
     "compare_predictions",
+    "serialise_pipeline",
 ]

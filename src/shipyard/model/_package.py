@@ -32,7 +32,13 @@ from shipyard.model._reference import (
 )
 from shipyard.model._runtime import DecisionThreshold, OnnxRuntime, Runtime, SklearnRuntime
 
-__all__ = ["DECISION_THRESHOLD_KEY", "ONNX_FILE", "PIPELINE_FILE", "ModelPackage"]
+__all__ = [
+    "DECISION_THRESHOLD_KEY",
+    "ONNX_FILE",
+    "PIPELINE_FILE",
+    "ModelPackage",
+    "serialise_pipeline",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +75,8 @@ class ModelPackage:
         reference: a bounded sample of the training inputs and holdout predictions, for
             exact drift tests (optional: ``reference_inputs.parquet`` and
             ``reference_predictions.parquet``).
+        pipeline_file: ``pipeline`` already serialised by :func:`serialise_pipeline`, stored
+            as is (a run makes it while its ONNX graph converts); made on demand when absent.
     """
 
     pipeline: Any
@@ -78,6 +86,7 @@ class ModelPackage:
     profile: ReferenceProfile | None = None
     onnx: bytes | None = None
     reference: ReferenceSample | None = None
+    pipeline_file: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_classifier(self) -> bool:
@@ -178,11 +187,10 @@ class ModelPackage:
 
     def to_files(self) -> dict[str, bytes]:
         """Serialise to named files (the registry stores each with its sha256)."""
-        buf = io.BytesIO()
-        joblib.dump(self.pipeline, buf, compress=3)
+        pipeline = self.pipeline_file
         meta = {"format_version": FORMAT_VERSION, "task": self.task, **self.metadata}
         files = {
-            PIPELINE_FILE: buf.getvalue(),
+            PIPELINE_FILE: pipeline if pipeline is not None else serialise_pipeline(self.pipeline),
             SIGNATURE_FILE: self.signature.to_json().encode(),
             METADATA_FILE: json.dumps(meta, indent=2, sort_keys=True, default=str).encode(),
         }
@@ -232,3 +240,10 @@ class ModelPackage:
             onnx=files.get(ONNX_FILE),
             reference=reference,
         )
+
+
+def serialise_pipeline(pipeline: Any) -> bytes:
+    """A fitted pipeline as the package's ``PIPELINE_FILE`` (joblib, compressed)."""
+    buf = io.BytesIO()
+    joblib.dump(pipeline, buf, compress=3)
+    return buf.getvalue()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from shipyard.model import (
     ReferenceSample,
     SklearnRuntime,
     compare_predictions,
+    serialise_pipeline,
 )
 from shipyard.pipeline._context import Prepared, RunContext, build_pipeline
 from shipyard.pipeline._result import CandidateResult, RunResult
@@ -33,8 +35,10 @@ from shipyard.train._onnx import OnnxConversionError, convert_to_onnx
 
 __all__ = [
     "ONNX_TOLERANCE",
+    "PackageParts",
     "convert_and_check",
     "onnx_check_rows",
+    "package_parts",
     "refit_best",
     "refit_on_all",
     "register",
@@ -164,6 +168,27 @@ def sklearn_reference(
     return SklearnRuntime(model, signature, task, threshold=threshold).predict_frame(rows)
 
 
+@dataclass(frozen=True)
+class PackageParts:
+    """What the model package holds besides its ONNX graph and metadata: the serialised
+    pipeline and the drift baselines (made while the graph converts, off the run's path)."""
+
+    pipeline_file: bytes
+    profile: sd.ReferenceProfile
+    reference: ReferenceSample
+
+
+def package_parts(
+    spec: ProjectSpec, prepared: Prepared, holdout: Evaluation, model: Any
+) -> PackageParts:
+    """The package's parts for ``model`` (see :class:`PackageParts`)."""
+    return PackageParts(
+        serialise_pipeline(model),
+        _reference_profile(prepared, holdout),
+        _reference_sample(spec, prepared, holdout, model),
+    )
+
+
 def register(
     spec: ProjectSpec,
     store: Store,
@@ -178,7 +203,10 @@ def register(
     onnx_info: dict[str, Any],
     pii: sd.PiiPolicy,
     threshold: DecisionThreshold | None = None,
+    parts: PackageParts | None = None,
 ) -> RunResult:
+    """Register ``model`` as a new version and put it through the gate; ``parts`` when the
+    run made them already (else made here)."""
     registry = Registry(store)
     name = spec.model_name
     best = candidates[0]
@@ -204,14 +232,17 @@ def register(
     if pii:  # the server drops or hashes these fields before anything is logged
         metadata["pii"] = dict(pii.actions)
         metadata["pii_key_id"] = pii.key.key_id if pii.key is not None else None
+    if parts is None:
+        parts = package_parts(spec, prepared, holdout, model)
     package = ModelPackage(
         model,
         prepared.signature,
         prepared.task,
         metadata,
-        _reference_profile(prepared, holdout),
+        parts.profile,
         onnx=onnx,
-        reference=_reference_sample(spec, prepared, holdout, model),
+        reference=parts.reference,
+        pipeline_file=parts.pipeline_file,
     )
     record = registry.register(name, package, run_id=run.id, created_by=user)
     try:

@@ -31,7 +31,13 @@ from shipyard.pipeline._engine import ENGINES, EngineName, run_engine
 from shipyard.pipeline._events import Event, EventHandler, ignore_events
 from shipyard.pipeline._inspect import Inspection, Plan, inspect_data, pii_policy, preflight
 from shipyard.pipeline._log import RunLog
-from shipyard.pipeline._package import onnx_check_rows, refit_best, refit_on_all, register
+from shipyard.pipeline._package import (
+    onnx_check_rows,
+    package_parts,
+    refit_best,
+    refit_on_all,
+    register,
+)
 from shipyard.pipeline._report import (
     CardInputs,
     build_card,
@@ -211,6 +217,7 @@ def _run(
             card = dataclasses.replace(scored, deadline=time.monotonic() + allowance)
             model_card = build_card(spec, holdout, card, run, on_event)
             plots = report_plots(candidates, holdout, prepared.task, prepared.metric, on_event)
+            parts = package_parts(spec, prepared, holdout, model)  # while the graph converts
             onnx, onnx_info = converting.result()
         run.set_tags({"runtime": "onnx" if onnx is not None else "sklearn"})
         on_event(Event("step", "registering the model"))
@@ -228,6 +235,7 @@ def _run(
             onnx_info,
             pii,
             threshold,
+            parts,
         )
         on_event(Event("step", "writing the HTML report and the model card"))
         path = write_report(
