@@ -113,9 +113,8 @@ def _with_ensemble(
     cv_folds, test_size = len(prepared.folds), ctx.spec.split.test_size
 
     def refit_cost(c: CandidateResult) -> float:  # its refits, and its trees' conversion
-        fold = c.fit_seconds / max(len(c.cv_folds), 1)
         return refit_seconds(
-            c.model, fold, cv_folds=cv_folds, test_size=test_size, refit_all=refit_all
+            c.model, _fold_seconds(c), cv_folds=cv_folds, test_size=test_size, refit_all=refit_all
         ) + CONVERSION_SECONDS.get(c.model, 0.0)
 
     budget = ctx.spec.search.budget if ctx.spec.search is not None else None
@@ -157,7 +156,7 @@ def _with_ensemble(
     )
     if choice is None:
         return ranked
-    fit_seconds = {c.label: c.fit_seconds / max(len(c.cv_folds), 1) for c in chosen}
+    fit_seconds = {c.label: _fold_seconds(c) for c in chosen}
     needed = time_needed([c for c in chosen if c.label in choice.weights])
     if deadline is not None and time.monotonic() + needed > deadline:  # a slow selection
         why = (
@@ -368,7 +367,7 @@ def search_trials(
         others = _ranked([results[k] for k in pool if k != best_label and k in results], metric)
         second = None
         if others:
-            second = (others[0].model, others[0].fit_seconds / max(len(others[0].cv_folds), 1))
+            second = (others[0].model, _fold_seconds(others[0]))
         return _post_search_seconds(
             (best.family, best.seconds / n_folds),
             second,
@@ -531,6 +530,11 @@ def _search_all(
         else {k: len(v) for k, v in outcome.by_family().items()},
     }
     return ranked, summary
+
+
+def _fold_seconds(c: CandidateResult) -> float:
+    """A candidate's fit time per fold it ran."""
+    return c.fit_seconds / max(len(c.cv_folds), 1)
 
 
 def refit_seconds(
