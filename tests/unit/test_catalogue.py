@@ -280,6 +280,13 @@ def test_boosting_estimators_clone_pickle_and_cross_validate(key: str) -> None:
     assert copy.get_params() == estimator.get_params()
     restored = pickle.loads(pickle.dumps(model))
     np.testing.assert_allclose(restored.predict_proba(x), model.predict_proba(x))
+    # a loaded model keeps every parameter (CatBoost pickles only its own): it can be listed,
+    # cloned and refitted
+    params = estimator.get_params()
+    for loaded in (restored[-1], clone(restored[-1])):
+        again = loaded.get_params()
+        assert set(again) == set(params)
+        assert all(again[k] == v or (v != v and again[k] != again[k]) for k, v in params.items())
     assert list(restored.predict(x[:5])) == list(model.predict(x[:5]))
     assert list(model[-1].classes_) == ["a", "b", "c"]
     features = model[:-1].transform(x)

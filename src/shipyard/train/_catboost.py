@@ -28,6 +28,7 @@ _CATBOOST_ITERATIONS = 1000  # CatBoost's default ``iterations``
 
 
 _OURS = ("validation_fraction", "full_fit")  # not CatBoost's own parameters
+_DEFAULTS = {"validation_fraction": DEFAULT_FRACTION, "full_fit": False}
 
 
 class _EarlyStopping:
@@ -57,6 +58,20 @@ class _EarlyStopping:
 
     def __sklearn_clone__(self) -> Any:
         return type(self)(**self.get_params())
+
+    def __getstate__(self) -> dict[str, Any]:
+        # CatBoost pickles its own parameters only: ours would be lost, and a loaded model
+        # could then neither list its parameters nor be cloned or refitted
+        state = dict(super().__getstate__())  # type: ignore[misc]
+        state["__shipyard"] = {name: getattr(self, name) for name in _OURS}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        ours = state.pop("__shipyard", {})
+        for name in _OURS:  # a pickle from before they were kept: the defaults
+            setattr(self, name, ours.get(name, _DEFAULTS[name]))
+        super().__setstate__(state)  # type: ignore[misc]
 
     def same_rounds_params(self) -> dict[str, Any]:
         """Parameters for a refit on other rows that fits as many rounds as this fitted
