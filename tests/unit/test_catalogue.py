@@ -12,6 +12,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.ensemble import VotingClassifier
 from sklearn.model_selection import cross_validate as sk_cross_validate
+from sklearn.pipeline import Pipeline
 
 from shipyard.data import ColumnSchema, Signature
 from shipyard.errors import TrainingError
@@ -228,6 +229,32 @@ def test_a_refit_on_more_rows_fits_the_rounds_the_scored_model_has_once(
     fitted_forest = refit(forest, x, y)
     again = refit(forest, x, y, rounds_of=fitted_forest)
     assert again[-1].get_params() == fitted_forest[-1].get_params()
+
+
+def test_an_ensembles_members_refit_for_the_rounds_their_scored_models_have() -> None:
+    """The voting estimator fits clones of its members: the rounds are read from those (its
+    ``get_params`` lists the unfitted templates), so each member of the registered ensemble
+    is the model that was scored."""
+    catalogue = default_catalogue()
+    members = [
+        (
+            k,
+            make_pipeline(
+                SIG, catalogue.create(k, "binary", seed=0, params={"learning_rate": 0.3})
+            ),
+        )
+        for k in BOOSTING
+    ]
+    ensemble = Pipeline([("model", VotingClassifier(members, voting="soft"))])
+    x, y = _data("binary", 300)
+    scored = refit(ensemble, x, y)  # the holdout's model: each member found its rounds
+    more_x, more_y = _data("binary", 450)
+    on_all = refit(ensemble, more_x, more_y, rounds_of=scored)
+    for key in BOOSTING:
+        found = scored[-1].named_estimators_[key][-1]
+        again = on_all[-1].named_estimators_[key][-1]
+        assert _rounds(again) == _rounds(found) < 1000
+        assert again.get_params()["early_stopping_rounds"] is None  # no early stop: once
 
 
 def _rounds(model: object) -> int:

@@ -62,7 +62,7 @@ class _EarlyStopping:
     def __getstate__(self) -> dict[str, Any]:
         # CatBoost pickles its own parameters only: ours would be lost, and a loaded model
         # could then neither list its parameters nor be cloned or refitted
-        state = dict(super().__getstate__())  # type: ignore[misc]
+        state: dict[str, Any] = dict(super().__getstate__())  # type: ignore[call-overload]
         state["__shipyard"] = {name: getattr(self, name) for name in _OURS}
         return state
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -291,16 +291,14 @@ def refit(
 
 def _same_rounds(fitted: Pipeline) -> dict[str, Any]:
     """For every early-stopping booster in ``fitted``, the parameters that refit it for the
-    rounds it has (by their nested names)."""
-    objects = fitted.get_params(deep=True)
+    rounds it has (by their nested names).
+
+    An ensemble's ``get_params`` lists its members as given (unfitted templates: the voting
+    estimator fits clones of them), so its members are looked up among the fitted ones."""
     params: dict[str, Any] = {}
-    for name in objects:
-        if not name.endswith("__full_fit"):
-            continue
-        prefix = name[: -len("full_fit")]
-        booster = objects.get(prefix[:-2])
+    for prefix, booster in _fitted_parts(fitted, ""):
         same = getattr(booster, "same_rounds_params", None)
-        if same is None:
+        if same is None or "full_fit" not in booster.get_params(deep=False):
             continue
         try:
             found = same()
@@ -308,3 +306,17 @@ def _same_rounds(fitted: Pipeline) -> dict[str, Any]:
             continue
         params.update({prefix + key: value for key, value in found.items()})
     return params
+
+
+def _fitted_parts(obj: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+    """Every fitted estimator inside ``obj`` with its nested-name prefix (``model__`` ...):
+    a pipeline's steps, and a fitted ensemble's members under their own names."""
+    yield prefix, obj
+    if isinstance(obj, Pipeline):
+        for name, step in obj.steps:
+            if step is not None and step != "passthrough":
+                yield from _fitted_parts(step, f"{prefix}{name}__")
+    fitted = getattr(obj, "named_estimators_", None)
+    if fitted is not None:
+        for name, member in fitted.items():
+            yield from _fitted_parts(member, f"{prefix}{name}__")
