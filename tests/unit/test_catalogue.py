@@ -385,6 +385,19 @@ def test_catboost_has_no_onnx_converter() -> None:
         _onnx_predictions(model, x)
 
 
+def test_an_ensemble_with_a_catboost_member_is_refused_before_any_member_converts() -> None:
+    from shipyard.train._onnx import OnnxConversionError, convert_to_onnx
+
+    catalogue = default_catalogue()
+    members = [
+        (k, catalogue.create(k, "binary", seed=0, params={"learning_rate": 0.3})) for k in BOOSTING
+    ]
+    x, y = _data("binary")
+    model = refit(make_pipeline(SIG, VotingClassifier(members, voting="soft")), x, y)
+    with pytest.raises(OnnxConversionError, match="EarlyStoppingCatBoostClassifier has no ONNX"):
+        convert_to_onnx(model, SIG)
+
+
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
 def test_lightgbm_splits_on_category_numbers_and_converts_to_onnx(task: str) -> None:
     """The run gives LightGBM the category inputs as numbers and their positions: it splits on

@@ -112,12 +112,17 @@ def convert_to_onnx(pipeline: Any, signature: Signature) -> bytes:
 
 
 def _refuse_unconvertible(pipeline: Any) -> None:
-    """Refuse TF-IDF and normal quantile features (see the module docstring), by name."""
+    """Refuse TF-IDF and normal quantile features (see the module docstring) and CatBoost
+    models, by name."""
     from sklearn.compose import ColumnTransformer
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.preprocessing import QuantileTransformer, TargetEncoder
 
     for step in _walk(pipeline):
+        if any(cls.__module__.partition(".")[0] == "catboost" for cls in type(step).__mro__):
+            # refused before any member converts (an ensemble's boosters take seconds)
+            msg = f"{type(step).__name__} has no ONNX converter (CatBoost serves it)"
+            raise OnnxConversionError(msg)
         if isinstance(step, QuantileTransformer) and step.output_distribution == "normal":
             msg = (
                 "a quantile transform to a normal distribution (features.transforms: quantile) "
