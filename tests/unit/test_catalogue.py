@@ -385,6 +385,24 @@ def test_catboost_has_no_onnx_converter() -> None:
         _onnx_predictions(model, x)
 
 
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_an_ensemble_of_whole_pipelines_converts_to_onnx(task: str) -> None:
+    """The run's ensemble (a voting estimator over members' whole pipelines) is served from
+    its ONNX graph like any candidate (the converter refuses ``flatten_transform``)."""
+    from shipyard.train import ensemble_pipeline
+
+    catalogue = default_catalogue()
+    members = {
+        k: make_pipeline(SIG, catalogue.create(k, task, seed=0, params=p))
+        for k, p in (("lightgbm", {"learning_rate": 0.3}), ("xgboost", {"learning_rate": 0.3}))
+    }
+    members["linear"] = make_pipeline(SIG, catalogue.create("linear", task, seed=0, params={}))
+    weights = {"lightgbm": 0.5, "xgboost": 0.25, "linear": 0.25}
+    x, y = _data(task, n=400)
+    model = refit(ensemble_pipeline(task, members, weights), x, y)
+    _assert_onnx_predicts_as(model, x, task)
+
+
 def test_an_ensemble_with_a_catboost_member_is_refused_before_any_member_converts() -> None:
     from shipyard.train._onnx import OnnxConversionError, convert_to_onnx
 

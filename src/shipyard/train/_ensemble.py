@@ -156,5 +156,6 @@ def ensemble_pipeline(task: str, members: Mapping[str, Any], weights: Mapping[st
     if task == "regression":
         voting: Any = VotingRegressor(estimators, weights=w)
     else:
-        voting = VotingClassifier(estimators, voting="soft", weights=w)
+        # flatten_transform only shapes transform(); the ONNX converter refuses its default
+        voting = VotingClassifier(estimators, voting="soft", weights=w, flatten_transform=False)
     return Pipeline([("model", voting)])
