@@ -8,6 +8,8 @@ import pytest
 from shipyard.pipeline._candidates import (
     CONVERSION_SECONDS,
     RESERVED_MEMBERS,
+    SECONDS_PER_TREE,
+    Member,
     _after_refit_seconds,
     _ensemble_seconds,
     _post_search_seconds,
@@ -31,24 +33,29 @@ def test_a_refit_scales_a_folds_time_to_the_rows_it_fits() -> None:
 
 
 def test_the_reserve_holds_the_best_and_the_steps_after_it() -> None:
-    reserve = _post_search_seconds(("lightgbm", 1.0), [], 60.0, **SPLIT)
+    reserve = _post_search_seconds(Member("lightgbm", 1.0), [], 60.0, **SPLIT)
     assert reserve == pytest.approx(
-        refit_seconds("lightgbm", 1.0, **SPLIT) + _after_refit_seconds(60.0, ["lightgbm"])
+        refit_seconds("lightgbm", 1.0, **SPLIT)
+        + _after_refit_seconds(60.0, [Member("lightgbm", 1.0)])
     )
     # a booster's trees take longer to convert than a linear model's coefficients
-    assert _after_refit_seconds(60.0, ["lightgbm"]) > _after_refit_seconds(60.0, ["linear"])
-    assert _after_refit_seconds(60.0, ["lightgbm"]) > CONVERSION_SECONDS["lightgbm"]
+    assert _after_refit_seconds(60.0, [Member("lightgbm", 1.0)]) > _after_refit_seconds(
+        60.0, [Member("linear", 1.0)]
+    )
+    assert _after_refit_seconds(60.0, [Member("lightgbm", 1.0)]) > CONVERSION_SECONDS["lightgbm"]
 
 
 def test_an_ensembles_graph_converts_every_members_trees_unless_one_has_no_converter() -> None:
-    one = _after_refit_seconds(60.0, ["lightgbm"])
-    assert _after_refit_seconds(60.0, ["lightgbm", "xgboost"]) == pytest.approx(
-        one + CONVERSION_SECONDS["xgboost"]
-    )
+    one = _after_refit_seconds(60.0, [Member("lightgbm", 1.0)])
+    assert _after_refit_seconds(
+        60.0, [Member("lightgbm", 1.0), Member("xgboost", 1.0)]
+    ) == pytest.approx(one + CONVERSION_SECONDS["xgboost"])
     # CatBoost has no converter: the ensemble is served by the libraries, nothing converts
-    with_catboost = _after_refit_seconds(60.0, ["catboost", "xgboost", "lightgbm"])
-    assert with_catboost == pytest.approx(_after_refit_seconds(60.0, ["linear"]))
-    assert _ensemble_seconds([("catboost", 0.3), ("xgboost", 0.1)], 60.0, **SPLIT) == (
+    with_catboost = _after_refit_seconds(
+        60.0, [Member("catboost", 1.0), Member("xgboost", 1.0), Member("lightgbm", 1.0)]
+    )
+    assert with_catboost == pytest.approx(_after_refit_seconds(60.0, [Member("linear", 1.0)]))
+    assert _ensemble_seconds([Member("catboost", 0.3), Member("xgboost", 0.1)], 60.0, **SPLIT) == (
         pytest.approx(
             refit_seconds("catboost", 0.3, **SPLIT)
             + refit_seconds("xgboost", 0.1, **SPLIT)
@@ -58,24 +65,40 @@ def test_an_ensembles_graph_converts_every_members_trees_unless_one_has_no_conve
 
 
 def test_room_for_an_ensembles_members_as_many_as_fit() -> None:
-    alone = _post_search_seconds(("lightgbm", 1.0), [], 120.0, **SPLIT)
-    cheap = _post_search_seconds(("lightgbm", 1.0), [("linear", 0.1)], 120.0, **SPLIT)
+    alone = _post_search_seconds(Member("lightgbm", 1.0), [], 120.0, **SPLIT)
+    cheap = _post_search_seconds(Member("lightgbm", 1.0), [Member("linear", 0.1)], 120.0, **SPLIT)
     assert cheap == pytest.approx(alone + refit_seconds("linear", 0.1, **SPLIT))
     # a second member as costly as the best does not fit a third of a 60 s budget: the
     # search keeps room for the best alone, not the cap (the ensemble would not be weighed)
-    best_alone = _post_search_seconds(("lightgbm", 2.7), [], 60.0, **SPLIT)
-    with_twin = _post_search_seconds(("lightgbm", 2.7), [("lightgbm", 2.7)], 60.0, **SPLIT)
+    best_alone = _post_search_seconds(Member("lightgbm", 2.7), [], 60.0, **SPLIT)
+    with_twin = _post_search_seconds(
+        Member("lightgbm", 2.7), [Member("lightgbm", 2.7)], 60.0, **SPLIT
+    )
     assert best_alone < 60.0 / 3
     assert with_twin == pytest.approx(best_alone)
     # small members: room for RESERVED_MEMBERS of them, the best among them, no more
-    others = [("catboost", 0.3)] * 10
-    kept = _post_search_seconds(("catboost", 0.3), others, 60.0, **SPLIT)
+    others = [Member("catboost", 0.3)] * 10
+    kept = _post_search_seconds(Member("catboost", 0.3), others, 60.0, **SPLIT)
     assert kept == pytest.approx(
-        _ensemble_seconds([("catboost", 0.3)] * RESERVED_MEMBERS, 60.0, **SPLIT)
+        _ensemble_seconds([Member("catboost", 0.3)] * RESERVED_MEMBERS, 60.0, **SPLIT)
     )
     assert kept < 60.0 / 3
 
 
+def test_a_boosters_conversion_scales_with_its_trees() -> None:
+    # (a small budget: the card, beside the conversion, takes less than it) a few dozen
+    # trees convert in a fraction of a second (119 XGBoost trees: 0.1 s), a
+    # thousand in about 3 s; unknown (0): the thousand are assumed
+    few = _after_refit_seconds(10.0, [Member("xgboost", 0.1, 60.0)])
+    many = _after_refit_seconds(10.0, [Member("xgboost", 0.1, 2_000.0)])
+    unknown = _after_refit_seconds(10.0, [Member("xgboost", 0.1)])
+    assert many - few == pytest.approx(1_940 * SECONDS_PER_TREE)
+    assert few < unknown < many
+    assert unknown - _after_refit_seconds(10.0, [Member("linear", 0.1)]) == pytest.approx(
+        CONVERSION_SECONDS["xgboost"]
+    )
+
+
 def test_the_reserve_never_takes_more_than_a_third_of_the_budget() -> None:
-    assert _post_search_seconds(("lightgbm", 30.0), [], 60.0, **SPLIT) == pytest.approx(20.0)
-    assert _post_search_seconds(("linear", 0.01), [("knn", 0.01)], 6.0, **SPLIT) <= 2.0
+    assert _post_search_seconds(Member("lightgbm", 30.0), [], 60.0, **SPLIT) == pytest.approx(20.0)
+    assert _post_search_seconds(Member("linear", 0.01), [Member("knn", 0.01)], 6.0, **SPLIT) <= 2.0

@@ -116,6 +116,22 @@ def test_cross_validate_reports_folds_and_is_reproducible() -> None:
     assert 0.5 < first["accuracy"] <= 1.0
 
 
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_cross_validate_counts_a_boosters_trees_what_its_conversion_costs(task: str) -> None:
+    x, y = _data(task, n=300)
+    classes = None if task == "regression" else sorted(set(y))
+    cv = KFold(3, shuffle=True, random_state=0)
+    catalogue = default_catalogue()
+    per_round = len(classes) if task == "multiclass" else 1  # a tree per class each round
+    for key in ("lightgbm", "xgboost"):
+        est = catalogue.create(key, task, seed=0, params={"n_estimators": 20})
+        result = cross_validate(make_pipeline(SIG, est), x, y, cv=cv, task=task, classes=classes)
+        assert 0 < result.trees <= 20 * per_round
+    linear = catalogue.create("linear", task, seed=0, params={})
+    result = cross_validate(make_pipeline(SIG, linear), x, y, cv=cv, task=task, classes=classes)
+    assert result.trees == 0
+
+
 def test_cross_validate_regression_std() -> None:
     x, y = _data("regression")
     result = cross_validate(

@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -116,7 +116,7 @@ def _with_ensemble(
 
     def time_needed(members: list[CandidateResult]) -> float:
         return _ensemble_seconds(
-            [(c.model, _fold_seconds(c)) for c in members],
+            [Member(c.model, _fold_seconds(c), c.trees) for c in members],
             budget or 0.0,
             cv_folds=cv_folds,
             test_size=test_size,
@@ -181,6 +181,7 @@ def _with_ensemble(
         fit_seconds=sum(fit_seconds[k] for k in choice.weights) * len(choice.fold_scores),
         cv_folds=[{metric: value} for value in choice.fold_scores],
         params=dict(choice.weights),
+        trees=sum(c.trees for c in chosen if c.label in choice.weights),
     )
     prepared.estimators[label] = ensemble_pipeline(
         prepared.task, {k: members[k] for k in choice.weights}, choice.weights
@@ -262,6 +263,7 @@ def _cross_validate_in(
         fit_seconds=cv_result.fit_seconds,
         cv_folds=cv_result.folds,
         params=dict(params or {}),
+        trees=cv_result.trees,
     )
     return _Validated(candidate, cv_result.predictions)
 
@@ -352,6 +354,7 @@ def search_trials(
             cv_std=candidate.cv_std,
             cv_folds=candidate.cv_folds,
             fit_seconds=candidate.fit_seconds,
+            trees=candidate.trees,
         )
         if validated.predictions is not None:  # the best few stay, for the ensemble
             pool[label] = validated.predictions
@@ -363,9 +366,10 @@ def search_trials(
     def reserve(best: TrialResult) -> float:  # the refits of the best and of a few more
         best_label = f"{best.family}#{prefix}{best.number}"
         others = _ranked([results[k] for k in pool if k != best_label and k in results], metric)
+        found = results.get(best_label)
         return _post_search_seconds(
-            (best.family, best.seconds / n_folds),
-            [(c.model, _fold_seconds(c)) for c in others],
+            Member(best.family, best.seconds / n_folds, found.trees if found else 0.0),
+            [Member(c.model, _fold_seconds(c), c.trees) for c in others],
             search.budget or 0.0,
             cv_folds=len(prepared.folds),
             test_size=spec.split.test_size,
@@ -477,6 +481,7 @@ def _search_all(
                 cv_mean={k: float(v) for k, v in t.attrs["cv_mean"].items()},
                 cv_std={k: float(v) for k, v in t.attrs.get("cv_std", {}).items()},
                 fit_seconds=float(t.attrs.get("fit_seconds", 0.0)),
+                trees=float(t.attrs.get("trees", 0.0)),
                 cv_folds=list(t.attrs.get("cv_folds", [])),
                 params=dict(t.params),
             )
@@ -546,22 +551,30 @@ def refit_seconds(
     return seconds
 
 
+class Member(NamedTuple):
+    """A candidate as the time estimates see it: its family, its time per CV fold and its
+    fold models' trees (``0``: not a booster with a converter, or not known)."""
+
+    family: str
+    fold_seconds: float
+    trees: float = 0.0
+
+
 def _post_search_seconds(
-    best: tuple[str, float],
-    others: Sequence[tuple[str, float]],
+    best: Member,
+    others: Sequence[Member],
     budget: float,
     *,
     cv_folds: int,
     test_size: float,
     refit_all: bool,
 ) -> float:
-    """What a run needs after its search: the refits of the best trial (``(family, seconds
-    per fold)``, see :func:`refit_seconds`) and the run's steps after them; and room for an
-    ensemble of the best and the next best of the ensemble's pool (``others``, best first),
-    as many of them as fit, at most :data:`RESERVED_MEMBERS` in all (see
-    :func:`_ensemble_seconds`). At most a third of the budget, so that a small budget still
-    searches; a run whose ensemble cannot fit keeps no room for it (the ensemble step would
-    not weigh it).
+    """What a run needs after its search: the refits of the best trial (see
+    :func:`refit_seconds`) and the run's steps after them; and room for an ensemble of the
+    best and the next best of the ensemble's pool (``others``, best first), as many of them
+    as fit, at most :data:`RESERVED_MEMBERS` in all (see :func:`_ensemble_seconds`). At most
+    a third of the budget, so that a small budget still searches; a run whose ensemble
+    cannot fit keeps no room for it (the ensemble step would not weigh it).
 
     Averaging a few of the best candidates is what a search's last seconds buy most reliably
     on a small table: the best trial's cross-validation score is the luckiest of many close
@@ -570,7 +583,7 @@ def _post_search_seconds(
     averages of their top three to eight, equally weighted, 0.8536-0.8542)."""
     cap = budget / 3
 
-    def seconds(members: list[tuple[str, float]]) -> float:
+    def seconds(members: list[Member]) -> float:
         return _ensemble_seconds(
             members, budget, cv_folds=cv_folds, test_size=test_size, refit_all=refit_all
         )
@@ -588,10 +601,13 @@ def _post_search_seconds(
 RESERVED_MEMBERS = 4
 """The most candidates a search keeps room to refit for an ensemble (the best among them)."""
 
+SECONDS_PER_TREE = 0.003
+"""What converting one tree of a boosted model to ONNX takes (pure Python in onnxmltools):
+a 5-class LightGBM of 1,320 trees took 3.2 s on 2 cores, the hotel table's LightGBM of 827
+trees with categorical splits 2.4-2.8 s."""
+
 CONVERSION_SECONDS = {"lightgbm": 3.0, "xgboost": 3.0}
-"""What converting a boosted model to ONNX adds to a run's last steps, in seconds: about 1,000
-trees, pure Python in onnxmltools (a 5-class LightGBM of 1,320 trees took 3.2 s on 2 cores;
-two LightGBMs with categorical splits on the hotel table 3.6 s)."""
+"""A booster's conversion when its trees are not known: about 1,000 trees."""
 
 UNCONVERTED = frozenset({"catboost"})
 """Families without an ONNX converter: a model with one of them in it is served by its
@@ -599,35 +615,39 @@ library, and its graph is not converted (the attempt ends at once)."""
 
 
 def _ensemble_seconds(
-    members: Sequence[tuple[str, float]],
+    members: Sequence[Member],
     budget: float,
     *,
     cv_folds: int,
     test_size: float,
     refit_all: bool,
 ) -> float:
-    """The refits of ``members`` (``(family, seconds per fold)``, the best first; one member:
-    the best alone) and the run's steps after them (:func:`_after_refit_seconds`), for the
-    model they make together."""
+    """The refits of ``members`` (the best first; one member: the best alone) and the run's
+    steps after them (:func:`_after_refit_seconds`), for the model they make together."""
     refits = sum(
-        refit_seconds(f, s, cv_folds=cv_folds, test_size=test_size, refit_all=refit_all)
-        for f, s in members
+        refit_seconds(
+            m.family, m.fold_seconds, cv_folds=cv_folds, test_size=test_size, refit_all=refit_all
+        )
+        for m in members
     )
-    return refits + _after_refit_seconds(budget, [f for f, _ in members])
+    return refits + _after_refit_seconds(budget, members)
 
 
-def _after_refit_seconds(budget: float, families: Sequence[str]) -> float:
-    """The run's steps after the refits of a model made of ``families`` (one: a single
-    candidate; several: an ensemble's members): the ONNX conversion of its graph and its
-    check (about 1 s, plus :data:`CONVERSION_SECONDS` for each booster's trees, none when
-    a member has no converter; in the helper process it overlaps the model card's sections,
-    about half the report's ``CARD_SHARE`` of the budget: see ``card_allowance``), then
-    registration and the report (about 0.5 s, more on larger tables). Measured by
-    ``benchmarks/training.py`` with 60 s: 4.4 s on hotel_rates (a LightGBM of 827 trees),
-    4.0 s on diamonds."""
+def _after_refit_seconds(budget: float, members: Sequence[Member]) -> float:
+    """The run's steps after the refits of a model made of ``members`` (one: a single
+    candidate; several: an ensemble's): the ONNX conversion of its graph and its check
+    (about 1 s, plus each booster's trees, :data:`SECONDS_PER_TREE` each, or
+    :data:`CONVERSION_SECONDS` when their number is not known; none when a member has no
+    converter; in the helper process it overlaps the model card's sections, about half the
+    report's ``CARD_SHARE`` of the budget: see ``card_allowance``), then registration and
+    the report (about 0.5 s, more on larger tables). Measured by ``benchmarks/training.py``
+    with 60 s: 4.4 s on hotel_rates (a LightGBM of 827 trees), 4.0 s on diamonds."""
     trees = 0.0
-    if not UNCONVERTED.intersection(families):
-        trees = sum(CONVERSION_SECONDS.get(f, 0.0) for f in families)
+    if not UNCONVERTED.intersection(m.family for m in members):
+        trees = sum(
+            m.trees * SECONDS_PER_TREE if m.trees > 0 else CONVERSION_SECONDS.get(m.family, 0.0)
+            for m in members
+        )
     return 0.5 + 0.01 * budget + max(1.0 + trees, 0.5 * CARD_SHARE * budget)
 
 

@@ -20,6 +20,8 @@ class CandidateResult:
         fit_seconds: total fitting time over the folds.
         cv_folds: every fold's metrics, in fold order.
         params: the parameters it was trained with (beyond its family's defaults).
+        trees: the trees its fold models had on average (boosters with an ONNX converter;
+            an ensemble's: its members'): what converting its refit costs.
     """
 
     label: str
@@ -30,6 +32,7 @@ class CandidateResult:
     fit_seconds: float
     cv_folds: list[dict[str, float]] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
+    trees: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from shipyard.data import Signature
 from shipyard.errors import TrainingError
 from shipyard.evaluate import Evaluation, aligned_proba, evaluate_predictions
 from shipyard.features import build_features
+from shipyard.train._boosting import tree_count
 from shipyard.train._imbalance import Resample, ThresholdChoice, make_sampler, resampling_pipeline
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ class CVResult:
         predictions: with ``keep_predictions``, the out-of-fold predictions of every row of
             ``x`` that a fold held out (class probabilities in ``classes`` order, or values),
             in ``x``'s order; rows no fold held out are NaN. ``None`` otherwise.
+        trees: how many trees the fold models had on average (LightGBM and XGBoost, see
+            :func:`shipyard.train.tree_count`; ``0`` for other models).
     """
 
     folds: list[dict[str, float]]
@@ -55,6 +58,7 @@ class CVResult:
     std: dict[str, float]
     fit_seconds: float
     predictions: np.ndarray | None = None
+    trees: float = 0.0
 
 
 def make_pipeline(
@@ -122,6 +126,7 @@ def cross_validate(
     """
     folds: list[dict[str, float]] = []
     fit_seconds = 0.0
+    trees: list[int] = []
     splits: list[Fold] = list(cv.split(x, y) if hasattr(cv, "split") else cv)
     oof: np.ndarray | None = None
     outcomes = (
@@ -137,6 +142,7 @@ def cross_validate(
     with closing(outcomes):  # a stopped trial abandons the folds not yet given back
         for i, outcome in enumerate(outcomes):
             fit_seconds += outcome.fit_seconds
+            trees.append(outcome.trees)
             if outcome.held is not None:
                 if oof is None:
                     oof = np.full((len(x), *outcome.held.shape[1:]), np.nan)
@@ -147,7 +153,14 @@ def cross_validate(
     keys = folds[0].keys()
     mean = {k: float(np.nanmean([f[k] for f in folds])) for k in keys}
     std = {k: float(np.nanstd([f[k] for f in folds])) for k in keys}
-    return CVResult(folds=folds, mean=mean, std=std, fit_seconds=fit_seconds, predictions=oof)
+    return CVResult(
+        folds=folds,
+        mean=mean,
+        std=std,
+        fit_seconds=fit_seconds,
+        predictions=oof,
+        trees=float(np.mean(trees)),
+    )
 
 
 @dataclass(frozen=True)
@@ -159,11 +172,13 @@ class FoldOutcome:
         fit_seconds: how long the fit took.
         held: with ``keep``, the held-out rows' predictions (class probabilities or values),
             in the fold's order; ``None`` otherwise.
+        trees: the fitted model's trees (:func:`shipyard.train.tree_count`).
     """
 
     scores: dict[str, float]
     fit_seconds: float
     held: np.ndarray | None
+    trees: int = 0
 
 
 def fit_fold(
@@ -192,7 +207,7 @@ def fit_fold(
     if keep:
         held = evaluation.y_pred if evaluation.proba is None else evaluation.proba
         held = np.asarray(held, dtype=float)
-    return FoldOutcome(evaluation.metrics, seconds, held)
+    return FoldOutcome(evaluation.metrics, seconds, held, tree_count(model.steps[-1][1]))
 
 
 def predict_evaluate(
