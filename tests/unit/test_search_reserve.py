@@ -14,6 +14,7 @@ from shipyard.pipeline._candidates import (
     _ensemble_seconds,
     _post_search_seconds,
     refit_seconds,
+    selection_seconds,
 )
 from shipyard.train import refit_factor
 
@@ -67,7 +68,11 @@ def test_an_ensembles_graph_converts_every_members_trees_unless_one_has_no_conve
 def test_room_for_an_ensembles_members_as_many_as_fit() -> None:
     alone = _post_search_seconds(Member("lightgbm", 1.0), [], 120.0, **SPLIT)
     cheap = _post_search_seconds(Member("lightgbm", 1.0), [Member("linear", 0.1)], 120.0, **SPLIT)
-    assert cheap == pytest.approx(alone + refit_seconds("linear", 0.1, **SPLIT))
+    # the second member's refits, and the selection's time (2% of the budget, at most 2 s)
+    assert selection_seconds(120.0) == 2.0 and selection_seconds(60.0) == pytest.approx(1.2)
+    assert cheap == pytest.approx(
+        alone + refit_seconds("linear", 0.1, **SPLIT) + selection_seconds(120.0)
+    )
     # a second member as costly as the best does not fit a third of a 60 s budget: the
     # search keeps room for the best alone, not the cap (the ensemble would not be weighed)
     best_alone = _post_search_seconds(Member("lightgbm", 2.7), [], 60.0, **SPLIT)
@@ -81,6 +86,7 @@ def test_room_for_an_ensembles_members_as_many_as_fit() -> None:
     kept = _post_search_seconds(Member("catboost", 0.3), others, 60.0, **SPLIT)
     assert kept == pytest.approx(
         _ensemble_seconds([Member("catboost", 0.3)] * RESERVED_MEMBERS, 60.0, **SPLIT)
+        + selection_seconds(60.0)
     )
     assert kept < 60.0 / 3
 
