@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from shipyard.train import ensemble_pipeline, select_ensemble
+from shipyard.train import ensemble_pipeline, select_ensemble, selection_score
 
 
 def _folds(n: int, k: int = 5) -> list[np.ndarray]:
@@ -113,3 +114,24 @@ def test_on_one_holdout_the_parts_nested_blends_are_scored_together() -> None:
     assert choice is not None and len(choice.fold_scores) == 1 and choice.std == 0
     rmse_a = float(np.sqrt(np.mean((a[held] - y[held]) ** 2)))
     assert np.isfinite(choice.mean) and choice.mean < 0.85 * rmse_a
+
+
+def test_picking_the_best_single_candidate_is_scored_nested_as_the_ensemble_is() -> None:
+    """Each fold scores the candidate the other folds pick: among close candidates the best
+    one's own mean is the luckiest, and the nested score falls below it."""
+    rng = np.random.default_rng(4)
+    # twenty candidates of the same worth, 0.85, with fold noise
+    folds = {f"c{i}": list(0.85 + rng.normal(0, 0.005, size=5)) for i in range(20)}
+    nested = selection_score(folds, greater_is_better=True)
+    best_mean = max(np.mean(v) for v in folds.values())
+    assert nested is not None and nested < best_mean - 0.002
+    assert abs(nested - 0.85) < 0.004
+    # a candidate far ahead on every fold is picked on every fold: its own mean
+    folds["star"] = [0.95, 0.96, 0.94, 0.95, 0.95]
+    assert selection_score(folds, greater_is_better=True) == pytest.approx(0.95)
+    # an error metric: the lowest is best
+    assert selection_score({"a": [1.0, 3.0], "b": [2.0, 2.0]}, greater_is_better=False) == 2.5
+    # one fold (a search's holdout): no nested score; candidates with fewer folds left out
+    assert selection_score({"a": [0.9], "b": [0.8]}, greater_is_better=True) is None
+    assert selection_score({"a": [0.9, 0.7], "b": [0.1]}, greater_is_better=True) == 0.8
+    assert selection_score({}, greater_is_better=True) is None

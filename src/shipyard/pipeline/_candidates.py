@@ -30,6 +30,7 @@ from shipyard.train import (
     refit_factor,
     search_families,
     select_ensemble,
+    selection_score,
     trial_folds,
 )
 from shipyard.train._search import SharedSearch, TrialResult, shared_trials
@@ -190,7 +191,26 @@ def _with_ensemble(
     )
     total = sum(choice.weights.values())  # its out-of-fold predictions, as it averages them
     pool[label] = np.sum([w / total * pool[k] for k, w in choice.weights.items()], axis=0)
-    return _ranked([*ranked, ensemble], metric)
+    # its nested score against picking the best single candidate, scored the same way (the
+    # best one's own mean flatters it); on one fold, against that mean
+    single = selection_score(
+        {c.label: [f.get(metric, np.nan) for f in c.cv_folds] for c in ranked},
+        greater_is_better=greater_is_better(metric),
+    )
+    if single is None:
+        return _ranked([*ranked, ensemble], metric)
+    sign = 1.0 if greater_is_better(metric) else -1.0
+    wins = sign * choice.mean > sign * single
+    verdict = "chosen" if wins else "not chosen"
+    ctx.run.set_tags(
+        {
+            "ensemble": f"{verdict}: nested {metric} {choice.mean:.4f}, picking the best single "
+            f"candidate {single:.4f} (its own mean {ranked[0].cv_mean[metric]:.4f})"
+        }
+    )
+    if wins:
+        return [ensemble, *ranked]
+    return [ranked[0], *_ranked([*ranked[1:], ensemble], metric)]
 
 
 def _cross_validate_one(

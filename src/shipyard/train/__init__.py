@@ -14,7 +14,12 @@ from shipyard.train._cv import (
     refit,
 )
 from shipyard.train._engine import FoldEngine, LocalEngine
-from shipyard.train._ensemble import EnsembleChoice, ensemble_pipeline, select_ensemble
+from shipyard.train._ensemble import (
+    EnsembleChoice,
+    ensemble_pipeline,
+    select_ensemble,
+    selection_score,
+)
 from shipyard.train._imbalance import (
     THRESHOLD_METRICS,
     ClassWeighting,
@@ -76,6 +81,7 @@ __all__ = [
     "resampling_pipeline",
     "search_families",
     "select_ensemble",
+    "selection_score",
     "strip_samplers",
     "trial_folds",
     "tune_threshold",

@@ -28,7 +28,7 @@ from sklearn.pipeline import Pipeline
 
 from shipyard.evaluate import greater_is_better, score_predictions
 
-__all__ = ["EnsembleChoice", "ensemble_pipeline", "select_ensemble"]
+__all__ = ["EnsembleChoice", "ensemble_pipeline", "select_ensemble", "selection_score"]
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,47 @@ def select_ensemble(
     return EnsembleChoice(
         weights, fold_scores, float(np.mean(fold_scores)), float(np.std(fold_scores))
     )
+
+
+def selection_score(
+    fold_scores: Mapping[str, Sequence[float]], *, greater_is_better: bool
+) -> float | None:
+    """The nested cross-validation score of picking the best single candidate: for each fold,
+    the candidate with the best mean on the other folds, scored on that fold; their mean.
+
+    This is what an ensemble's nested score is to be compared with. Both then choose without
+    the fold they are scored on; the best candidate's own mean does not (it chose that
+    candidate on every fold), and among many close candidates it is the luckiest, so it
+    flatters the single candidate: on churn the best of 35-46 trials had a mean 0.0011-0.0016
+    ROC AUC above its nested score.
+
+    Args:
+        fold_scores: candidate label -> its score on each fold (candidates with another
+            number of folds are left out).
+        greater_is_better: the direction of the metric.
+
+    Returns:
+        The nested score, or ``None`` with fewer than two folds or no candidate.
+
+    Example:
+        >>> selection_score({"a": [0.9, 0.7], "b": [0.8, 0.8]}, greater_is_better=True)
+        0.75
+    """
+    lengths = [len(v) for v in fold_scores.values()]
+    if not lengths:
+        return None
+    n = max(lengths)
+    rows = [np.asarray(v, float) for v in fold_scores.values() if len(v) == n]
+    if n < 2 or not rows:
+        return None
+    sign = 1.0 if greater_is_better else -1.0
+    scores = np.stack(rows)
+    nested = []
+    for i in range(n):
+        others = np.delete(scores, i, axis=1)
+        pick = int(np.argmax(sign * np.nanmean(others, axis=1)))
+        nested.append(scores[pick, i])
+    return float(np.nanmean(nested))
 
 
 def _greedy(
