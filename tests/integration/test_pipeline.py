@@ -500,6 +500,28 @@ def test_an_ensemble_of_the_candidates_competes_and_wins_when_it_scores_better(
     tracker.close()
 
 
+def test_ensemble_false_registers_the_best_single_candidate(tmp_path: Path, store: Store) -> None:
+    """The forests whose blend wins above: with ``ensemble: false`` no ensemble is weighed."""
+    spec = load_spec(
+        _project(
+            tmp_path,
+            load_diabetes(as_frame=True).frame,
+            "name: diabetes\ndata: {source: {type: csv, path: data/train.csv}, target: target}\n"
+            "split: {cv_folds: 3}\nensemble: false\nmodels:\n"
+            "  - {model: random_forest, name: a, params: {n_estimators: 15, random_state: 1,"
+            " max_features: 0.3}}\n"
+            "  - {model: random_forest, name: b, params: {n_estimators: 15, random_state: 2,"
+            " max_features: 0.3}}\n",
+        )
+    )
+    result = run_project(spec, store=store)
+    assert sorted(c.label for c in result.candidates) == ["a", "b"]
+    assert result.best in ("a", "b")
+    tracker = Tracker(store)
+    assert tracker.get_run(result.run_id).tags["ensemble"] == "off (ensemble: false)"
+    tracker.close()
+
+
 def test_an_ensemble_that_would_break_the_budget_is_left_out(tmp_path: Path, store: Store) -> None:
     spec = load_spec(
         _project(

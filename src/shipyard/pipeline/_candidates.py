@@ -104,6 +104,9 @@ def _with_ensemble(
     says so."""
     prepared, on_event = ctx.prepared, ctx.on_event
     chosen = [c for c in ranked if c.label in pool][:_ENSEMBLE_POOL]
+    if not ctx.spec.ensemble:
+        ctx.run.set_tags({"ensemble": "off (ensemble: false)"})
+        return ranked
     if len(chosen) < 2:
         return ranked
     if deadline is not None and time.monotonic() >= deadline:
@@ -388,6 +391,8 @@ def search_trials(
     def reserve(best: TrialResult) -> float:  # the refits of the best and of a few more
         best_label = f"{best.family}#{prefix}{best.number}"
         others = _ranked([results[k] for k in pool if k != best_label and k in results], metric)
+        if not spec.ensemble:  # no ensemble to keep room for
+            others = []
         found = results.get(best_label)
         return _post_search_seconds(
             Member(best.family, best.seconds / n_folds, found.trees if found else 0.0),

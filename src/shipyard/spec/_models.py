@@ -643,6 +643,10 @@ class ProjectSpec(_Strict):
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
     registry: RegistrySpec = Field(default_factory=RegistrySpec)
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+    ensemble: bool = True
+    """Weigh a weighted ensemble of the best candidates (it wins only when it scores better);
+    ``false``: the best single candidate is registered (one model's latency, and SHAP
+    explanations, which an ensemble of whole pipelines has not)."""
     seed: int = 42
 
     _path: Path | None = PrivateAttr(default=None)
