@@ -635,10 +635,11 @@ def selection_seconds(budget: float) -> float:
     return min(2.0, 0.02 * budget)
 
 
-SECONDS_PER_TREE = 0.003
-"""What converting one tree of a boosted model to ONNX takes (pure Python in onnxmltools):
-a 5-class LightGBM of 1,320 trees took 3.2 s on 2 cores, the hotel table's LightGBM of 827
-trees with categorical splits 2.4-2.8 s."""
+SECONDS_PER_TREE = 0.002
+"""What converting one tree of a boosted model to ONNX takes (pure Python in onnxmltools, its
+imports done: the helper process makes them while the search runs): measured on 2 cores,
+1.3-1.5 ms a tree for diamonds' 5-class LightGBM of 1,330 trees, 1.9 ms for hotel_rates' 827
+trees with categorical splits."""
 
 CONVERSION_SECONDS = {"lightgbm": 3.0, "xgboost": 3.0}
 """A booster's conversion when its trees are not known: about 1,000 trees."""

@@ -92,7 +92,7 @@ def refit_factor(family: str, rounds_known: bool = False) -> float:
 
 def tree_count(model: Any) -> int:
     """How many trees a fitted LightGBM or XGBoost model predicts with (every class's, up
-    to its best iteration): what converting it to ONNX costs, about 3 ms a tree. ``0`` for
+    to its best iteration): what converting it to ONNX costs, about 2 ms a tree. ``0`` for
     any other model.
 
     Example:
