@@ -7,10 +7,12 @@ import pytest
 
 from shipyard.pipeline._candidates import (
     CONVERSION_SECONDS,
+    CONVERSION_SHARE,
     RESERVED_MEMBERS,
     SECONDS_PER_TREE,
     Member,
     _after_refit_seconds,
+    _converts_in_time,
     _ensemble_seconds,
     _post_search_seconds,
     refit_seconds,
@@ -108,3 +110,23 @@ def test_a_boosters_conversion_scales_with_its_trees() -> None:
 def test_the_reserve_never_takes_more_than_a_third_of_the_budget() -> None:
     assert _post_search_seconds(Member("lightgbm", 30.0), [], 60.0, **SPLIT) == pytest.approx(20.0)
     assert _post_search_seconds(Member("linear", 0.01), [Member("knn", 0.01)], 6.0, **SPLIT) <= 2.0
+
+
+def test_an_ensemble_converts_within_its_share_of_the_budget() -> None:
+    """Its conversion is most of the run's overhead: members are kept to what converts in
+    CONVERSION_SHARE of the budget (3.6 s at 60 s: about 1,300 trees), the best alone always."""
+    best = Member("lightgbm", 1.5, 900.0)
+    assert pytest.approx(3.6) == CONVERSION_SHARE * 60.0
+    assert _converts_in_time([best, Member("lightgbm", 0.5, 300.0)], 60.0)
+    assert not _converts_in_time([best, Member("lightgbm", 1.5, 900.0)], 60.0)
+    assert _converts_in_time([best, Member("lightgbm", 1.5, 900.0)], 600.0)
+    assert _converts_in_time([Member("lightgbm", 9.0, 5_000.0)], 60.0)  # the best alone
+    # nothing converts with a CatBoost member; no time budget, no limit
+    assert _converts_in_time([best, Member("catboost", 1.0), Member("xgboost", 1.0, 9e3)], 60.0)
+    assert _converts_in_time([best, Member("lightgbm", 1.5, 9e3)], 0.0)
+    # the reserve keeps no room for a member the ensemble step would leave out, and room for
+    # a smaller one after it
+    big, small = Member("lightgbm", 0.2, 900.0), Member("linear", 0.05)
+    alone = _post_search_seconds(best, [], 60.0, **SPLIT)
+    assert _post_search_seconds(best, [big], 60.0, **SPLIT) == pytest.approx(alone)
+    assert _post_search_seconds(best, [big, small], 60.0, **SPLIT) > alone

@@ -132,7 +132,10 @@ def _with_ensemble(
         room = deadline - time.monotonic() - selecting
         affordable: list[CandidateResult] = []
         for c in chosen:
-            if not affordable or time_needed([*affordable, c]) <= room:
+            more = [*affordable, c]
+            estimate = [Member(m.model, _fold_seconds(m), m.trees) for m in more]
+            fits = time_needed(more) <= room and _converts_in_time(estimate, budget or 0.0)
+            if not affordable or fits:
                 affordable.append(c)
         if len(affordable) < 2:
             why = "no other candidate's refit fits the time left"
@@ -625,6 +628,8 @@ def _post_search_seconds(
     members = [best]
     needed = seconds(members)
     for other in others[: RESERVED_MEMBERS - 1]:
+        if not _converts_in_time([*members, other], budget):
+            continue  # the ensemble step would leave it out
         more = seconds([*members, other]) + selection_seconds(budget)
         if more > cap:
             break
@@ -656,6 +661,35 @@ UNCONVERTED = frozenset({"catboost"})
 library, and its graph is not converted (the attempt ends at once)."""
 
 
+CONVERSION_SHARE = 0.06
+"""The share of a time budget an ensemble's ONNX conversion may take (the best candidate's
+own conversion always may): the run waits for it after the card, so it is most of the run's
+overhead (an ensemble of three LightGBMs of about 2,500 trees on hotel_rates: 5.4 s, 10% of a
+60 s run)."""
+
+
+def _converts_in_time(members: Sequence[Member], budget: float) -> bool:
+    """Whether an ensemble of ``members`` (the best first) converts to ONNX within
+    :data:`CONVERSION_SHARE` of the ``budget`` (or as fast as the best alone); always, when
+    a member has no converter (nothing converts) or without a time budget."""
+    if budget <= 0 or UNCONVERTED.intersection(m.family for m in members):
+        return True
+    allowed = max(_conversion_seconds(members[:1]), CONVERSION_SHARE * budget)
+    return _conversion_seconds(members) <= allowed
+
+
+def _conversion_seconds(members: Sequence[Member]) -> float:
+    """The ONNX conversion of a model made of ``members`` and its check: about 1 s, plus
+    each booster's trees (:data:`SECONDS_PER_TREE` each, :data:`CONVERSION_SECONDS` when
+    their number is not known); none when a member has no converter."""
+    if UNCONVERTED.intersection(m.family for m in members):
+        return 0.0
+    return 1.0 + sum(
+        m.trees * SECONDS_PER_TREE if m.trees > 0 else CONVERSION_SECONDS.get(m.family, 0.0)
+        for m in members
+    )
+
+
 def _ensemble_seconds(
     members: Sequence[Member],
     budget: float,
@@ -684,13 +718,8 @@ def _after_refit_seconds(budget: float, members: Sequence[Member]) -> float:
     report's ``CARD_SHARE`` of the budget: see ``card_allowance``), then registration and
     the report (about 0.5 s, more on larger tables). Measured by ``benchmarks/training.py``
     with 60 s: 4.4 s on hotel_rates (a LightGBM of 827 trees), 4.0 s on diamonds."""
-    trees = 0.0
-    if not UNCONVERTED.intersection(m.family for m in members):
-        trees = sum(
-            m.trees * SECONDS_PER_TREE if m.trees > 0 else CONVERSION_SECONDS.get(m.family, 0.0)
-            for m in members
-        )
-    return 0.5 + 0.01 * budget + max(1.0 + trees, 0.5 * CARD_SHARE * budget)
+    conversion = max(_conversion_seconds(members), 1.0)
+    return 0.5 + 0.01 * budget + max(conversion, 0.5 * CARD_SHARE * budget)
 
 
 def _finite(value: float) -> float:
