@@ -97,11 +97,12 @@ def _with_ensemble(
 ) -> list[CandidateResult]:
     """Add a weighted ensemble of the best candidates (see :func:`select_ensemble`) to the
     ranking, as one more candidate with its own nested CV score and child run; it wins only
-    when that score is better. ``pool`` holds candidates' out-of-fold predictions, ``members``
-    their unfitted pipelines. Under a time budget (``deadline``, ``time.monotonic()``), only
-    candidates whose refits fit the time left (the best's always) are weighed, and an
-    ensemble whose refit (every member's) would still end past it is left out, and the run
-    says so."""
+    when that score beats picking the best single candidate, scored the same way
+    (:func:`shipyard.train.selection_score`; on one fold, the best one's score). ``pool``
+    holds candidates' out-of-fold predictions, ``members`` their unfitted pipelines. Under a
+    time budget (``deadline``, ``time.monotonic()``), only candidates whose refits fit the
+    time left (the best's always) are weighed, and an ensemble whose refit (every member's)
+    would still end past it is left out, and the run says so."""
     prepared, on_event = ctx.prepared, ctx.on_event
     chosen = [c for c in ranked if c.label in pool][:_ENSEMBLE_POOL]
     if not ctx.spec.ensemble:
