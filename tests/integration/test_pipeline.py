@@ -456,6 +456,15 @@ def test_a_search_by_trials_records_every_trial_and_is_reproducible(
     assert len(package.predict(rows).labels) == 3
 
 
+# two forests on different features and seeds: they err differently, so their blend wins
+TWO_FORESTS = (
+    "  - {model: random_forest, name: a, params: {n_estimators: 15, random_state: 1,"
+    " max_features: 0.3}}\n"
+    "  - {model: random_forest, name: b, params: {n_estimators: 15, random_state: 2,"
+    " max_features: 0.3}}\n"
+)
+
+
 def test_an_ensemble_of_the_candidates_competes_and_wins_when_it_scores_better(
     tmp_path: Path, store: Store
 ) -> None:
@@ -466,12 +475,7 @@ def test_an_ensemble_of_the_candidates_competes_and_wins_when_it_scores_better(
             tmp_path,
             load_diabetes(as_frame=True).frame,
             "name: diabetes\ndata: {source: {type: csv, path: data/train.csv}, target: target}\n"
-            "split: {cv_folds: 3}\nmodels:\n"
-            "  - {model: random_forest, name: a, params: {n_estimators: 15, random_state: 1,"
-            " max_features: 0.3}}\n"
-            "  - {model: random_forest, name: b, params: {n_estimators: 15, random_state: 2,"
-            " max_features: 0.3}}\n"
-            "  - {model: linear}\n",
+            "split: {cv_folds: 3}\nmodels:\n" + TWO_FORESTS + "  - {model: linear}\n",
         )
     )
     result = run_project(spec, store=store)
@@ -507,11 +511,7 @@ def test_ensemble_false_registers_the_best_single_candidate(tmp_path: Path, stor
             tmp_path,
             load_diabetes(as_frame=True).frame,
             "name: diabetes\ndata: {source: {type: csv, path: data/train.csv}, target: target}\n"
-            "split: {cv_folds: 3}\nensemble: false\nmodels:\n"
-            "  - {model: random_forest, name: a, params: {n_estimators: 15, random_state: 1,"
-            " max_features: 0.3}}\n"
-            "  - {model: random_forest, name: b, params: {n_estimators: 15, random_state: 2,"
-            " max_features: 0.3}}\n",
+            "split: {cv_folds: 3}\nensemble: false\nmodels:\n" + TWO_FORESTS,
         )
     )
     result = run_project(spec, store=store)

@@ -321,13 +321,18 @@ def test_boosting_estimators_clone_pickle_and_cross_validate(key: str) -> None:
     assert scores.mean() > 0.6
 
 
-def test_boosting_estimators_vote_together() -> None:
+def _boosters_voting() -> tuple:
+    """A soft vote of the three boosting families, refit on the binary data."""
     catalogue = default_catalogue()
     members = [
         (k, catalogue.create(k, "binary", seed=0, params={"learning_rate": 0.3})) for k in BOOSTING
     ]
     x, y = _data("binary")
-    model = refit(make_pipeline(SIG, VotingClassifier(members, voting="soft")), x, y)
+    return refit(make_pipeline(SIG, VotingClassifier(members, voting="soft")), x, y), x, y
+
+
+def test_boosting_estimators_vote_together() -> None:
+    model, x, y = _boosters_voting()
     assert (model.predict(x) == y).mean() > 0.8
 
 
@@ -406,12 +411,7 @@ def test_an_ensemble_of_whole_pipelines_converts_to_onnx(task: str) -> None:
 def test_an_ensemble_with_a_catboost_member_is_refused_before_any_member_converts() -> None:
     from shipyard.train._onnx import OnnxConversionError, convert_to_onnx
 
-    catalogue = default_catalogue()
-    members = [
-        (k, catalogue.create(k, "binary", seed=0, params={"learning_rate": 0.3})) for k in BOOSTING
-    ]
-    x, y = _data("binary")
-    model = refit(make_pipeline(SIG, VotingClassifier(members, voting="soft")), x, y)
+    model, _, _ = _boosters_voting()
     with pytest.raises(OnnxConversionError, match="EarlyStoppingCatBoostClassifier has no ONNX"):
         convert_to_onnx(model, SIG)
 
